@@ -1,0 +1,98 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+#include "core/fs.h"
+
+using namespace r1kit;
+
+TEST(Config, ReadsDefaultsOverridesAndRejectsUnknownKeys) {
+  json root = {{"lr", 0.1}, {"grpo", {{"beta", 0.04}, {"group_size", 8}}}};
+  apply_override(root, "grpo.beta=0.0");
+  apply_override(root, "name=tiny");
+  apply_override(root, "grpo.loss=token_mean");
+  ConfigNode node(root, "recipe.yaml");
+  double lr = 1.0;
+  std::string name;
+  node.read("lr", lr);
+  node.read("name", name);
+  EXPECT_DOUBLE_EQ(lr, 0.1);
+  EXPECT_EQ(name, "tiny");
+  ConfigNode g = node.child("grpo");
+  double beta = 1;
+  int group = 0;
+  std::string loss;
+  g.read("beta", beta);
+  g.read("group_size", group);
+  g.read_enum("loss", loss, {"grpo", "token_mean", "dr_grpo"});
+  EXPECT_EQ(beta, 0.0);
+  EXPECT_EQ(group, 8);
+  g.finish();
+  node.finish();
+}
+
+TEST(Config, UnknownKeyNamesFileAndPath) {
+  ConfigNode node(json{{"grpo", {{"lrr", 1}}}}, "recipe.yaml");
+  ConfigNode g = node.child("grpo");
+  try {
+    g.finish();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "recipe.yaml: unknown key 'grpo.lrr'");
+  }
+}
+
+TEST(Config, TypeErrorNamesKey) {
+  ConfigNode node(json{{"steps", "many"}}, "r.json");
+  int steps = 0;
+  try {
+    node.read("steps", steps);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("r.json: key 'steps': expected an integer"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Config, BadEnumIsRejected) {
+  ConfigNode node(json{{"loss", "foo"}}, "r.json");
+  std::string loss = "grpo";
+  EXPECT_THROW(node.read_enum("loss", loss, {"grpo", "token_mean"}), Error);
+}
+
+TEST(Config, LoadsYamlWithTypes) {
+  const std::string path = testing::TempDir() + "/cfg_test.yaml";
+  write_file_atomic(path, "a: 3\nb: 2.5\nc: hello\nd: true\ne: '7'\nlist: [1, 2]\nnested:\n  x: null\n");
+  json j = load_json_or_yaml(path);
+  EXPECT_EQ(j["a"], 3);
+  EXPECT_DOUBLE_EQ(j["b"].get<double>(), 2.5);
+  EXPECT_EQ(j["c"], "hello");
+  EXPECT_EQ(j["d"], true);
+  EXPECT_EQ(j["e"], "7");
+  EXPECT_EQ(j["list"], json::array({1, 2}));
+  EXPECT_TRUE(j["nested"]["x"].is_null());
+}
+
+TEST(Config, BadYamlNamesFileAndLine) {
+  const std::string path = testing::TempDir() + "/bad.yaml";
+  write_file_atomic(path, "a: 1\nb: [1, 2\n");
+  try {
+    load_json_or_yaml(path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("invalid YAML"), std::string::npos);
+  }
+}
+
+TEST(Jsonl, MalformedLineNamesLine) {
+  const std::string path = testing::TempDir() + "/x.jsonl";
+  write_file_atomic(path, "{\"a\":1}\n\n{\"a\":\n");
+  int seen = 0;
+  try {
+    for_each_jsonl(path, [&](const json&, int) { ++seen; });
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ":3: invalid JSON"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(seen, 1);
+}

@@ -1,0 +1,8 @@
+// Registers every built-in reward (accuracy/math, code, format, tag_count, language, cosine,
+// overlong, repetition, countdown, plugin) in a registry. RewardRegistry::global() calls it.
+#pragma once
+
+namespace r1kit::rewards {
+class RewardRegistry;
+void register_builtin_rewards(RewardRegistry& registry);
+}  // namespace r1kit::rewards

@@ -12,14 +12,16 @@
 #include <vector>
 
 #include "core/json.h"
+#include "model/tokenizer_json.h"
 
 namespace r1kit {
 
 class BpeModel {
  public:
-  // Parses model JSON; `where` (the file) is named in errors. Unsupported options (dropout,
-  // byte_fallback with missing <0x..> tokens, unk_token absent from vocab) throw Error.
-  BpeModel(const json& model, const std::string& where);
+  // `model` is the model section (options), vocab and merges come from it or, when streamed,
+  // from `data` (see tokenizer_json.h); `where` (the file) is named in errors. Bad merges, a
+  // missing vocab and unsupported options (dropout, unk_token absent from vocab) throw Error.
+  BpeModel(const json& model, TokenizerJson* data, const std::string& where);
   ~BpeModel();
 
   // Appends the ids of one pre-tokenized word (raw bytes, before the byte-level mapping).
@@ -29,15 +31,17 @@ class BpeModel {
   int32_t token_to_id(const std::string& token) const;
   const std::string* id_to_token(int32_t id) const;  // nullptr when absent
   int64_t size() const { return static_cast<int64_t>(vocab_.size()); }
-  int32_t max_id() const { return static_cast<int32_t>(id_to_token_.size()) - 1; }
+  int32_t max_id() const { return static_cast<int32_t>(id_to_index_.size()) - 1; }
 
  private:
   struct Cache;
   void merge_word(std::string_view word, std::vector<int32_t>* ids) const;
   int32_t symbol_id(std::string_view byte_level_char, bool first, bool last) const;
+  int32_t find(std::string_view token) const;
 
-  std::unordered_map<std::string, int32_t> vocab_;
-  std::vector<std::string> id_to_token_;
+  std::vector<std::string> tokens_;                      // vocab strings, file order
+  std::unordered_map<std::string_view, int32_t> vocab_;  // views into tokens_
+  std::vector<int32_t> id_to_index_;                     // id -> index into tokens_, -1 if none
   // (left id, right id) -> (rank, merged id), open addressing keyed by left << 32 | right.
   struct MergeTable {
     std::vector<uint64_t> keys;

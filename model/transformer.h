@@ -40,12 +40,22 @@ class RotaryEmbedding {
   torch::Tensor inv_freq_;
 };
 
+// What one forward call with a KV cache shares across layers (built once by TransformerImpl).
+struct CacheStep {
+  KvCache* cache = nullptr;     // null: no cache, causal attention over the call's T tokens
+  torch::Tensor row_index;      // [B] int64: cache row of each batch row
+  torch::Tensor slot_index;     // [B,T] int64: cache slot each new token's K/V goes to
+  int64_t first_row = -1;       // rows are first_row .. first_row+B-1 (slice, no gather); -1 otherwise
+  int64_t attend_len = 0;       // slots [0, attend_len) are read: max over rows of length + T
+  torch::Tensor mask;           // [B,1,n_rep*T,attend_len] bool, true = may attend
+};
+
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(const ModelConfig& cfg, int64_t layer_index);
-  // x [B,T,C]; cos/sin [B,T,D]. cache == nullptr: causal over the T tokens.
+  // x [B,T,C]; cos/sin [B,T,1,D] in x's dtype.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        KvCache* cache, const std::vector<int64_t>& rows, const torch::Tensor& attend_mask);
+                        const CacheStep& step);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
@@ -65,7 +75,7 @@ class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_index);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        KvCache* cache, const std::vector<int64_t>& rows, const torch::Tensor& attend_mask);
+                        const CacheStep& step);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   MLP mlp{nullptr};

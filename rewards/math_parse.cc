@@ -1,0 +1,1058 @@
+// LaTeX / plain-text answer -> AST. A text normaliser removes presentation noise, a tokenizer turns
+// the rest into tokens, and a recursive-descent parser (depth- and size-limited) builds the AST.
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <optional>
+
+#include "rewards/math_ast.h"
+
+namespace r1kit::rewards::math {
+
+NodeP make_node(Node n) { return std::make_shared<const Node>(std::move(n)); }
+
+namespace {
+
+bool starts_with_at(const std::string& s, size_t i, const char* p) { return s.compare(i, std::strlen(p), p) == 0; }
+bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  if (from.empty()) return;
+  size_t pos = 0;
+  while ((pos = s.find(from, pos)) != std::string::npos) {
+    s.replace(pos, from.size(), to);
+    pos += to.size();
+  }
+}
+
+// Replaces a LaTeX command `cmd` (e.g. "\\quad") only where it is not the prefix of a longer command
+// name, except when `prefix_ok` (\quadx is \quad followed by x in model output).
+void replace_cmd(std::string& s, const std::string& cmd, const std::string& to, bool prefix_ok = false) {
+  size_t pos = 0;
+  while ((pos = s.find(cmd, pos)) != std::string::npos) {
+    size_t end = pos + cmd.size();
+    if (!prefix_ok && end < s.size() && is_alpha(s[end])) {
+      pos = end;
+      continue;
+    }
+    s.replace(pos, cmd.size(), to);
+    pos += to.size();
+  }
+}
+
+// Whole-word replacement (ASCII letters delimit words).
+void replace_word(std::string& s, const std::string& word, const std::string& to) {
+  size_t pos = 0;
+  while ((pos = s.find(word, pos)) != std::string::npos) {
+    bool left_ok = pos == 0 || (!is_alpha(s[pos - 1]) && s[pos - 1] != '\\');
+    size_t end = pos + word.size();
+    bool right_ok = end >= s.size() || !is_alpha(s[end]);
+    if (left_ok && right_ok) {
+      s.replace(pos, word.size(), to);
+      pos += to.size();
+    } else {
+      pos = end;
+    }
+  }
+}
+
+const char* kUnitWords[] = {"miles", "mile", "meters", "meter", "metres", "metre", "cm", "mm", "km", "inches", "inch",
+                            "feet", "foot", "ft", "units", "unit", "degrees", "degree", "dollars", "dollar", "cents",
+                            "hours", "hour", "hrs", "minutes", "minute", "mins", "seconds", "second", "secs", "days",
+                            "day", "weeks", "week", "years", "year", "months", "month", "kg", "grams", "pounds", "lbs",
+                            "yuan", "liters", "litres", "people", "students", "sq", "square", "cubic", "mph"};
+
+// Drops trailing unit words after a number ("125 miles", "15 cm^2").
+void strip_trailing_units(std::string& s) {
+  for (int round = 0; round < 3; ++round) {
+    while (!s.empty() && is_space(s.back())) s.pop_back();
+    // optional ^2 / ^{2} after the unit
+    std::string t = s;
+    if (t.size() > 2 && t[t.size() - 2] == '^' && is_digit(t.back())) t.resize(t.size() - 2);
+    else if (t.size() > 4 && t.compare(t.size() - 4, 2, "^{") == 0 && t.back() == '}') t.resize(t.size() - 4);
+    bool stripped = false;
+    for (const char* u : kUnitWords) {
+      size_t n = std::strlen(u);
+      if (t.size() <= n || t.compare(t.size() - n, n, u) != 0) continue;
+      char before = t[t.size() - n - 1];
+      if (is_alpha(before)) continue;
+      std::string rest = t.substr(0, t.size() - n);
+      while (!rest.empty() && is_space(rest.back())) rest.pop_back();
+      if (rest.empty() || !(is_digit(rest.back()) || rest.back() == '}' || rest.back() == ')')) continue;
+      s = rest;
+      stripped = true;
+      break;
+    }
+    if (!stripped) return;
+  }
+}
+
+}  // namespace
+
+std::string normalize_answer_text(const std::string& in) {
+  std::string s = in;
+  // Unicode math characters.
+  static const std::pair<const char*, const char*> kUnicode[] = {
+      {"\u2212", "-"},        {"\u2013", "-"},         {"\u03c0", "\\pi "},     {"\u221a", "\\sqrt"},
+      {"\u221e", "\\infty "}, {"\u00d7", "\\times "},  {"\u00f7", "\\div "},    {"\u2264", "\\le "},
+      {"\u2265", "\\ge "},    {"\u2260", "\\ne "},     {"\u00b0", ""},          {"\u00b7", "\\cdot "},
+      {"\u22c5", "\\cdot "},  {"\u00b2", "^2"},        {"\u00b3", "^3"},        {"\u222a", "\\cup "},
+      {"\u2208", "\\in "},    {"\u00b1", "\\pm "},     {"\u2205", "\\emptyset "}, {"\u00a0", " "},
+      {"\u2009", " "},        {"\u202f", ""},          {"\u20ac", ""},          {"\u00a3", ""},
+      {"\u00a5", ""},         {"\u2248", "\\approx "}, {"\u2217", "*"}};
+  for (auto& [from, to] : kUnicode) replace_all(s, from, to);
+  // Doubled backslashes before a command (JSON-escaped LaTeX) unless they separate matrix rows.
+  if (s.find("matrix") == std::string::npos && s.find("array") == std::string::npos) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '\\' && i + 2 < s.size() && s[i + 1] == '\\' && is_alpha(s[i + 2])) continue;
+      out += s[i];
+    }
+    s.swap(out);
+  }
+  replace_all(s, "\\left.", "");
+  replace_all(s, "\\right.", "");
+  for (const char* c : {"\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\biggl", "\\biggr", "\\bigg",
+                        "\\Bigg", "\\big", "\\Big", "\\middle", "\\displaystyle", "\\textstyle", "\\limits"})
+    replace_cmd(s, c, "");
+  for (const char* c : {"\\dfrac", "\\tfrac", "\\cfrac"}) replace_cmd(s, c, "\\frac");
+  replace_all(s, "\\mathrm{e}", "\\eulere ");
+  replace_all(s, "\\mathrm{th}", "");
+  for (const char* c : {"\\mathrm", "\\mathit", "\\mathbf", "\\mathsf", "\\textnormal", "\\textbf", "\\textit",
+                        "\\textrm", "\\mbox", "\\operatorname", "\\textup", "\\hbox"})
+    replace_cmd(s, c, "\\text");
+  // \! (with trailing space) is a thousands-separator artefact: 11,\! 111 -> 11,111.
+  {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '\\' && i + 1 < s.size() && s[i + 1] == '!') {
+        i += 1;
+        while (i + 1 < s.size() && is_space(s[i + 1])) ++i;
+        continue;
+      }
+      out += s[i];
+    }
+    s.swap(out);
+  }
+  // {,} as thousands separator (14{,}916), with optional spaces.
+  {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '{') {
+        size_t j = i + 1;
+        while (j < s.size() && is_space(s[j])) ++j;
+        if (j < s.size() && s[j] == ',') {
+          size_t k = j + 1;
+          while (k < s.size() && is_space(s[k])) ++k;
+          if (k < s.size() && s[k] == '}') {
+            while (!out.empty() && is_space(out.back())) out.pop_back();
+            out += ',';
+            i = k;
+            continue;
+          }
+        }
+      }
+      out += s[i];
+    }
+    s.swap(out);
+  }
+  replace_all(s, "\\$", "");
+  replace_all(s, "$", "");
+  replace_all(s, "\\%", "%");
+  for (const char* c : {"\\qquad", "\\quad"}) replace_cmd(s, c, " ", /*prefix_ok=*/true);
+  for (const char* c : {"\\,", "\\;", "\\:", "~", "\\>"}) replace_all(s, c, " ");
+  replace_all(s, "\\{,\\}", ",");
+  for (const char* c : {"^\\circ", "^{\\circ}", "^ \\circ", "^{ \\circ}", "\\circ", "\\degree"}) replace_all(s, c, "");
+  for (const char* c : {"\\ldots", "\\cdots", "\\dots"}) replace_cmd(s, c, " ");
+  replace_word(s, "infinity", "\\infty");
+  replace_word(s, "percentage", "%");
+  replace_word(s, "percent", "%");
+  replace_word(s, "pct", "%");
+  replace_all(s, "\\text{%}", "%");
+  replace_all(s, "\\text{ %}", "%");
+  for (char& c : s)
+    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+  strip_trailing_units(s);
+  // Trim spaces and trailing sentence punctuation.
+  size_t b = 0, e = s.size();
+  while (b < e && is_space(s[b])) ++b;
+  while (e > b && (is_space(s[e - 1]) || s[e - 1] == '.')) --e;
+  return s.substr(b, e - b);
+}
+
+namespace {
+
+enum class Tok { kEnd, kNum, kIdent, kCmd, kSym, kText, kBegin, kEndEnv, kSep };
+
+struct Token {
+  Tok type = Tok::kEnd;
+  std::string text;  // number text, letter, command name (without \), symbol char(s), text content
+  size_t pos = 0;
+};
+
+// Reads a {...} group starting at s[i] == '{' and returns its raw content; i is left after '}'.
+std::string read_braced(const std::string& s, size_t& i) {
+  int depth = 0;
+  size_t start = i + 1;
+  for (; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      ++i;
+      continue;
+    }
+    if (s[i] == '{') ++depth;
+    else if (s[i] == '}' && --depth == 0) {
+      std::string out = s.substr(start, i - start);
+      ++i;
+      return out;
+    }
+  }
+  throw ParseError("unbalanced braces");
+}
+
+std::string lower_trim(const std::string& t) {
+  std::string out;
+  for (char c : t) {
+    if (is_space(c)) {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+    } else {
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+std::vector<Token> tokenize(const std::string& s) {
+  std::vector<Token> out;
+  size_t i = 0;
+  auto push = [&](Tok t, std::string text, size_t pos) { out.push_back({t, std::move(text), pos}); };
+  while (i < s.size()) {
+    if (out.size() > static_cast<size_t>(Limits::kMaxNodes)) throw ParseError("answer too long");
+    char c = s[i];
+    size_t pos = i;
+    if (is_space(c)) {
+      ++i;
+      continue;
+    }
+    bool prev_is_value = !out.empty() && (out.back().type == Tok::kNum || out.back().type == Tok::kIdent);
+    if (is_digit(c) || (c == '.' && i + 1 < s.size() && is_digit(s[i + 1]) && !prev_is_value)) {
+      std::string num;
+      size_t j = i;
+      while (j < s.size() && is_digit(s[j])) num += s[j++];
+      // thousands groups: 1,234,567 (first group 1-3 digits, not starting with 0, exactly 3 after each comma)
+      if (!num.empty() && num.size() <= 3 && num[0] != '0') {
+        size_t k = j;
+        std::string grouped = num;
+        while (k + 3 < s.size() && s[k] == ',' && is_digit(s[k + 1]) && is_digit(s[k + 2]) && is_digit(s[k + 3]) &&
+               (k + 4 >= s.size() || !is_digit(s[k + 4]))) {
+          grouped += s.substr(k + 1, 3);
+          k += 4;
+        }
+        if (k != j) {
+          num = grouped;
+          j = k;
+        }
+      }
+      if (j < s.size() && s[j] == '.' && j + 1 < s.size() && is_digit(s[j + 1])) {
+        num += s[j++];
+        while (j < s.size() && is_digit(s[j])) num += s[j++];
+      }
+      // scientific notation: 1.5e3, 2E-4 (not 2e, which is 2 times e)
+      if (j + 1 < s.size() && (s[j] == 'e' || s[j] == 'E')) {
+        size_t k = j + 1;
+        if (k < s.size() && (s[k] == '-' || s[k] == '+')) ++k;
+        if (k < s.size() && is_digit(s[k])) {
+          size_t d = k;
+          while (d < s.size() && is_digit(s[d]) && d - k < 4) ++d;
+          if (d >= s.size() || !is_alpha(s[d])) {
+            num += "e" + s.substr(j + 1, d - j - 1);
+            j = d;
+          }
+        }
+      }
+      push(Tok::kNum, num, pos);
+      i = j;
+      continue;
+    }
+    if (is_alpha(c)) {
+      // whole words "and" / "or" separate answers
+      size_t j = i;
+      while (j < s.size() && is_alpha(s[j])) ++j;
+      std::string word = s.substr(i, j - i);
+      if (word == "and" || word == "or") {
+        push(Tok::kSep, word, pos);
+        i = j;
+        continue;
+      }
+      push(Tok::kIdent, std::string(1, c), pos);
+      ++i;
+      continue;
+    }
+    if (c == '\\') {
+      if (i + 1 >= s.size()) {
+        ++i;
+        continue;
+      }
+      char d = s[i + 1];
+      if (d == '\\') {  // row separator
+        push(Tok::kSym, "\\\\", pos);
+        i += 2;
+        continue;
+      }
+      if (is_space(d)) {  // "\ " is a space
+        i += 2;
+        continue;
+      }
+      if (!is_alpha(d)) {  // \{ \} \| \% etc.
+        push(Tok::kSym, std::string("\\") + d, pos);
+        i += 2;
+        continue;
+      }
+      size_t j = i + 1;
+      while (j < s.size() && is_alpha(s[j])) ++j;
+      std::string name = s.substr(i + 1, j - i - 1);
+      i = j;
+      if (name == "text") {
+        while (i < s.size() && is_space(s[i])) ++i;
+        if (i < s.size() && s[i] == '{') {
+          std::string content = read_braced(s, i);
+          std::string t = lower_trim(content);
+          if (t == "and" || t == "or" || t == ", and" || t == ",and" || t == "and/or") push(Tok::kSep, t, pos);
+          else if (t == "%") push(Tok::kSym, "%", pos);
+          else if (!t.empty()) push(Tok::kText, content, pos);
+        }
+        continue;
+      }
+      if (name == "begin" || name == "end") {
+        while (i < s.size() && is_space(s[i])) ++i;
+        if (i < s.size() && s[i] == '{') {
+          std::string env = read_braced(s, i);
+          if (name == "begin" && env == "array") {  // skip the column spec {cc}
+            while (i < s.size() && is_space(s[i])) ++i;
+            if (i < s.size() && s[i] == '{') read_braced(s, i);
+          }
+          push(name == "begin" ? Tok::kBegin : Tok::kEndEnv, env, pos);
+        }
+        continue;
+      }
+      push(Tok::kCmd, name, pos);
+      continue;
+    }
+    // multi-char operators
+    if ((c == '<' || c == '>' || c == '!') && i + 1 < s.size() && s[i + 1] == '=') {
+      push(Tok::kSym, s.substr(i, 2), pos);
+      i += 2;
+      continue;
+    }
+    push(Tok::kSym, std::string(1, c), pos);
+    ++i;
+  }
+  push(Tok::kEnd, "", s.size());
+  return out;
+}
+
+bool is_function_name(const std::string& n) {
+  static const char* kFns[] = {"sin",  "cos",  "tan",    "sec",    "csc",    "cot",  "arcsin", "arccos",
+                               "arctan", "sinh", "cosh", "tanh", "ln", "log", "exp", "lg", "det", "gcd", "lcm",
+                               "max", "min", "deg"};
+  for (const char* f : kFns)
+    if (n == f) return true;
+  return false;
+}
+
+bool is_greek(const std::string& n) {
+  static const char* kGreek[] = {"alpha", "beta",  "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta",
+                                 "theta", "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma",
+                                 "tau",   "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma", "Delta",
+                                 "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega", "ell"};
+  for (const char* g : kGreek)
+    if (n == g) return true;
+  return false;
+}
+
+std::optional<RelOp> rel_op(const Token& t) {
+  if (t.type == Tok::kSym) {
+    if (t.text == "=") return kEq;
+    if (t.text == "<") return kLt;
+    if (t.text == ">") return kGt;
+    if (t.text == "<=") return kLe;
+    if (t.text == ">=") return kGe;
+    if (t.text == "!=") return kNe;
+  } else if (t.type == Tok::kCmd) {
+    const std::string& n = t.text;
+    if (n == "le" || n == "leq" || n == "leqslant") return kLe;
+    if (n == "ge" || n == "geq" || n == "geqslant") return kGe;
+    if (n == "lt") return kLt;
+    if (n == "gt") return kGt;
+    if (n == "ne" || n == "neq") return kNe;
+    if (n == "approx" || n == "simeq" || n == "sim") return kApprox;
+    if (n == "in") return kIn;
+    if (n == "equiv") return kEq;
+  }
+  return std::nullopt;
+}
+
+Node num_node(const std::string& full) {
+  Node n;
+  n.kind = Kind::kNum;
+  long exp10 = 0;
+  std::string text = full;
+  size_t epos = full.find('e');
+  if (epos != std::string::npos) {
+    exp10 = std::stol(full.substr(epos + 1));
+    text = full.substr(0, epos);
+  }
+  size_t dot = text.find('.');
+  std::string digits = text;
+  if (dot != std::string::npos) {
+    n.decimal = true;
+    n.places = static_cast<int>(text.size() - dot - 1);
+    digits = text.substr(0, dot) + text.substr(dot + 1);
+  }
+  size_t nz = digits.find_first_not_of('0');
+  n.sig_digits = nz == std::string::npos ? 1 : static_cast<int>(digits.size() - nz);
+  if (nz == std::string::npos) digits = "0";
+  else digits = digits.substr(nz);
+  mpz_class num(digits, 10);
+  mpz_class den = 1;
+  if (n.places > 0) mpz_ui_pow_ui(den.get_mpz_t(), 10, static_cast<unsigned long>(n.places));
+  if (exp10 > 0) {
+    mpz_class scale;
+    mpz_ui_pow_ui(scale.get_mpz_t(), 10, static_cast<unsigned long>(exp10));
+    num *= scale;
+    n.places = std::max(0L, n.places - exp10);
+  } else if (exp10 < 0) {
+    mpz_class scale;
+    mpz_ui_pow_ui(scale.get_mpz_t(), 10, static_cast<unsigned long>(-exp10));
+    den *= scale;
+    n.places += static_cast<int>(-exp10);
+  }
+  n.q = mpq_class(num, den);
+  n.q.canonicalize();
+  return n;
+}
+
+class Parser {
+ public:
+  explicit Parser(std::vector<Token> toks) : t_(std::move(toks)) {}
+
+  NodeP parse_all() {
+    NodeP n = parse_semis();
+    if (peek().type != Tok::kEnd) throw ParseError("unexpected '" + peek().text + "'");
+    return n;
+  }
+
+ private:
+  struct DepthGuard {
+    explicit DepthGuard(int& d) : d_(d) {
+      if (++d_ > Limits::kMaxDepth) throw ParseError("nesting too deep");
+    }
+    ~DepthGuard() { --d_; }
+    int& d_;
+  };
+
+  const Token& peek(size_t k = 0) const { return t_[std::min(i_ + k, t_.size() - 1)]; }
+  Token next() { return t_[std::min(i_++, t_.size() - 1)]; }
+  bool is_sym(const char* s, size_t k = 0) const { return peek(k).type == Tok::kSym && peek(k).text == s; }
+  bool is_cmd(const char* s) const { return peek().type == Tok::kCmd && peek().text == s; }
+  void expect_sym(const char* s) {
+    if (!is_sym(s)) throw ParseError(std::string("expected '") + s + "'");
+    ++i_;
+  }
+  NodeP mk(Node n) {
+    if (++nodes_ > Limits::kMaxNodes) throw ParseError("answer too large");
+    return make_node(std::move(n));
+  }
+  NodeP mk_kids(Kind k, std::vector<NodeP> kids) {
+    Node n;
+    n.kind = k;
+    n.kids = std::move(kids);
+    return mk(std::move(n));
+  }
+
+  bool at_closer() const {
+    const Token& p = peek();
+    if (p.type == Tok::kEnd || p.type == Tok::kEndEnv) return true;
+    if (p.type == Tok::kSym)
+      return p.text == ")" || p.text == "]" || p.text == "}" || p.text == "\\}" || p.text == "&" || p.text == "\\\\" ||
+             (p.text == "|" && abs_depth_ > 0);
+    if (p.type == Tok::kCmd) return p.text == "rangle" || p.text == "rfloor" || p.text == "rceil";
+    return false;
+  }
+
+  // a; b; c  (each item itself may be a comma list)
+  NodeP parse_semis() {
+    DepthGuard g(depth_);
+    std::vector<NodeP> items;
+    items.push_back(parse_commas());
+    while (is_sym(";")) {
+      ++i_;
+      if (at_closer()) break;
+      items.push_back(parse_commas());
+    }
+    if (items.size() == 1) return items[0];
+    return mk_kids(Kind::kList, std::move(items));
+  }
+
+  NodeP parse_commas() {
+    std::vector<NodeP> items;
+    while (peek().type == Tok::kSep) ++i_;
+    items.push_back(parse_rel());
+    while (is_sym(",") || peek().type == Tok::kSep) {
+      while (is_sym(",") || peek().type == Tok::kSep) ++i_;
+      if (at_closer() || is_sym(";")) break;
+      items.push_back(parse_rel());
+    }
+    if (items.size() == 1) return items[0];
+    return mk_kids(Kind::kList, std::move(items));
+  }
+
+  NodeP parse_rel() {
+    std::vector<NodeP> parts{parse_ratio()};
+    std::vector<RelOp> ops;
+    while (auto op = rel_op(peek())) {
+      ++i_;
+      ops.push_back(*op);
+      parts.push_back(parse_ratio());
+    }
+    if (ops.empty()) return parts[0];
+    Node n;
+    n.kind = Kind::kRel;
+    n.kids = std::move(parts);
+    n.ops = std::move(ops);
+    return mk(std::move(n));
+  }
+
+  NodeP parse_ratio() {
+    NodeP a = parse_union();
+    if (is_sym(":")) {
+      ++i_;
+      NodeP b = parse_union();
+      return mk_kids(Kind::kRatio, {a, b});
+    }
+    return a;
+  }
+
+  NodeP parse_union() {
+    std::vector<NodeP> items{parse_additive()};
+    while (is_cmd("cup")) {
+      ++i_;
+      items.push_back(parse_additive());
+    }
+    if (items.size() == 1) return items[0];
+    return mk_kids(Kind::kUnion, std::move(items));
+  }
+
+  static NodeP negate(Parser& p, const NodeP& x) {
+    Node m;
+    m.kind = Kind::kNum;
+    m.q = -1;
+    return p.mk_kids(Kind::kMul, {p.mk(std::move(m)), x});
+  }
+
+  NodeP parse_additive() {
+    DepthGuard g(depth_);
+    NodeP acc;
+    // leading sign
+    if (is_sym("-")) {
+      ++i_;
+      acc = negate(*this, parse_mul());
+    } else if (is_sym("+")) {
+      ++i_;
+      acc = parse_mul();
+    } else if (is_cmd("pm") || is_cmd("mp")) {
+      ++i_;
+      Node z;
+      z.kind = Kind::kNum;
+      acc = mk_kids(Kind::kPlusMinus, {mk(std::move(z)), parse_mul()});
+    } else {
+      acc = parse_mul();
+    }
+    std::vector<NodeP> terms{acc};
+    for (;;) {
+      if (is_sym("+")) {
+        ++i_;
+        terms.push_back(parse_mul());
+      } else if (is_sym("-")) {
+        ++i_;
+        terms.push_back(negate(*this, parse_mul()));
+      } else if (is_cmd("pm") || is_cmd("mp")) {
+        ++i_;
+        NodeP left = terms.size() == 1 ? terms[0] : mk_kids(Kind::kAdd, terms);
+        terms = {mk_kids(Kind::kPlusMinus, {left, parse_mul()})};
+      } else {
+        break;
+      }
+    }
+    if (terms.size() == 1) return terms[0];
+    return mk_kids(Kind::kAdd, std::move(terms));
+  }
+
+  bool starts_primary() const {
+    const Token& p = peek();
+    switch (p.type) {
+      case Tok::kNum:
+      case Tok::kIdent:
+      case Tok::kBegin:
+        return true;
+      case Tok::kCmd:
+        return !rel_op(p) && p.text != "cup" && p.text != "pm" && p.text != "mp" && p.text != "cdot" &&
+               p.text != "times" && p.text != "div" && p.text != "rangle" && p.text != "rfloor" &&
+               p.text != "rceil" && p.text != "cap" && p.text != "setminus" && p.text != "mid";
+      case Tok::kSym:
+        return p.text == "(" || p.text == "\\{" || p.text == "{" || (p.text == "|" && abs_depth_ == 0) ||
+               p.text == "[";
+      default:
+        return false;
+    }
+  }
+
+  NodeP parse_mul() {
+    DepthGuard g(depth_);
+    std::vector<NodeP> factors{parse_unary()};
+    for (;;) {
+      if (is_sym("*") || is_cmd("cdot") || is_cmd("times")) {
+        ++i_;
+        factors.push_back(parse_unary());
+      } else if (is_sym("/") || is_cmd("div")) {
+        ++i_;
+        NodeP d = parse_unary();
+        Node m1;
+        m1.kind = Kind::kNum;
+        m1.q = -1;
+        factors.push_back(mk_kids(Kind::kPow, {d, mk(std::move(m1))}));
+      } else if (peek().type == Tok::kText) {
+        // a word after a value is a unit: 15 \text{cm}^2, 0.06 \text{ yuan}
+        ++i_;
+        if (is_sym("^")) {
+          ++i_;
+          parse_exponent();
+        }
+      } else if (is_sym("%")) {
+        ++i_;
+        mark_percent(factors);
+      } else if (starts_primary() && !(is_sym("[") )) {
+        factors.push_back(parse_postfix());
+      } else {
+        break;
+      }
+    }
+    if (factors.size() == 1) return factors[0];
+    return mk_kids(Kind::kMul, std::move(factors));
+  }
+
+  void mark_percent(std::vector<NodeP>& factors) {
+    Node n = *factors.back();
+    n.percent = true;
+    factors.back() = mk(std::move(n));
+  }
+
+  NodeP parse_unary() {
+    DepthGuard g(depth_);
+    if (is_sym("-")) {
+      ++i_;
+      return negate(*this, parse_unary());
+    }
+    if (is_sym("+")) {
+      ++i_;
+      return parse_unary();
+    }
+    return parse_postfix();
+  }
+
+  NodeP parse_exponent() {
+    DepthGuard g(depth_);
+    if (is_sym("{")) {
+      ++i_;
+      NodeP e = parse_semis();
+      expect_sym("}");
+      return e;
+    }
+    if (is_sym("-")) {
+      ++i_;
+      return negate(*this, parse_exponent());
+    }
+    if (is_sym("(")) return parse_primary();
+    if (peek().type == Tok::kNum || peek().type == Tok::kIdent || peek().type == Tok::kCmd) return parse_primary();
+    throw ParseError("bad exponent");
+  }
+
+  NodeP parse_postfix() {
+    DepthGuard g(depth_);
+    NodeP base = parse_primary();
+    for (;;) {
+      if (is_sym("^")) {
+        ++i_;
+        NodeP e = parse_exponent();
+        base = mk_kids(Kind::kPow, {base, e});
+      } else if (is_sym("!")) {
+        ++i_;
+        Node f;
+        f.kind = Kind::kFunc;
+        f.name = "factorial";
+        f.kids = {base};
+        base = mk(std::move(f));
+      } else if (is_sym("'") || is_cmd("prime")) {
+        ++i_;
+        Node n = *base;
+        if (n.kind == Kind::kSym) n.name += "'";
+        base = mk(std::move(n));
+      } else if (is_sym("%")) {
+        ++i_;
+        Node n = *base;
+        n.percent = true;
+        base = mk(std::move(n));
+      } else {
+        return base;
+      }
+    }
+  }
+
+  // An argument of \frac / \sqrt: a {group}, or a single token (\frac12, \sqrt3, \frac\pi2).
+  NodeP parse_arg() {
+    DepthGuard g(depth_);
+    if (is_sym("{")) {
+      ++i_;
+      NodeP e = parse_semis();
+      expect_sym("}");
+      return e;
+    }
+    const Token& p = peek();
+    if (p.type == Tok::kNum) {
+      // a single digit: \frac12 is 1/2
+      Token t = next();
+      if (t.text.size() > 1 && t.text.find('.') == std::string::npos && t.text.find(',') == std::string::npos) {
+        // give the remaining digits back as a new token
+        t_.insert(t_.begin() + static_cast<long>(i_), Token{Tok::kNum, t.text.substr(1), t.pos + 1});
+        return mk(num_node(t.text.substr(0, 1)));
+      }
+      return mk(num_node(t.text));
+    }
+    return parse_primary();
+  }
+
+  std::string read_subscript_text() {
+    // raw text of a subscript: _1, _{12}, _{n-k-1}
+    if (is_sym("{")) {
+      ++i_;
+      std::string out;
+      int depth = 1;
+      while (peek().type != Tok::kEnd) {
+        if (is_sym("{")) ++depth;
+        if (is_sym("}") && --depth == 0) {
+          ++i_;
+          return out;
+        }
+        out += next().text;
+      }
+      throw ParseError("unbalanced subscript");
+    }
+    Token t = next();
+    if (t.type == Tok::kEnd) throw ParseError("empty subscript");
+    if (t.type == Tok::kNum && t.text.size() > 1) {  // x_12 -> x_1 * 2 in LaTeX; models mean x_12
+      return t.text;
+    }
+    return t.text;
+  }
+
+  NodeP symbol(std::string name) {
+    Node n;
+    n.kind = Kind::kSym;
+    n.name = std::move(name);
+    if (is_sym("_")) {
+      ++i_;
+      n.name += "_" + read_subscript_text();
+    }
+    return mk(std::move(n));
+  }
+
+  NodeP constant(const char* name) {
+    Node n;
+    n.kind = Kind::kConst;
+    n.name = name;
+    return mk(std::move(n));
+  }
+
+  NodeP func(const std::string& name, std::vector<NodeP> args) {
+    Node n;
+    n.kind = Kind::kFunc;
+    n.name = name;
+    n.kids = std::move(args);
+    return mk(std::move(n));
+  }
+
+  // ( ... ) [ ... ] with interval detection. `open` is "(" or "[".
+  NodeP parse_bracketed(const std::string& open) {
+    std::vector<NodeP> items;
+    if (!(is_sym(")") || is_sym("]"))) {
+      NodeP inner = parse_semis();
+      if (inner->kind == Kind::kList) items = inner->kids;
+      else items.push_back(inner);
+    }
+    std::string close = peek().text;
+    if (!(is_sym(")") || is_sym("]"))) throw ParseError("unclosed " + open);
+    ++i_;
+    if (items.empty()) throw ParseError("empty brackets");
+    bool round = open == "(" && close == ")";
+    if (items.size() == 1) {
+      if (round || (open == "[" && close == "]")) return items[0];
+      throw ParseError("half-open bracket around one item");
+    }
+    if (items.size() == 2 && !round) {
+      Node n;
+      n.kind = Kind::kInterval;
+      n.kids = items;
+      n.lo_closed = open == "[";
+      n.hi_closed = close == "]";
+      return mk(std::move(n));
+    }
+    Node n;
+    n.kind = Kind::kTuple;
+    n.kids = std::move(items);
+    n.maybe_interval = round && n.kids.size() == 2;
+    return mk(std::move(n));
+  }
+
+  NodeP parse_matrix(const std::string& env) {
+    std::vector<std::vector<NodeP>> rows(1);
+    for (;;) {
+      if (peek().type == Tok::kEnd) throw ParseError("unterminated \\begin{" + env + "}");
+      if (peek().type == Tok::kEndEnv) {
+        ++i_;
+        break;
+      }
+      if (is_sym("&")) {
+        ++i_;
+        continue;
+      }
+      if (is_sym("\\\\")) {
+        ++i_;
+        rows.emplace_back();
+        continue;
+      }
+      rows.back().push_back(parse_rel());
+    }
+    while (!rows.empty() && rows.back().empty()) rows.pop_back();
+    if (rows.empty()) throw ParseError("empty matrix");
+    size_t cols = rows[0].size();
+    Node n;
+    n.kind = Kind::kMatrix;
+    for (auto& r : rows) {
+      if (r.size() != cols) throw ParseError("ragged matrix");
+      for (auto& c : r) n.kids.push_back(c);
+    }
+    n.rows = static_cast<int>(rows.size());
+    n.cols = static_cast<int>(cols);
+    if (env.find("vmatrix") != std::string::npos) return func("det", {mk(std::move(n))});
+    return mk(std::move(n));
+  }
+
+  NodeP parse_primary() {
+    DepthGuard g(depth_);
+    Token t = next();
+    switch (t.type) {
+      case Tok::kNum: {
+        NodeP n = mk(num_node(t.text));
+        if (is_sym("_") && (peek(1).type == Tok::kNum || (peek(1).type == Tok::kSym && peek(1).text == "{"))) {
+          // base subscript: 204_5, 1112_{3}
+          size_t save = i_;
+          ++i_;
+          std::string base_text = read_subscript_text();
+          int base = 0;
+          try {
+            base = std::stoi(base_text);
+          } catch (...) {
+            base = 0;
+          }
+          mpz_class v;
+          if (base >= 2 && base <= 36 && t.text.find('.') == std::string::npos &&
+              mpz_set_str(v.get_mpz_t(), t.text.c_str(), base) == 0) {
+            Node b;
+            b.kind = Kind::kNum;
+            b.q = mpq_class(v);
+            return mk(std::move(b));
+          }
+          i_ = save;
+        }
+        return n;
+      }
+      case Tok::kIdent:
+        return symbol(t.text);
+      case Tok::kText: {
+        Node n;
+        n.kind = Kind::kText;
+        std::string s = lower_trim(t.text);
+        // (C) -> c: answer choices in parentheses
+        if (s.size() >= 3 && s.front() == '(' && s.back() == ')') s = s.substr(1, s.size() - 2);
+        n.name = s;
+        return mk(std::move(n));
+      }
+      case Tok::kBegin:
+        return parse_matrix(t.text);
+      case Tok::kSym: {
+        if (t.text == "(" || t.text == "[") return parse_bracketed(t.text);
+        if (t.text == "{") {
+          NodeP inner = is_sym("}") ? nullptr : parse_semis();
+          expect_sym("}");
+          if (!inner) throw ParseError("empty group");
+          return inner;
+        }
+        if (t.text == "\\{") {
+          std::vector<NodeP> items;
+          if (!is_sym("\\}")) {
+            NodeP inner = parse_semis();
+            if (inner->kind == Kind::kList) items = inner->kids;
+            else items.push_back(inner);
+          }
+          expect_sym("\\}");
+          if (items.empty()) return mk_kids(Kind::kEmpty, {});
+          return mk_kids(Kind::kSet, std::move(items));
+        }
+        if (t.text == "|") {
+          ++abs_depth_;
+          NodeP inner = parse_additive();
+          --abs_depth_;
+          expect_sym("|");
+          return func("abs", {inner});
+        }
+        throw ParseError("unexpected '" + t.text + "'");
+      }
+      case Tok::kCmd:
+        return parse_command(t.text);
+      default:
+        throw ParseError("unexpected end of answer");
+    }
+  }
+
+  NodeP parse_command(const std::string& name) {
+    if (name == "frac" || name == "over") {
+      NodeP a = parse_arg();
+      NodeP b = parse_arg();
+      Node m1;
+      m1.kind = Kind::kNum;
+      m1.q = -1;
+      return mk_kids(Kind::kMul, {a, mk_kids(Kind::kPow, {b, mk(std::move(m1))})});
+    }
+    if (name == "binom" || name == "dbinom" || name == "tbinom") {
+      NodeP a = parse_arg();
+      NodeP b = parse_arg();
+      return func("binomial", {a, b});
+    }
+    if (name == "sqrt") {
+      NodeP index;
+      if (is_sym("[")) {
+        ++i_;
+        index = parse_additive();
+        expect_sym("]");
+      }
+      NodeP rad = parse_arg();
+      if (!index) {
+        Node two;
+        two.kind = Kind::kNum;
+        two.q = 2;
+        index = mk(std::move(two));
+      }
+      return func("root", {rad, index});
+    }
+    if (name == "boxed" || name == "fbox" || name == "overline" || name == "mathbb" || name == "vec" ||
+        name == "hat" || name == "bar" || name == "underline") {
+      return parse_arg();
+    }
+    if (name == "pi") return constant("pi");
+    if (name == "infty" || name == "infin") return constant("oo");
+    if (name == "eulere") return constant("E");
+    if (name == "emptyset" || name == "varnothing") return mk_kids(Kind::kEmpty, {});
+    if (name == "langle") {
+      NodeP inner = parse_semis();
+      if (!is_cmd("rangle")) throw ParseError("unclosed \\langle");
+      ++i_;
+      Node n;
+      n.kind = Kind::kTuple;
+      n.kids = inner->kind == Kind::kList ? inner->kids : std::vector<NodeP>{inner};
+      return mk(std::move(n));
+    }
+    if (name == "lfloor" || name == "lceil") {
+      NodeP inner = parse_additive();
+      if (!(is_cmd("rfloor") || is_cmd("rceil"))) throw ParseError("unclosed floor/ceil");
+      ++i_;
+      return func(name == "lfloor" ? "floor" : "ceil", {inner});
+    }
+    if (name == "sum" || name == "prod") {
+      // \sum_{k=a}^{b} body
+      NodeP var, lo, hi;
+      if (is_sym("_")) {
+        ++i_;
+        NodeP sub = parse_arg();
+        if (sub->kind == Kind::kRel && sub->kids.size() == 2 && sub->ops[0] == kEq) {
+          var = sub->kids[0];
+          lo = sub->kids[1];
+        } else {
+          var = sub;
+        }
+      }
+      if (is_sym("^")) {
+        ++i_;
+        hi = parse_exponent();
+      }
+      NodeP body = parse_mul();
+      std::vector<NodeP> args{body};
+      for (auto& x : {var, lo, hi})
+        if (x) args.push_back(x);
+      return func(name, std::move(args));
+    }
+    if (is_function_name(name)) {
+      NodeP power, base;
+      if (name == "log" && is_sym("_")) {
+        ++i_;
+        base = parse_arg();
+      }
+      if (is_sym("^")) {
+        ++i_;
+        power = parse_exponent();
+      }
+      NodeP arg;
+      if (is_sym("(")) {
+        ++i_;
+        arg = parse_bracketed("(");
+      } else {
+        arg = parse_postfix();
+      }
+      std::vector<NodeP> args{arg};
+      if (arg->kind == Kind::kTuple) args = arg->kids;
+      if (base) args.push_back(base);
+      NodeP f = func(name, std::move(args));
+      if (power) {
+        // \sin^{-1} is arcsin
+        if (power->kind == Kind::kMul && power->kids.size() == 2 && power->kids[0]->kind == Kind::kNum &&
+            power->kids[0]->q == -1 && power->kids[1]->kind == Kind::kNum && power->kids[1]->q == 1 &&
+            (name == "sin" || name == "cos" || name == "tan"))
+          return func("arc" + name, f->kids);
+        return mk_kids(Kind::kPow, {f, power});
+      }
+      return f;
+    }
+    if (is_greek(name)) return symbol(name);
+    // Unknown commands become symbols named after them (\zzz, \triangle): they compare by name.
+    return symbol("\\" + name);
+  }
+
+  std::vector<Token> t_;
+  size_t i_ = 0;
+  int depth_ = 0;
+  int nodes_ = 0;
+  int abs_depth_ = 0;
+};
+
+}  // namespace
+
+NodeP parse_answer(const std::string& text) {
+  if (text.size() > Limits::kMaxAnswerBytes) throw ParseError("answer longer than the parse limit");
+  std::string norm = normalize_answer_text(text);
+  if (norm.empty()) throw ParseError("empty answer");
+  Parser p(tokenize(norm));
+  return p.parse_all();
+}
+
+}  // namespace r1kit::rewards::math

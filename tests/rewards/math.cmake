@@ -1,0 +1,7 @@
+# Math checker tests (rewards/math_*): Math-Verify's 270 cases, our own hard-case table, extraction,
+# pathological inputs, thread safety, the reward and the math-check CLI.
+r1_add_test(math_verify_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/math_verify_test.cc ${CMAKE_CURRENT_LIST_DIR}/math_cases_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/math_extract_test.cc ${CMAKE_CURRENT_LIST_DIR}/math_robustness_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/math_reward_test.cc
+  DEPS r1_rewards_math)

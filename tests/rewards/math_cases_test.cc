@@ -1,0 +1,94 @@
+// Math-Verify's own test suite (270 gold/pred pairs with expected verdicts and per-case settings,
+// ../shared/data/math_verify_cases.jsonl) and our own table of hard cases (tests/data/math/).
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/check.h"
+#include "core/json.h"
+#include "rewards/math_verify.h"
+#include "tests/test_util.h"
+
+namespace r1kit::rewards {
+namespace {
+
+// The settings a Math-Verify test used, as our options.
+MathVerifyOptions options_for(const json& cfg) {
+  MathVerifyOptions o;
+  if (cfg.value("kind", "") == "defaults") {
+    o.boxed_first = false;  // Math-Verify's default boxed priority (50) ranks "final answer is" first
+    return o;
+  }
+  o.match_latex = o.match_expr = false;
+  for (auto& t : cfg.at("match_types")) {
+    if (t == "latex") o.match_latex = true;
+    if (t == "expr") o.match_expr = true;
+  }
+  o.boxed_first = cfg.value("boxed_match_priority", 0) == 0;
+  o.float_rounding = cfg.value("float_rounding", 6);
+  o.strict = cfg.value("strict", true);
+  o.allow_set_relation = cfg.value("allow_set_relation_comp", false);
+  return o;
+}
+
+std::string shorten(const std::string& s) { return s.size() > 160 ? s.substr(0, 80) + " ... " + s.substr(s.size() - 60) : s; }
+
+TEST(MathVerifyCases, MathVerifySuiteAtLeastAsGoodAsMathVerify) {
+  std::string path = test::shared_path("data/math_verify_cases.jsonl");
+  R1_REQUIRE_FILE(path);
+  int total = 0, agree = 0, mv_agree = 0;
+  std::string failures;
+  for_each_jsonl(path, [&](const json& rec, int line) {
+    ++total;
+    bool expected = rec.at("expected").get<bool>();
+    if (rec.at("mv").get<bool>() == expected) ++mv_agree;
+    MathVerifyResult r = math_verify(rec.at("gold"), rec.at("pred"), options_for(rec.at("mv_config")));
+    if (r.correct == expected) {
+      ++agree;
+    } else {
+      failures += str_cat("  line ", line, " (", rec.at("source").get<std::string>(), "): expected ", expected,
+                          ", got ", r.correct, "\n    gold: ", shorten(rec.at("gold")), "\n    pred: ",
+                          shorten(rec.at("pred")), "\n    gold -> '", shorten(r.gold_extracted), "' = ", r.gold_parsed,
+                          "\n    pred -> '", shorten(r.pred_extracted), "' = ", r.pred_parsed, "\n    reason: ",
+                          r.reason, "\n");
+    }
+  });
+  std::cout << "Math-Verify cases: " << agree << "/" << total << " agree with the expected verdict (Math-Verify "
+            << "0.8.0 with default settings: " << mv_agree << "/" << total << ")\n"
+            << failures;
+  EXPECT_EQ(total, 270);
+  EXPECT_GE(agree, 263) << failures;
+}
+
+// tests/data/math/hard_cases.jsonl: {"gold", "pred", "expected", "why"[, "options"]}.
+TEST(MathVerifyCases, OwnHardCaseTable) {
+  std::string path = test::test_data_path("math/hard_cases.jsonl");
+  ASSERT_TRUE(std::ifstream(path).good()) << path;
+  int total = 0, bad = 0, negatives = 0;
+  for_each_jsonl(path, [&](const json& rec, int line) {
+    ++total;
+    MathVerifyOptions o;
+    if (rec.contains("options")) {
+      const json& op = rec.at("options");
+      o.float_rounding = op.value("float_rounding", o.float_rounding);
+      o.strict = op.value("strict", o.strict);
+      o.allow_set_relation = op.value("allow_set_relation", o.allow_set_relation);
+    }
+    bool expected = rec.at("expected").get<bool>();
+    if (!expected) ++negatives;
+    MathVerifyResult r = math_verify(rec.at("gold"), rec.at("pred"), o);
+    if (r.correct != expected) {
+      ++bad;
+      ADD_FAILURE() << "hard_cases.jsonl:" << line << ": expected " << expected << " (" << rec.value("why", "")
+                    << ")\n  gold: " << rec.at("gold").get<std::string>() << " -> " << r.gold_parsed
+                    << "\n  pred: " << rec.at("pred").get<std::string>() << " -> " << r.pred_parsed
+                    << "\n  reason: " << r.reason;
+    }
+  });
+  std::cout << "hard cases: " << (total - bad) << "/" << total << " (" << negatives << " must be false)\n";
+  EXPECT_GE(total, 100);
+  EXPECT_GE(negatives, 30);
+}
+
+}  // namespace
+}  // namespace r1kit::rewards

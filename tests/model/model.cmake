@@ -1,0 +1,6 @@
+# Decoder (r1_model): fixture parity against ../shared/fixtures (label parity), KV cache and
+# checkpoint unit tests (tiny random models; some also use the fixtures).
+r1_add_test(model_parity_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_parity_test.cc DEPS r1_model TORCH
+            LABELS unit;parity)
+r1_add_test(model_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/kv_cache_test.cc ${CMAKE_CURRENT_LIST_DIR}/checkpoint_test.cc
+            DEPS r1_model TORCH)

@@ -61,7 +61,13 @@ RewardOutput LanguageConsistencyReward::score_one(const RewardInput& input) cons
   const std::string_view text = options_.scope == "completion"
                                     ? std::string_view(input.completion)
                                     : thought_of(input.completion, is_prefilled(options_.think_prefilled, input));
-  const LanguageCounts c = count_language_units(text, language, options_.unit == "words");
+  // Tag markup is not language: "<think>" must not count as an English word.
+  std::string plain(text);
+  for (const char* tag : {"<think>", "</think>", "<answer>", "</answer>"}) {
+    const std::string t = tag;
+    for (auto p = plain.find(t); p != std::string::npos; p = plain.find(t, p)) plain.replace(p, t.size(), " ");
+  }
+  const LanguageCounts c = count_language_units(plain, language, options_.unit == "words");
   RewardOutput out;
   out.score = c.total == 0 ? options_.empty_score : static_cast<double>(c.target) / static_cast<double>(c.total);
   out.diagnostics = {{"language", language}, {"target_units", c.target}, {"total_units", c.total}};

@@ -5,7 +5,7 @@
 // units. unit "words": a maximal run of letters of one script is one word, except that every Han,
 // Hiragana and Katakana character is a word of its own (those languages write no spaces).
 // unit "chars": every letter is a unit. Digits, punctuation, symbols, spaces and combining marks
-// are not units. A unit is in the target language when its script belongs to it:
+// are not units, nor are the tags <think>, </think>, <answer>, </answer>. A unit is in the target language when its script belongs to it:
 //   en: Latin    zh: Han    ja: Han, Hiragana, Katakana    ko: Hangul, Han    ru: Cyrillic    ar: Arabic
 // score = target units / all units; `empty_score` when there are no units.
 #pragma once

@@ -45,8 +45,12 @@ std::string parse_result(const json& r, RewardOutput& out) {
 PluginReward::PluginReward(PluginOptions options) : options_(std::move(options)) {
   R1_CHECK(!options_.command.empty(), "plugin reward: empty command");
   if (options_.name.empty()) {
-    const std::string& exe = options_.command.back();
-    options_.name = exe.substr(exe.find_last_of('/') == std::string::npos ? 0 : exe.find_last_of('/') + 1);
+    // The script's name when an interpreter runs it ("python3 plugins/kw.py" -> "kw.py").
+    auto base = [](const std::string& p) { return p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1); };
+    std::string exe = base(options_.command[0]);
+    const bool interpreter = exe.rfind("python", 0) == 0 || exe == "node" || exe == "bash" || exe == "sh" ||
+                             exe == "perl" || exe == "ruby" || exe == "env";
+    options_.name = interpreter && options_.command.size() > 1 ? base(options_.command[1]) : exe;
   }
 }
 

@@ -1,0 +1,8 @@
+# Tests of r1_rewards (registry, reward set, rule rewards, plugins, offline scoring). The math and
+# code rewards' own tests live in math.cmake / code.cmake.
+r1_add_test(rewards_tests
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/reward_cases_test.cc ${CMAKE_CURRENT_LIST_DIR}/reward_set_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/pathological_test.cc ${CMAKE_CURRENT_LIST_DIR}/score_jsonl_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/text_util_test.cc
+  DEPS r1_rewards)
+r1_add_test(rewards_plugin_tests SOURCES ${CMAKE_CURRENT_LIST_DIR}/plugin_test.cc DEPS r1_rewards)

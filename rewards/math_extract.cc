@@ -14,6 +14,8 @@ namespace r1kit::rewards::math {
 
 namespace {
 
+constexpr size_t kTailBytes = 16384;
+
 bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
@@ -27,9 +29,10 @@ bool iequals_at(const std::string& s, size_t i, const char* w) {
 }
 
 // Finds the closing brace matching s[open] == '{'; npos when unbalanced.
-size_t match_brace(const std::string& s, size_t open) {
+size_t match_brace(const std::string& s, size_t open, size_t max_len = std::string::npos) {
   int depth = 0;
-  for (size_t i = open; i < s.size(); ++i) {
+  size_t stop = max_len == std::string::npos ? s.size() : std::min(s.size(), open + max_len);
+  for (size_t i = open; i < stop; ++i) {
     if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '{' || s[i + 1] == '}')) {
       ++i;
       continue;
@@ -203,7 +206,8 @@ bool match_expr(const std::string& s, size_t i, size_t* end) {
   for (size_t e = k; e > first_op + 1; --e) {
     if (suffix_ok(s, e)) {
       size_t ee = e;
-      while (ee > i && s[ee - 1] == ' ') --ee;
+      // ends in a digit or ')': "1 + 1 +" is not an expression
+      while (ee > i && (s[ee - 1] == ' ' || (is_op(s[ee - 1]) && s[ee - 1] != ')'))) --ee;
       if (ee <= first_op + 1) return false;
       *end = ee;
       return true;
@@ -466,20 +470,22 @@ std::vector<Candidate> find_candidates(const std::string& s, const FindOptions& 
       out.push_back(c);
     }
   }
-  // plain environments, bare \frac{a}{b}, numbers, expressions
+  // plain environments, bare \frac{a}{b}, numbers, expressions: only the tail of the text matters
+  // (candidates are tried from the right), which bounds the work on megabyte completions
+  size_t tail = s.size() > kTailBytes ? s.size() - kTailBytes : 0;
   if (o.latex) {
-    add_env_candidates(s, envs, 300, 0, s.size(), out);
-    for (size_t i = s.find("\\frac{"); i != std::string::npos; i = s.find("\\frac{", i + 1)) {
-      size_t c1 = match_brace(s, i + 5);
+    add_env_candidates(s, envs, 300, tail, s.size(), out);
+    for (size_t i = s.find("\\frac{", tail); i != std::string::npos; i = s.find("\\frac{", i + 1)) {
+      size_t c1 = match_brace(s, i + 5, 64);
       if (c1 == std::string::npos || c1 + 1 >= s.size() || s[c1 + 1] != '{') continue;
-      size_t c2 = match_brace(s, c1 + 1);
-      if (c2 == std::string::npos || c2 - i > 64) continue;
+      size_t c2 = match_brace(s, c1 + 1, 64);
+      if (c2 == std::string::npos) continue;
       size_t start = (i > 0 && s[i - 1] == '-') ? i - 1 : i;
       out.push_back({300, start, c2 + 1, s.substr(start, c2 + 1 - start), true});
     }
   }
   if (o.expr) {
-    for (size_t i = 0; i < s.size(); ++i) {
+    for (size_t i = tail; i < s.size(); ++i) {
       if (!prefix_ok(s, i)) continue;
       size_t start = i;
       for (const char* cur : kCurrency)

@@ -27,11 +27,16 @@ NodeP try_parse(const std::string& text) {
 }
 
 std::string squash(const std::string& s) {
+  if (s.size() > math::Limits::kMaxAnswerBytes) return s;
   std::string n = math::normalize_answer_text(s), out;
   for (char c : n)
     if (!std::isspace(static_cast<unsigned char>(c))) out += c;
   return out;
 }
+
+// Candidates tried per input before giving up (Math-Verify tries all; real answers are found within
+// the first few, and this bounds the cost of adversarial text).
+constexpr int kMaxParseAttempts = 64;
 
 Side resolve(const std::string& input, bool extract, const MathVerifyOptions& o) {
   std::string cut;
@@ -54,7 +59,9 @@ Side resolve(const std::string& input, bool extract, const MathVerifyOptions& o)
   std::vector<math::Candidate> cands = math::find_candidates(s, fo);
   std::vector<std::pair<size_t, size_t>> failed_latex;
   std::string fallback;
+  int attempts = 0;
   for (const auto& c : cands) {
+    if (++attempts > kMaxParseAttempts) break;
     if (!c.latex) {
       bool overlaps = false;
       for (auto& [a, b] : failed_latex)

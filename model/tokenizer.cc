@@ -7,6 +7,7 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "model/tokenizer_bpe.h"
+#include "model/tokenizer_json.h"
 #include "model/tokenizer_parts.h"
 #include "model/unicode.h"
 
@@ -24,11 +25,19 @@ struct Tokenizer::Impl {
   // Post-processor for add_special_tokens: ids before and after the sequence.
   std::vector<int32_t> prefix_ids, suffix_ids;
   bool byte_level_decoder = false;
-  // Per id: the token string, the bytes the decoder turns it into, and whether it is special.
-  std::vector<std::string> token_text, token_bytes;
+  // Per id: the bytes the decoder turns it into (decoded[offsets[id], offsets[id+1])), whether
+  // it exists and is special, and which added token it is (-1: a model token).
+  std::string decoded;
+  std::vector<uint32_t> offsets;
   std::vector<uint8_t> token_flags;  // bit 0: exists, bit 1: special
+  std::vector<int32_t> added_index;
 
-  void load(const json& j, const std::string& where);
+  const std::string* token_text(int32_t id) const {
+    if (id < 0 || id >= static_cast<int32_t>(token_flags.size()) || !(token_flags[id] & 1)) return nullptr;
+    return added_index[id] >= 0 ? &added[added_index[id]].content : model->id_to_token(id);
+  }
+
+  void load(TokenizerJson* data, const std::string& where);
   void load_post_processor(const json& j, const std::string& where, const std::string& field);
   void encode_piece(std::string_view piece, std::vector<int32_t>* ids) const;
 };
@@ -104,7 +113,8 @@ void Tokenizer::Impl::load_post_processor(const json& j, const std::string& wher
           "\" is unsupported (supported: ByteLevel, TemplateProcessing, BertProcessing, RobertaProcessing, Sequence)");
 }
 
-void Tokenizer::Impl::load(const json& j, const std::string& where) {
+void Tokenizer::Impl::load(TokenizerJson* data, const std::string& where) {
+  const json& j = data->doc;
   R1_CHECK(j.is_object(), where, ": tokenizer.json must be a JSON object");
   const json* m = find_field(j, "model");
   R1_CHECK(m, where, ": missing model");
@@ -114,7 +124,7 @@ void Tokenizer::Impl::load(const json& j, const std::string& where) {
     const std::string type = t->get<std::string>();
     R1_CHECK(type == "BPE", where, ": model.type \"", type, "\" is unsupported (only BPE models are supported)");
   }
-  model = std::make_unique<BpeModel>(*m, where);
+  model = std::make_unique<BpeModel>(*m, data, where);
 
   normalizer = Normalizer(j.value("normalizer", json()), where);
   pre_tokenizer = PreTokenizer(j.value("pre_tokenizer", json()), where);
@@ -181,34 +191,33 @@ void Tokenizer::Impl::load(const json& j, const std::string& where) {
   // Id tables for decode.
   int32_t max_id = model->max_id();
   for (const AddedToken& a : added) max_id = std::max(max_id, a.id);
-  token_text.assign(max_id + 1, std::string());
-  token_bytes.assign(max_id + 1, std::string());
   token_flags.assign(max_id + 1, 0);
-  for (int32_t id = 0; id <= model->max_id(); ++id) {
-    if (const std::string* t = model->id_to_token(id)) {
-      token_text[id] = *t;
-      token_flags[id] = 1;
-    }
-  }
-  for (const AddedToken& a : added) {
-    token_text[a.id] = a.content;
-    token_flags[a.id] = 1;
+  added_index.assign(max_id + 1, -1);
+  for (int32_t id = 0; id <= model->max_id(); ++id)
+    if (model->id_to_token(id)) token_flags[id] = 1;
+  for (size_t i = 0; i < added.size(); ++i) {
+    added_index[added[i].id] = static_cast<int32_t>(i);
+    token_flags[added[i].id] = 1;
   }
   std::unordered_map<std::string, bool> special_contents;
   for (const AddedToken& a : added)
     if (a.special) special_contents[a.content] = true;
+  offsets.assign(max_id + 2, 0);
+  decoded.reserve(static_cast<size_t>(max_id) * 6);
   for (int32_t id = 0; id <= max_id; ++id) {
-    if (!token_flags[id]) continue;
-    if (special_contents.count(token_text[id])) token_flags[id] |= 2;
-    if (byte_level_decoder) {
-      // Tokens made only of byte-level characters become those bytes; others (added tokens such
-      // as <｜User｜>) are copied as they are, like HF's ByteLevel decoder.
-      std::string bytes;
-      token_bytes[id] = unicode::byte_level_to_bytes(token_text[id], &bytes) ? bytes : token_text[id];
-    } else {
-      token_bytes[id] = token_text[id];
+    offsets[id] = static_cast<uint32_t>(decoded.size());
+    const std::string* text = token_text(id);
+    if (!text) continue;
+    if (!special_contents.empty() && special_contents.count(*text)) token_flags[id] |= 2;
+    // Tokens made only of byte-level characters become those bytes; others (added tokens such
+    // as <｜User｜>) are copied as they are, like HF's ByteLevel decoder.
+    const size_t before = decoded.size();
+    if (!byte_level_decoder || !unicode::byte_level_to_bytes(*text, &decoded)) {
+      decoded.resize(before);
+      decoded += *text;
     }
   }
+  offsets[max_id + 1] = static_cast<uint32_t>(decoded.size());
 }
 
 void Tokenizer::Impl::encode_piece(std::string_view piece, std::vector<int32_t>* ids) const {
@@ -227,7 +236,8 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& where) {
   Tokenizer t;
   t.impl_ = std::make_unique<Impl>();
-  t.impl_->load(parse_json(text, where), where);
+  TokenizerJson data = parse_tokenizer_json(text, where);
+  t.impl_->load(&data, where);
   return t;
 }
 
@@ -280,7 +290,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
     if (id < 0 || id >= static_cast<int32_t>(im.token_flags.size()) || !(im.token_flags[id] & 1)) continue;
     if (skip_special_tokens && (im.token_flags[id] & 2)) continue;
     if (!im.byte_level_decoder && !first) out += ' ';  // no decoder: HF joins tokens with spaces
-    out += im.token_bytes[id];
+    out.append(im.decoded, im.offsets[id], im.offsets[id + 1] - im.offsets[id]);
     first = false;
   }
   return unicode::is_valid_utf8(out) ? out : unicode::utf8_lossy(out);
@@ -293,8 +303,8 @@ int32_t Tokenizer::token_to_id(const std::string& token) const {
 }
 
 std::string Tokenizer::id_to_token(int32_t id) const {
-  if (id < 0 || id >= static_cast<int32_t>(impl_->token_flags.size())) return "";
-  return impl_->token_text[id];
+  const std::string* t = impl_->token_text(id);
+  return t ? *t : std::string();
 }
 
 bool Tokenizer::is_special(int32_t id) const {

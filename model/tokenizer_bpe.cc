@@ -55,7 +55,8 @@ void BpeModel::MergeTable::insert(uint64_t key, uint64_t value) {
   }
 }
 
-BpeModel::BpeModel(const json& model, const std::string& where) : cache_(std::make_unique<Cache>()) {
+BpeModel::BpeModel(const json& model, TokenizerJson* data, const std::string& where)
+    : cache_(std::make_unique<Cache>()) {
   R1_CHECK(model.is_object(), where, ": model must be an object");
   auto field = [&](const char* name) -> const json* {
     auto it = model.find(name);
@@ -64,24 +65,26 @@ BpeModel::BpeModel(const json& model, const std::string& where) : cache_(std::ma
   if (const json* d = field("dropout")) {
     R1_CHECK(d->is_number() && d->get<double>() == 0.0, where, ": model.dropout is not supported (BPE dropout)");
   }
-  const json* vocab = field("vocab");
-  R1_CHECK(vocab, where, ": missing model.vocab");
-  R1_CHECK(vocab->is_object(), where, ": model.vocab must be an object {token: id}");
-  vocab_.reserve(vocab->size() * 2);
+  if (!data->has_vocab) {
+    R1_CHECK(!field("vocab"), where, ": model.vocab must be an object {token: id}");
+    R1_FAIL(where, ": missing model.vocab");
+  }
+  tokens_.reserve(data->vocab.size());
   int32_t max_id = -1;
-  for (auto it = vocab->begin(); it != vocab->end(); ++it) {
-    R1_CHECK(it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() < (int64_t{1} << 31),
-             where, ": model.vocab[\"", it.key(), "\"] must be a non-negative integer id");
-    const auto id = static_cast<int32_t>(it->get<int64_t>());
-    vocab_[it.key()] = id;
-    max_id = std::max(max_id, id);
+  for (auto& [tok, id] : data->vocab) {
+    tokens_.push_back(std::move(tok));
+    max_id = std::max(max_id, static_cast<int32_t>(id));
   }
-  id_to_token_.resize(static_cast<size_t>(max_id + 1));
-  std::vector<bool> present(id_to_token_.size(), false);
-  for (const auto& [tok, id] : vocab_) {
-    id_to_token_[id] = tok;
-    present[id] = true;
+  vocab_.reserve(tokens_.size());
+  id_to_index_.assign(static_cast<size_t>(max_id + 1), -1);
+  for (size_t i = 0; i < tokens_.size(); ++i) {
+    const auto id = static_cast<int32_t>(data->vocab[i].second);
+    vocab_[tokens_[i]] = id;  // a repeated key keeps its last id, like a JSON object
+    id_to_index_[id] = static_cast<int32_t>(i);
   }
+  data->vocab.clear();
+  data->vocab.shrink_to_fit();
+
   if (const json* p = field("continuing_subword_prefix"))
     continuing_subword_prefix_ = require_string(*p, where, "model.continuing_subword_prefix");
   if (const json* s = field("end_of_word_suffix"))
@@ -94,70 +97,56 @@ BpeModel::BpeModel(const json& model, const std::string& where) : cache_(std::ma
   if (const json* b = field("byte_fallback")) byte_fallback_ = b->is_boolean() && b->get<bool>();
   if (const json* u = field("unk_token")) {
     const std::string& unk = require_string(*u, where, "model.unk_token");
-    auto it = vocab_.find(unk);
-    R1_CHECK(it != vocab_.end(), where, ": model.unk_token \"", unk, "\" is not in model.vocab");
-    unk_id_ = it->second;
+    unk_id_ = find(unk);
+    R1_CHECK(unk_id_ >= 0, where, ": model.unk_token \"", unk, "\" is not in model.vocab");
   }
 
-  const json* merges = field("merges");
-  R1_CHECK(merges, where, ": missing model.merges");
-  R1_CHECK(merges->is_array(), where, ": model.merges must be an array");
+  if (!data->has_merges) {
+    R1_CHECK(!field("merges"), where, ": model.merges must be an array");
+    R1_FAIL(where, ": missing model.merges");
+  }
+  const auto& merges = data->merges;
   size_t cap = 16;
-  while (cap < merges->size() * 2) cap <<= 1;
+  while (cap < merges.size() * 2) cap <<= 1;
   merges_.keys.assign(cap, kEmptyKey);
   merges_.values.assign(cap, 0);
   merges_.mask = cap - 1;
-  uint32_t rank = 0;
-  for (size_t i = 0; i < merges->size(); ++i) {
-    const json& m = (*merges)[i];
-    std::string a, b;
-    if (m.is_string()) {
-      const std::string& s = m.get_ref<const std::string&>();
-      if (s.rfind("#version", 0) == 0) continue;
-      const size_t sp = s.find(' ');
-      R1_CHECK(sp != std::string::npos && s.find(' ', sp + 1) == std::string::npos, where, ": model.merges[", i,
-               "] must be \"left right\" (two tokens separated by one space), got \"", s, "\"");
-      a = s.substr(0, sp);
-      b = s.substr(sp + 1);
-    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      a = m[0].get<std::string>();
-      b = m[1].get<std::string>();
-    } else {
-      R1_FAIL(where, ": model.merges[", i, "] must be \"left right\" or [\"left\", \"right\"], got ", m.dump());
-    }
-    auto ia = vocab_.find(a), ib = vocab_.find(b);
-    R1_CHECK(ia != vocab_.end(), where, ": model.merges[", i, "]: token \"", a, "\" is not in model.vocab");
-    R1_CHECK(ib != vocab_.end(), where, ": model.merges[", i, "]: token \"", b, "\" is not in model.vocab");
-    const size_t plen = continuing_subword_prefix_.size();
-    R1_CHECK(b.compare(0, plen, continuing_subword_prefix_) == 0, where, ": model.merges[", i, "]: \"", b,
+  const size_t plen = continuing_subword_prefix_.size();
+  std::string merged;
+  for (size_t rank = 0; rank < merges.size(); ++rank) {
+    const auto& [a, b] = merges[rank];
+    const int32_t ia = find(a), ib = find(b);
+    R1_CHECK(ia >= 0, where, ": model.merges (rank ", rank, "): token \"", a, "\" is not in model.vocab");
+    R1_CHECK(ib >= 0, where, ": model.merges (rank ", rank, "): token \"", b, "\" is not in model.vocab");
+    R1_CHECK(b.compare(0, plen, continuing_subword_prefix_) == 0, where, ": model.merges (rank ", rank, "): \"", b,
              "\" lacks the continuing_subword_prefix");
-    const std::string merged = a + b.substr(plen);
-    auto im = vocab_.find(merged);
-    R1_CHECK(im != vocab_.end(), where, ": model.merges[", i, "]: merged token \"", merged,
-             "\" is not in model.vocab");
-    merges_.insert(pair_key(ia->second, ib->second), (static_cast<uint64_t>(rank) << 32) | im->second);
-    ++rank;
+    merged.assign(a);
+    merged.append(b, plen, std::string::npos);
+    const int32_t im = find(merged);
+    R1_CHECK(im >= 0, where, ": model.merges (rank ", rank, "): merged token \"", merged, "\" is not in model.vocab");
+    merges_.insert(pair_key(ia, ib), (static_cast<uint64_t>(rank) << 32) | static_cast<uint32_t>(im));
   }
+  data->merges.clear();
+  data->merges.shrink_to_fit();
 
   const auto& alphabet = unicode::byte_level_alphabet();
   for (int byte = 0; byte < 256; ++byte) {
-    auto it = vocab_.find(alphabet.byte_to_utf8[byte]);
-    byte_id_[byte] = it == vocab_.end() ? -1 : it->second;
+    byte_id_[byte] = find(alphabet.byte_to_utf8[byte]);
   }
 }
 
 BpeModel::~BpeModel() = default;
 
-int32_t BpeModel::token_to_id(const std::string& token) const {
+int32_t BpeModel::find(std::string_view token) const {
   auto it = vocab_.find(token);
   return it == vocab_.end() ? -1 : it->second;
 }
 
+int32_t BpeModel::token_to_id(const std::string& token) const { return find(token); }
+
 const std::string* BpeModel::id_to_token(int32_t id) const {
-  if (id < 0 || id >= static_cast<int32_t>(id_to_token_.size())) return nullptr;
-  const std::string& t = id_to_token_[id];
-  if (t.empty()) return nullptr;  // a hole in the id range (vocab keys are never empty in practice)
-  return &t;
+  if (id < 0 || id >= static_cast<int32_t>(id_to_index_.size()) || id_to_index_[id] < 0) return nullptr;
+  return &tokens_[id_to_index_[id]];
 }
 
 int32_t BpeModel::symbol_id(std::string_view ch, bool first, bool last) const {
@@ -273,9 +262,9 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>* ids) const 
   std::vector<int32_t> result;
   bool whole = false;
   if (ignore_merges_) {
-    auto it = vocab_.find(unicode::bytes_to_byte_level(word));
-    if (it != vocab_.end()) {
-      result.push_back(it->second);
+    const int32_t id = find(unicode::bytes_to_byte_level(word));
+    if (id >= 0) {
+      result.push_back(id);
       whole = true;
     }
   }

@@ -157,7 +157,7 @@ Normalizer::Normalizer(const json& j, const std::string& where) {
 
 std::string Normalizer::apply(std::string_view s) const {
   std::string out(s);
-  for (auto f : forms_) out = unicode::normalize(out, f);
+  for (auto f : forms_) out = unicode::normalize_like_hf(out, f);
   return out;
 }
 

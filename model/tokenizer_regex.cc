@@ -94,6 +94,15 @@ std::string translate_regex(const std::string& p, const std::string& where) {
     if (c == '\\' && i + 1 < p.size()) {
       const char e = p[i + 1];
       ++i;
+      // \p{L} \p{M} \p{N} \p{P} \p{S}: our Unicode 16 tables instead of RE2's older ones.
+      if ((e == 'p' || e == 'P') && i + 3 < p.size() && p[i + 1] == '{' && p[i + 3] == '}' &&
+          !unicode::category_class_items(p[i + 2]).empty() && !(in_class && e == 'P')) {
+        const std::string& cls = unicode::category_class_items(p[i + 2]);
+        i += 3;
+        if (in_class) out += cls;
+        else out += str_cat(e == 'P' ? "[^" : "[", cls, "]");
+        continue;
+      }
       const char* items = nullptr;
       bool negated = false;
       switch (e) {

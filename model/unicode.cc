@@ -4,6 +4,9 @@
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
 
+#include <cstdio>
+#include <vector>
+
 #include "core/check.h"
 
 namespace r1kit::unicode {
@@ -128,6 +131,30 @@ std::string normalize(std::string_view s, NormalForm form) {
   return out;
 }
 
+std::string normalize_like_hf(std::string_view s, NormalForm form) {
+  std::string out;
+  size_t seg = 0;  // start of the run not yet normalized
+  for (size_t i = 0; i < s.size();) {
+    if (static_cast<uint8_t>(s[i]) < 0xCC) {  // below U+0300: Unicode 1.1 material
+      ++i;
+      continue;
+    }
+    int len;
+    const int32_t cp = decode_utf8(s, i, &len);
+    UVersionInfo age;
+    u_charAge(cp, age);
+    if (age[0] > 9) {
+      out += normalize(s.substr(seg, i - seg), form);
+      out.append(s.data() + i, len);
+      seg = i + len;
+    }
+    i += len;
+  }
+  if (seg == 0) return normalize(s, form);
+  out += normalize(s.substr(seg), form);
+  return out;
+}
+
 bool is_white_space(int32_t cp) {
   switch (cp) {
     case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0x85: case 0xA0:
@@ -136,6 +163,91 @@ bool is_white_space(int32_t cp) {
     default:
       return cp >= 0x2000 && cp <= 0x200A;
   }
+}
+
+namespace {
+
+// Characters of Unicode 15.1 and 16.0 (newer than the ICU 72 data this was built with) that
+// Hugging Face's Oniguruma classifies, probed one by one against tokenizers 0.22.2 (letters,
+// marks, punctuation and symbols glue to a preceding space in DeepSeek-V3's regex; digits stay
+// apart in Llama-3's). Characters of Unicode 17.0 are unassigned there and stay so here.
+struct ExtraRange {
+  int32_t lo, hi;
+  char group;
+};
+constexpr ExtraRange kUnicode16Additions[] = {
+    {0x0897, 0x0897, 'M'}, {0x1B4E, 0x1B4F, 'P'}, {0x1B7F, 0x1B7F, 'P'}, {0x1C89, 0x1C8A, 'L'},
+    {0x2427, 0x2429, 'S'}, {0x2FFC, 0x2FFF, 'S'}, {0x31E4, 0x31E5, 'S'}, {0x31EF, 0x31EF, 'S'},
+    {0xA7CB, 0xA7CD, 'L'}, {0xA7DA, 0xA7DC, 'L'}, {0x105C0, 0x105F3, 'L'}, {0x10D40, 0x10D49, 'N'},
+    {0x10D4A, 0x10D65, 'L'}, {0x10D69, 0x10D6D, 'M'}, {0x10D6E, 0x10D6E, 'P'}, {0x10D6F, 0x10D85, 'L'},
+    {0x10D8E, 0x10D8F, 'S'}, {0x10EC2, 0x10EC4, 'L'}, {0x10EFC, 0x10EFC, 'M'}, {0x11380, 0x11389, 'L'},
+    {0x1138B, 0x1138B, 'L'}, {0x1138E, 0x1138E, 'L'}, {0x11390, 0x113B5, 'L'}, {0x113B7, 0x113B7, 'L'},
+    {0x113B8, 0x113C0, 'M'}, {0x113C2, 0x113C2, 'M'}, {0x113C5, 0x113C5, 'M'}, {0x113C7, 0x113CA, 'M'},
+    {0x113CC, 0x113D0, 'M'}, {0x113D1, 0x113D1, 'L'}, {0x113D2, 0x113D2, 'M'}, {0x113D3, 0x113D3, 'L'},
+    {0x113D4, 0x113D5, 'P'}, {0x113D7, 0x113D8, 'P'}, {0x113E1, 0x113E2, 'M'}, {0x116D0, 0x116E3, 'N'},
+    {0x11BC0, 0x11BE0, 'L'}, {0x11BE1, 0x11BE1, 'P'}, {0x11BF0, 0x11BF9, 'N'}, {0x11F5A, 0x11F5A, 'M'},
+    {0x13460, 0x143FA, 'L'}, {0x16100, 0x1611D, 'L'}, {0x1611E, 0x1612F, 'M'}, {0x16130, 0x16139, 'N'},
+    {0x16D40, 0x16D6C, 'L'}, {0x16D6D, 0x16D6F, 'P'}, {0x16D70, 0x16D79, 'N'}, {0x18CFF, 0x18CFF, 'L'},
+    {0x1CC00, 0x1CCEF, 'S'}, {0x1CCF0, 0x1CCF9, 'N'}, {0x1CD00, 0x1CEB3, 'S'}, {0x1E5D0, 0x1E5ED, 'L'},
+    {0x1E5EE, 0x1E5EF, 'M'}, {0x1E5F0, 0x1E5F0, 'L'}, {0x1E5F1, 0x1E5FA, 'N'}, {0x1E5FF, 0x1E5FF, 'P'},
+    {0x1F8B2, 0x1F8BB, 'S'}, {0x1F8C0, 0x1F8C1, 'S'}, {0x1FA89, 0x1FA89, 'S'}, {0x1FA8F, 0x1FA8F, 'S'},
+    {0x1FABE, 0x1FABE, 'S'}, {0x1FAC6, 0x1FAC6, 'S'}, {0x1FADC, 0x1FADC, 'S'}, {0x1FADF, 0x1FADF, 'S'},
+    {0x1FAE9, 0x1FAE9, 'S'}, {0x1FBCB, 0x1FBEF, 'S'}, {0x2EBF0, 0x2EE5D, 'L'},
+};
+
+char icu_group(int32_t cp) {
+  UVersionInfo age;
+  u_charAge(cp, age);
+  if (age[0] > 15 || (age[0] == 15 && age[1] > 0)) return 0;  // newer than HF's tables handled above
+  switch (u_charType(cp)) {
+    case U_UPPERCASE_LETTER: case U_LOWERCASE_LETTER: case U_TITLECASE_LETTER: case U_MODIFIER_LETTER:
+    case U_OTHER_LETTER:
+      return 'L';
+    case U_NON_SPACING_MARK: case U_ENCLOSING_MARK: case U_COMBINING_SPACING_MARK:
+      return 'M';
+    case U_DECIMAL_DIGIT_NUMBER: case U_LETTER_NUMBER: case U_OTHER_NUMBER:
+      return 'N';
+    case U_CONNECTOR_PUNCTUATION: case U_DASH_PUNCTUATION: case U_START_PUNCTUATION: case U_END_PUNCTUATION:
+    case U_INITIAL_PUNCTUATION: case U_FINAL_PUNCTUATION: case U_OTHER_PUNCTUATION:
+      return 'P';
+    case U_MATH_SYMBOL: case U_CURRENCY_SYMBOL: case U_MODIFIER_SYMBOL: case U_OTHER_SYMBOL:
+      return 'S';
+    default:
+      return 0;
+  }
+}
+
+struct CategoryClasses {
+  std::string items[5];  // L M N P S
+  CategoryClasses() {
+    const std::string groups = "LMNPS";
+    std::vector<char> group(0x110000, 0);
+    for (int32_t cp = 0; cp < 0x110000; ++cp) group[cp] = icu_group(cp);
+    for (const ExtraRange& r : kUnicode16Additions)
+      for (int32_t cp = r.lo; cp <= r.hi; ++cp) group[cp] = r.group;
+    char buf[32];
+    for (int32_t cp = 0; cp < 0x110000;) {
+      const char g = group[cp];
+      int32_t end = cp;
+      while (end + 1 < 0x110000 && group[end + 1] == g) ++end;
+      if (g) {
+        std::snprintf(buf, sizeof(buf), cp == end ? "\\x{%X}" : "\\x{%X}-\\x{%X}", cp, end);
+        items[groups.find(g)] += buf;
+      }
+      cp = end + 1;
+    }
+  }
+};
+
+}  // namespace
+
+const std::string& category_class_items(char group) {
+  static const CategoryClasses classes;
+  static const std::string none;
+  const char* groups = "LMNPS";
+  for (int i = 0; i < 5; ++i)
+    if (groups[i] == group) return classes.items[i];
+  return none;
 }
 
 bool is_word_char(int32_t cp) {

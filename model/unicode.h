@@ -28,8 +28,19 @@ enum class NormalForm { kNFC, kNFD, kNFKC, kNFKD };
 // Normalizes well-formed UTF-8 text. Cheap when the text is already normalized.
 std::string normalize(std::string_view s, NormalForm form);
 
+// normalize() as Hugging Face tokenizers 0.22 does it: its normalization tables are Unicode 9.0
+// (crate unicode-normalization-alignments; probed against the library), so characters assigned
+// after 9.0 act as unknown starters: no reordering, composition or decomposition across them.
+std::string normalize_like_hf(std::string_view s, NormalForm form);
+
 // Unicode White_Space property (what \s means in Oniguruma and char::is_whitespace in Rust).
 bool is_white_space(int32_t cp);
+
+// The code points of a general-category group ('L', 'M', 'N', 'P' or 'S') as RE2 character-class
+// items ("\x{41}-\x{5A}\x{61}-\x{7A}..."), following the Unicode version of Hugging Face's
+// Oniguruma (16.0): ICU's data up to Unicode 15.0 plus the 15.1/16.0 additions. Other letters
+// return "". Used instead of RE2's own (older) \p{..} tables.
+const std::string& category_class_items(char group);
 
 // Rust regex \w: alphabetic, marks, decimal digits, connector punctuation, join controls.
 bool is_word_char(int32_t cp);

@@ -1,5 +1,8 @@
-// Parity with Hugging Face tokenizers (Rust 0.22.2): every record of
-// ../shared/tokenizers/<name>/reference.jsonl must encode and decode exactly as HF did.
+// Parity with Hugging Face tokenizers (Rust 0.22.2) on the four real tokenizer.json files:
+//  - ../shared/tokenizers/<name>/reference.jsonl (364 strings: prose, code, CJK, emoji, NFD ...);
+//  - tests/data/tokenizer/fuzz_<name>.jsonl: HF's output for the 550 random strings of
+//    tests/data/tokenizer/fuzz_strings.jsonl (tests/reference/gen_tokenizer_fuzz.py).
+// Each record checks encode(text, false), encode(text, true), decode(ids), decode(ids, skip_special).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -12,6 +15,12 @@
 namespace r1kit {
 namespace {
 
+struct Record {
+  std::string id, text;
+  std::vector<int32_t> ids, ids_with_special;
+  std::string decoded, decoded_skip_special;
+};
+
 std::string ids_str(const std::vector<int32_t>& v) {
   std::ostringstream os;
   os << "[";
@@ -20,47 +29,79 @@ std::string ids_str(const std::vector<int32_t>& v) {
   return os.str();
 }
 
+Tokenizer load_timed(const std::string& name) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Tokenizer tok = Tokenizer::from_file(test::shared_path("tokenizers/" + name));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << name << ": loaded in " << s << " s, vocab_size " << tok.vocab_size() << "\n";
+  return tok;
+}
+
+// Checks every record; prints the first mismatches with the text, what we got and what HF gave.
+void check_records(const Tokenizer& tok, const std::string& name, const std::vector<Record>& records) {
+  int failures = 0, bad_records = 0;
+  auto report = [&](const char* what, const Record& r, const std::string& got, const std::string& want) {
+    if (++failures <= 8)
+      ADD_FAILURE() << name << " " << r.id << " " << what << "\n  text: " << json(r.text).dump()
+                    << "\n  got:  " << got << "\n  want: " << want;
+  };
+  for (const Record& r : records) {
+    const int before = failures;
+    const auto got = tok.encode(r.text, false);
+    if (got != r.ids) report("encode", r, ids_str(got), ids_str(r.ids));
+    const auto got_special = tok.encode(r.text, true);
+    if (got_special != r.ids_with_special)
+      report("encode(add_special_tokens)", r, ids_str(got_special), ids_str(r.ids_with_special));
+    const std::string dec = tok.decode(r.ids, false);
+    if (dec != r.decoded) report("decode", r, json(dec).dump(), json(r.decoded).dump());
+    const std::string dec_skip = tok.decode(r.ids, true);
+    if (dec_skip != r.decoded_skip_special)
+      report("decode(skip_special_tokens)", r, json(dec_skip).dump(), json(r.decoded_skip_special).dump());
+    if (failures != before) ++bad_records;
+  }
+  std::cout << name << ": " << records.size() - bad_records << "/" << records.size() << " records match\n";
+  EXPECT_EQ(bad_records, 0);
+}
+
 class ReferenceTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(ReferenceTest, MatchesHuggingFace) {
+TEST_P(ReferenceTest, SharedReferenceMatchesHuggingFace) {
   const std::string dir = test::shared_path("tokenizers/" + GetParam());
   R1_REQUIRE_FILE(dir + "/tokenizer.json");
   R1_REQUIRE_FILE(dir + "/reference.jsonl");
-  const auto t0 = std::chrono::steady_clock::now();
-  const Tokenizer tok = Tokenizer::from_file(dir);
-  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << GetParam() << ": loaded in " << load_s << " s, vocab_size " << tok.vocab_size() << "\n";
-
-  int records = 0, failures = 0, bad_records = 0;
-  auto report = [&](const std::string& what, const std::string& id, const std::string& text, const std::string& got,
-                    const std::string& want) {
-    if (++failures <= 8)
-      ADD_FAILURE() << GetParam() << " " << id << " " << what << "\n  text: " << json(text).dump()
-                    << "\n  got:  " << got << "\n  want: " << want;
-  };
-  for_each_jsonl(dir + "/reference.jsonl", [&](const json& rec, int) {
-    ++records;
-    const int failures_before = failures;
-    const std::string id = rec.at("id").get<std::string>();
-    const std::string text = rec.at("text").get<std::string>();
-    const auto want = rec.at("ids").get<std::vector<int32_t>>();
-    const auto want_special = rec.at("ids_with_special").get<std::vector<int32_t>>();
-    const auto got = tok.encode(text, false);
-    if (got != want) report("encode", id, text, ids_str(got), ids_str(want));
-    const auto got_special = tok.encode(text, true);
-    if (got_special != want_special) report("encode(add_special)", id, text, ids_str(got_special), ids_str(want_special));
-    const std::string dec = tok.decode(want, false);
-    if (dec != rec.at("decoded").get<std::string>())
-      report("decode", id, text, json(dec).dump(), rec.at("decoded").dump());
-    const std::string dec_skip = tok.decode(want, true);
-    if (dec_skip != rec.at("decoded_skip_special").get<std::string>())
-      report("decode(skip_special)", id, text, json(dec_skip).dump(), rec.at("decoded_skip_special").dump());
-    if (failures != failures_before) ++bad_records;
+  const Tokenizer tok = load_timed(GetParam());
+  std::vector<Record> records;
+  for_each_jsonl(dir + "/reference.jsonl", [&](const json& j, int) {
+    records.push_back({j.at("id").get<std::string>(), j.at("text").get<std::string>(),
+                       j.at("ids").get<std::vector<int32_t>>(), j.at("ids_with_special").get<std::vector<int32_t>>(),
+                       j.at("decoded").get<std::string>(), j.at("decoded_skip_special").get<std::string>()});
   });
-  std::cout << GetParam() << ": " << records - bad_records << "/" << records << " records match (" << failures
-            << " mismatching checks)\n";
-  EXPECT_GT(records, 300);
-  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(records.size(), 364u);
+  check_records(tok, GetParam(), records);
+}
+
+TEST_P(ReferenceTest, FuzzStringsMatchHuggingFace) {
+  const std::string dir = test::shared_path("tokenizers/" + GetParam());
+  R1_REQUIRE_FILE(dir + "/tokenizer.json");
+  const Tokenizer tok = load_timed(GetParam());
+  std::vector<std::string> texts;
+  for_each_jsonl(test::test_data_path("tokenizer/fuzz_strings.jsonl"),
+                 [&](const json& j, int) { texts.push_back(j.at("text").get<std::string>()); });
+  std::vector<Record> records;
+  // Fields equal to a simpler one are left out of the file: ids_with_special (= ids), decoded
+  // (= text), decoded_skip_special (= decoded).
+  for_each_jsonl(test::test_data_path("tokenizer/fuzz_" + GetParam() + ".jsonl"), [&](const json& j, int line) {
+    Record r;
+    r.id = j.at("id").get<std::string>();
+    r.text = texts.at(line - 1);
+    r.ids = j.at("ids").get<std::vector<int32_t>>();
+    r.ids_with_special = j.contains("ids_with_special") ? j["ids_with_special"].get<std::vector<int32_t>>() : r.ids;
+    r.decoded = j.contains("decoded") ? j["decoded"].get<std::string>() : r.text;
+    r.decoded_skip_special = j.contains("decoded_skip_special") ? j["decoded_skip_special"].get<std::string>() : r.decoded;
+    records.push_back(std::move(r));
+  });
+  EXPECT_EQ(records.size(), texts.size());
+  check_records(tok, GetParam() + " fuzz", records);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tokenizers, ReferenceTest,

@@ -4,12 +4,19 @@
 #include "rewards/format_reward.h"
 #include "rewards/language_reward.h"
 #include "rewards/length_reward.h"
+#include "rewards/math_reward.h"
 #include "rewards/plugin.h"
 #include "rewards/registry.h"
 
 namespace r1kit::rewards {
 
 void register_builtin_rewards(RewardRegistry& r) {
+  r.add({"accuracy", {"math"},
+         "Math accuracy (rewards/math_reward.h): correct_score (1) when the completion's final answer is "
+         "equivalent to the gold field, else wrong_score (0); a missing gold field is an error. Options: "
+         "gold_field (answer), gold_format (auto|latex|gsm8k|int), correct_score, wrong_score, float_rounding, "
+         "strict, allow_set_relation, fallbacks: {answer_tag, answer_phrase, last_math, last_number}.",
+         make_math_accuracy_reward});
   r.add({"format", {},
          "1 if the completion is '<think>thought</think>answer' with exactly one of each tag, else 0. Options: "
          "think_prefilled (true|false|\"auto\": the prompt ends with <think>, so the completion has only "

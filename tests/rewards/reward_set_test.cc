@@ -77,6 +77,26 @@ TEST(RewardSet, WeightedTotalFromYaml) {
   }
 }
 
+TEST(RewardSet, IssueExampleWithMathAccuracy) {
+  RewardSet set = load_set("issue.yaml",
+                           "rewards:\n"
+                           "  - {name: accuracy, weight: 1.0}\n"
+                           "  - {name: format, weight: 0.1, options: {think_prefilled: false}}\n"
+                           "  - {name: math, label: math_alias, weight: 0.0}\n");
+  EXPECT_EQ(set.entries()[2].name, "accuracy");
+  std::vector<RewardInput> in(3);
+  in[0].completion = "<think>2+2=4</think>The answer is $\\boxed{4}$.";
+  in[1].completion = "<think>2+2=5</think>The answer is $\\boxed{5}$.";
+  in[2].completion = "The answer is $\\boxed{4}$.";
+  for (auto& i : in) i.fields = {{"answer", "4"}};
+  ThreadPool pool(2);
+  const auto s = set.score(in, &pool);
+  EXPECT_DOUBLE_EQ(s[0].total, 1.1);
+  EXPECT_DOUBLE_EQ(s[1].total, 0.1);
+  EXPECT_DOUBLE_EQ(s[2].total, 1.0);
+  EXPECT_EQ(s[2].outputs[2].score, 1.0);
+}
+
 TEST(RewardSet, NamesOnlyAndAliasesAndLabels) {
   RewardSet set = load_set("names.json",
                            R"({"rewards": ["format", {"name": "language_consistency"},

@@ -177,6 +177,7 @@ write("language", lang)
 CD = {"nums": [1, 2], "target": 3}
 COS = {"correctness": {"name": "countdown"}}
 right, wrong = "<answer>1+2</answer>", "<answer>2-1</answer>"
+BOXED4, BOXED5 = "So the answer is $\\boxed{4}$.", "So the answer is $\\boxed{5}$."
 cos = [
     case("correct, 20 chars", right, ref_cosine(20, True), fields=CD, options=COS),
     case("wrong, 20 chars", wrong, ref_cosine(20, False), fields=CD, options=COS),
@@ -195,6 +196,10 @@ cos = [
                       max_len=100)),
     case("no answer counts as wrong", "I give up", ref_cosine(9, False), fields=CD, options=COS),
     case("correctness error propagates", right, 0.0, fields={"nums": [1, 2]}, options=COS, error=True),
+    # Default correctness: the math accuracy reward ("accuracy").
+    case("math: correct boxed answer", BOXED4, ref_cosine(len(BOXED4), True), fields={"answer": "4"}),
+    case("math: wrong boxed answer", BOXED5, ref_cosine(len(BOXED5), False), fields={"answer": "4"}),
+    case("math: missing gold is an error", "So the answer is $\\boxed{4}$.", 0.0, fields={}, error=True),
 ]
 assert abs(ref_cosine(500, True) - 0.75) < 1e-12
 write("cosine", cos)

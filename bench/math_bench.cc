@@ -70,6 +70,12 @@ int main(int argc, char** argv) {
     pert_true += ok;
     base_us.push_back(time_us([&] { ok = squash(g) == squash(completion); }));
   }
+  {
+    size_t worst = static_cast<size_t>(std::max_element(pert_us.begin(), pert_us.end()) - pert_us.begin());
+    size_t worst_self = static_cast<size_t>(std::max_element(self_us.begin(), self_us.end()) - self_us.begin());
+    std::printf("slowest: gold vs (gold)+1 for '%s' (%.0f us); gold vs itself for '%s' (%.0f us)\n", golds[worst].c_str(),
+                pert_us[worst], golds[worst_self].c_str(), self_us[worst_self]);
+  }
   all_us = self_us;
   all_us.insert(all_us.end(), boxed_us.begin(), boxed_us.end());
   all_us.insert(all_us.end(), pert_us.begin(), pert_us.end());

@@ -292,7 +292,7 @@ struct GinacBuilder {
         GiNaC::ex b = build(*n.kids[0]);
         GiNaC::ex e = build(*n.kids[1]);
         guard_pow(b, e);
-        return GiNaC::pow(b, e);
+        return power(b, e);
       }
       case Kind::kFunc: {
         std::vector<GiNaC::ex> a;
@@ -300,7 +300,7 @@ struct GinacBuilder {
         const std::string& f = n.name;
         if (f == "root" && a.size() == 2) {
           guard_pow(a[0], 1 / a[1]);
-          return GiNaC::pow(a[0], 1 / a[1]);
+          return power(a[0], 1 / a[1]);
         }
         if (a.size() == 1) {
           if (f == "sin") return GiNaC::sin(a[0]);
@@ -330,6 +330,58 @@ struct GinacBuilder {
       default:
         throw std::runtime_error("not a scalar");
     }
+  }
+
+  // b^e in a canonical form when b is a rational number and e = p/q a small fraction:
+  // (n/d)^(p/q) = (n/d)^m * a^s * c^(s/q) / d^s with 0 <= s < q and c free of q-th powers, so
+  // that \sqrt{8} and 2\sqrt{2}, or \sqrt{21/2} and \sqrt{42}/2, become the same GiNaC expression.
+  static GiNaC::ex power(const GiNaC::ex& b, const GiNaC::ex& e) {
+    if (!GiNaC::is_a<GiNaC::numeric>(b) || !GiNaC::is_a<GiNaC::numeric>(e)) return GiNaC::pow(b, e);
+    const GiNaC::numeric& bn = GiNaC::ex_to<GiNaC::numeric>(b);
+    const GiNaC::numeric& en = GiNaC::ex_to<GiNaC::numeric>(e);
+    if (!bn.is_rational() || !en.is_rational() || en.is_integer() || bn.is_zero()) return GiNaC::pow(b, e);
+    GiNaC::numeric q = en.denom(), p = en.numer();
+    if (q > 12 || GiNaC::abs(p) > 1000) return GiNaC::pow(b, e);
+    long qi = q.to_long();
+    GiNaC::numeric n = bn.numer(), d = bn.denom();
+    int sign = 1;
+    if (n.is_negative()) {
+      if (qi % 2 == 0) return GiNaC::pow(b, e);
+      sign = -1;  // real odd root: (-8)^(1/3) = -2
+      n = -n;
+    }
+    GiNaC::numeric big = GiNaC::pow(d, q - 1) * n;  // (n/d)^(1/q) = (n d^(q-1))^(1/q) / d
+    if (big > GiNaC::numeric("1000000000000000000")) return GiNaC::pow(b, e);
+    unsigned long long N = static_cast<unsigned long long>(big.to_long());
+    unsigned long long outside = 1;
+    for (unsigned long long f = 2; f <= 100000; ++f) {
+      unsigned long long fq = 1;
+      bool overflow = false;
+      for (long k = 0; k < qi; ++k) {
+        if (fq > N / f) {
+          overflow = true;
+          break;
+        }
+        fq *= f;
+      }
+      if (overflow || fq > N) break;
+      while (N % fq == 0) {
+        N /= fq;
+        outside *= f;
+      }
+    }
+    // (n/d)^(1/q) = outside * N^(1/q) / d ; raise to p = m q + s
+    GiNaC::numeric m = GiNaC::iquo(p, q);
+    GiNaC::numeric srem = p - m * q;
+    if (srem.is_negative()) {
+      srem += q;
+      m -= 1;
+    }
+    GiNaC::ex root_part = GiNaC::numeric(static_cast<long>(outside)) / d;
+    GiNaC::ex result = GiNaC::pow(bn, m) * GiNaC::pow(root_part, srem);
+    if (N != 1) result *= GiNaC::pow(GiNaC::numeric(static_cast<long>(N)), srem / q);
+    if (sign < 0 && p.is_odd()) result = -result;
+    return result;
   }
 
   // Refuses powers GiNaC would evaluate into huge numbers or expand into huge polynomials.

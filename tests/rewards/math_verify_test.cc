@@ -25,6 +25,13 @@ TEST(MathVerify, ExactWhereMathVerifyRounds) {
 TEST(MathVerify, SymbolicProofIsExactAndNumericFallbackIsMarked) {
   MathVerifyResult r = math_verify("2\\sqrt{2}", "\\sqrt{8}");
   EXPECT_TRUE(r.correct);
+  EXPECT_TRUE(r.exact) << r.reason;  // radicals are put in a canonical form before GiNaC
+  r = math_verify("\\frac{5\\sqrt{42}}{27}", "\\frac{10\\sqrt{10.5}}{27}");
+  EXPECT_TRUE(r.correct);
+  EXPECT_TRUE(r.exact) << r.reason;
+  r = math_verify("\\sqrt[3]{16}", "2\\sqrt[3]{2}");
+  EXPECT_TRUE(r.exact) << r.reason;
+  EXPECT_FALSE(math_equal("\\sqrt{2}", "\\sqrt{3}"));
   r = math_verify("x^2-1", "(x-1)(x+1)");
   EXPECT_TRUE(r.correct);
   EXPECT_TRUE(r.exact) << r.reason;

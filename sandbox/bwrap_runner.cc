@@ -232,6 +232,7 @@ ExecResult BwrapRunner::run_step(const std::vector<std::string>& argv, const std
   }
   spec.child_fds = data_fds;
   spec.status_read_fd = status_r;
+  spec.wait_for_status_child = isolated_;
 
   SpawnResult sr = spawn_and_wait(spec);
   CgroupStats cg;
@@ -247,7 +248,7 @@ ExecResult BwrapRunner::run_step(const std::vector<std::string>& argv, const std
   res.stdout_data = std::move(sr.out);
   res.stderr_data = std::move(sr.err);
   res.wall_s = sr.wall_s;
-  res.cpu_s = sr.cpu_s;
+  res.cpu_s = cg.cpu_s >= 0 ? cg.cpu_s : sr.cpu_s;
   res.peak_memory_bytes = cg.peak_bytes > 0 ? cg.peak_bytes : static_cast<std::int64_t>(sr.max_rss_kb) * 1024;
   if (!sr.started) {
     res.status = Status::sandbox_error;

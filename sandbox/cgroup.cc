@@ -122,6 +122,11 @@ std::unique_ptr<Cgroups> Cgroups::detect(std::string* why) {
       if (mkdir(base.c_str(), 0700) != 0 && errno != EEXIST) return fail("cgroup v1: cannot create " + base);
       cg->bases_.push_back(base);
     }
+    // CPU accounting of the whole tree (bwrap's init does not hand its children's CPU to wait4).
+    if (exists("/sys/fs/cgroup/cpuacct/cpuacct.usage")) {
+      std::string base = parent_dir("/sys/fs/cgroup/cpuacct", "cpuacct") + "/" + unique_name();
+      if (mkdir(base.c_str(), 0700) == 0 || errno == EEXIST) cg->bases_.push_back(base);
+    }
     return cg;
   }
   return fail("no cgroup v2 hierarchy and no v1 memory+pids hierarchies under /sys/fs/cgroup");
@@ -176,6 +181,7 @@ std::vector<std::string> Cgroups::prepare(int slot, std::int64_t memory_bytes, i
     if (swap) write_text(m + "/memory.memsw.max_usage_in_bytes", "0");
     s.oom_before = keyed_value(m + "/memory.oom_control", "oom_kill");
   }
+  s.cpu_before = cpu_seconds(s);
   std::vector<std::string> procs;
   for (const auto& d : s.dirs) procs.push_back(d + "/cgroup.procs");
   return procs;
@@ -202,9 +208,18 @@ bool Cgroups::kill_all(int slot) {
   }
 }
 
+double Cgroups::cpu_seconds(const Slot& s) {
+  if (mode_ == "v2") return keyed_value(s.dirs[0] + "/cpu.stat", "usage_usec") * 1e-6;
+  if (s.dirs.size() < 3) return -1;
+  std::int64_t ns = number(s.dirs[2] + "/cpuacct.usage");
+  return ns < 0 ? -1 : ns * 1e-9;
+}
+
 CgroupStats Cgroups::stats(int slot) {
   Slot& s = slot_dirs(slot);
   CgroupStats st;
+  double cpu = cpu_seconds(s);
+  if (cpu >= 0 && s.cpu_before >= 0) st.cpu_s = cpu - s.cpu_before;
   if (mode_ == "v2") {
     st.peak_bytes = number(s.dirs[0] + "/memory.peak");
     st.oom_killed = keyed_value(s.dirs[0] + "/memory.events", "oom_kill") > s.oom_before;

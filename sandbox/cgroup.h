@@ -13,6 +13,7 @@ namespace r1kit::sandbox {
 struct CgroupStats {
   std::int64_t peak_bytes = -1;  // -1 when the host does not report it
   bool oom_killed = false;       // the kernel OOM-killed something in the cgroup during the run
+  double cpu_s = -1;             // CPU of every process of the run (-1: no cpu accounting here)
 };
 
 class Cgroups {
@@ -34,10 +35,12 @@ class Cgroups {
   struct Slot {
     std::vector<std::string> dirs;  // one per hierarchy (v1: memory, pids; v2: one)
     std::int64_t oom_before = 0;
+    double cpu_before = 0;
   };
+  double cpu_seconds(const Slot& s);
   Slot& slot_dirs(int slot);
   std::string mode_;
-  std::vector<std::string> bases_;  // our own directories, one per hierarchy
+  std::vector<std::string> bases_;  // our own directories, one per hierarchy (v1: memory, pids[, cpuacct])
   std::mutex mu_;
   std::vector<std::unique_ptr<Slot>> slots_;
 };

@@ -19,6 +19,7 @@
 #include <boost/process/extend.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -189,7 +190,22 @@ SpawnResult spawn_and_wait(const SpawnSpec& spec) {
   if (status_r.fd >= 0) set_nonblocking(status_r.fd);
   if (spec.stdin_data.empty()) in_w.reset();
 
+  std::string discard;
+  bool discard_flag = false;
+  // pidfd of bwrap's namespace init. bwrap's outer process may exit before its init has finished
+  // tearing the namespace down, so the run is only over once this process is gone too.
+  Fd ns_init;
+  auto watch_ns_init = [&] {
+    if (!spec.wait_for_status_child || ns_init.fd != -1) return;
+    auto pos = res.status_text.find("\"child-pid\"");
+    if (pos == std::string::npos || (pos = res.status_text.find(':', pos)) == std::string::npos) return;
+    long init_pid = std::strtol(res.status_text.c_str() + pos + 1, nullptr, 10);
+    if (init_pid > 0) ns_init.fd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(init_pid), 0));
+    if (ns_init.fd < 0) ns_init.fd = -2;  // already gone
+  };
   auto kill_all = [&] {
+    if (status_r.fd >= 0) drain(status_r.fd, res.status_text, 1 << 16, discard_flag);
+    watch_ns_init();
     if (spec.kill_tree) {
       spec.kill_tree(pid);
     } else {
@@ -200,8 +216,6 @@ SpawnResult spawn_and_wait(const SpawnSpec& spec) {
 
   std::size_t in_off = 0;
   bool killed = false, exited = false;
-  std::string discard;
-  bool discard_flag = false;
   const auto deadline = t0 + std::chrono::duration<double>(spec.wall_timeout_s);
   // After the child is gone, pipes still held by escaped descendants must not keep us waiting.
   while (!exited) {
@@ -233,6 +247,7 @@ SpawnResult spawn_and_wait(const SpawnSpec& spec) {
         if (!drain(err_r.fd, res.err, spec.stderr_cap, res.err_overflow)) err_r.reset();
       } else if (p.fd == status_r.fd) {
         if (!drain(status_r.fd, res.status_text, 1 << 16, discard_flag)) status_r.reset();
+        watch_ns_init();
       } else if (p.fd == in_w.fd) {
         if (p.revents & (POLLERR | POLLHUP)) {
           in_w.reset();
@@ -263,10 +278,17 @@ SpawnResult spawn_and_wait(const SpawnSpec& spec) {
   if (out_r.fd >= 0) drain(out_r.fd, res.out, spec.stdout_cap, res.out_overflow);
   if (err_r.fd >= 0) drain(err_r.fd, res.err, spec.stderr_cap, res.err_overflow);
   if (status_r.fd >= 0) drain(status_r.fd, res.status_text, 1 << 16, discard_flag);
+  watch_ns_init();
 
   struct rusage ru {};
   int st = 0;
   while (wait4(pid, &st, 0, &ru) < 0 && errno == EINTR) {
+  }
+  if (ns_init.fd >= 0) {
+    // --die-with-parent SIGKILLs the init; it exits once every process of its namespace is gone.
+    pollfd p{ns_init.fd, POLLIN, 0};
+    while (poll(&p, 1, 5000) < 0 && errno == EINTR) {
+    }
   }
   res.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   res.wait_status = st;

@@ -32,6 +32,9 @@ struct SpawnSpec {
   // Kills everything the run started; called on timeout / output overflow. Default: SIGKILL the
   // child (and its process group when new_process_group).
   std::function<void(pid_t)> kill_tree;
+  // The status pipe names a "child-pid" (bwrap's pid-namespace init): when we kill the child, also
+  // wait until that process is gone, i.e. until the whole pid namespace has been torn down.
+  bool wait_for_status_child = false;
 };
 
 struct SpawnResult {

@@ -43,7 +43,7 @@ inline Limits fast_limits(double seconds = 1.0) {
   Limits l;
   l.time_limit_s = seconds;
   l.wall_limit_s = seconds * 2;
-  l.memory_mb = 256;
+  l.memory_mb = 128;
   l.max_tasks = 16;
   l.max_stdout_bytes = 64 << 10;
   return l;

@@ -1,0 +1,23 @@
+// `r1kit sandbox bench`: per-run overhead and runs/s of the sandbox against unsandboxed execution
+// of the same programs (same interpreter / same binary, same stdin), measured in the same process.
+#pragma once
+#include <string>
+
+#include "core/json.h"
+#include "sandbox/bwrap_runner.h"
+
+namespace r1kit::sandbox {
+
+struct BenchOptions {
+  int runs = 40;          // sequential runs per program and mode (latency)
+  int batch = 200;        // runs for the throughput part
+  unsigned parallel = 0;  // workers for the throughput part (0 = CPU cores)
+  std::string languages = "python,cpp";  // comma-separated
+};
+
+// Returns {"host": {...}, "<lang>": {"bare_ms": {mean, median, p90}, "sandbox_ms": {...},
+// "overhead_ms_median", "overhead_ms_mean", "bare_runs_per_s", "sandbox_runs_per_s"}, ...}.
+// Throws r1kit::Error if a run does not give the expected output.
+json run_bench(const SandboxOptions& sandbox_options, const BenchOptions& options);
+
+}  // namespace r1kit::sandbox

@@ -1,0 +1,121 @@
+// Acceptance of the code reward on the real sandbox: every HumanEval canonical solution and every
+// MBPP reference solution passes its tests, and a deliberately broken variant of each fails.
+// Runs through the reward's batch path on a thread pool (the sandbox runs in parallel).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <regex>
+
+#include "core/json.h"
+#include "core/thread_pool.h"
+#include "rewards/code_reward.h"
+#include "sandbox/bwrap_runner.h"
+#include "tests/test_util.h"
+
+namespace r1kit::rewards {
+namespace {
+
+std::unique_ptr<CodeReward> real_reward(bool all_or_nothing = false) {
+  sandbox::SandboxOptions so;
+  if (!sandbox::probe_bwrap(so).empty()) return nullptr;
+  CodeRewardOptions o;
+  o.time_limit_s = 10;  // a few reference solutions are slow under a loaded CI machine
+  o.all_or_nothing = all_or_nothing;
+  o.sandbox = so;
+  return std::make_unique<CodeReward>(o);
+}
+
+#define R1_REQUIRE_SANDBOX(reward)                                                        \
+  auto reward = real_reward();                                                            \
+  if (!reward) {                                                                          \
+    if (access("/usr/bin/bwrap", X_OK) != 0) GTEST_SKIP() << "bubblewrap not installed";  \
+    FAIL() << "bubblewrap unusable: " << sandbox::probe_bwrap({});                        \
+  }
+
+std::vector<json> load(const std::string& rel) {
+  std::vector<json> out;
+  for_each_jsonl(test::shared_path(rel), [&](const json& rec, std::size_t) { out.push_back(rec); });
+  return out;
+}
+
+// Scores all inputs; reports records whose outcome is not the expected one.
+void expect_scores(const Reward& reward, const std::vector<RewardInput>& inputs, const std::vector<std::string>& ids,
+                   double expected, const char* what) {
+  ThreadPool pool(4);  // sandboxes spend part of their time starting up: overlap them
+  auto t0 = std::chrono::steady_clock::now();
+  auto outs = reward.score_batch(inputs, &pool);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::size_t bad = 0, errors = 0;
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    errors += outs[i].error;
+    if (outs[i].error || outs[i].score != expected) {
+      ++bad;
+      ADD_FAILURE() << what << " " << ids[i] << ": score " << outs[i].score << " (expected " << expected << ")"
+                    << (outs[i].error ? " ERROR " + outs[i].error_message : "") << "\n"
+                    << outs[i].diagnostics.dump().substr(0, 1500);
+    }
+  }
+  std::printf("[ measure ] %s: %zu samples in %.1f s (%.1f samples/s), %zu unexpected, %zu sandbox errors\n", what,
+              outs.size(), s, outs.size() / s, bad, errors);
+}
+
+TEST(CodeAcceptance, HumanEvalCanonicalPassAndBrokenFail) {
+  const std::string path = test::shared_path("data/humaneval/test.jsonl");
+  R1_REQUIRE_FILE(path);
+  R1_REQUIRE_SANDBOX(reward);
+  auto recs = load("data/humaneval/test.jsonl");
+  ASSERT_EQ(recs.size(), 164u);
+  std::vector<RewardInput> good, broken;
+  std::vector<std::string> ids;
+  for (const auto& r : recs) {
+    RewardInput in;
+    in.fields = r;
+    // The completion writes the whole function, as a chat model does.
+    in.completion = "Here is my solution.\n```python\n" + r["prompt"].get<std::string>() +
+                    r["canonical_solution"].get<std::string>() + "```\n";
+    good.push_back(in);
+    in.completion = "```python\n" + r["prompt"].get<std::string>() + "    return None\n```\n";
+    broken.push_back(in);
+    ids.push_back(r["task_id"].get<std::string>());
+  }
+  expect_scores(*reward, good, ids, 1.0, "HumanEval canonical");
+  expect_scores(*reward, broken, ids, 0.0, "HumanEval broken");
+}
+
+// MBPP: the reference code as the completion; the broken variant redefines the tested function
+// after it to return None.
+void run_mbpp(const std::string& rel, const char* name) {
+  const std::string path = test::shared_path(rel);
+  R1_REQUIRE_FILE(path);
+  R1_REQUIRE_SANDBOX(reward);
+  auto recs = load(rel);
+  ASSERT_FALSE(recs.empty());
+  std::vector<RewardInput> good, broken;
+  std::vector<std::string> ids;
+  const std::regex def_re(R"(def\s+([A-Za-z_]\w*)\s*\()");
+  for (const auto& r : recs) {
+    std::string code = r["code"].get<std::string>();
+    code.erase(std::remove(code.begin(), code.end(), '\r'), code.end());
+    RewardInput in;
+    in.fields = r;
+    in.completion = "```python\n" + code + "\n```";
+    good.push_back(in);
+    // The function the tests call: a def'd name that appears in the first assert.
+    std::string first = r["test_list"][0].get<std::string>(), fn;
+    for (std::sregex_iterator it(code.begin(), code.end(), def_re), end; it != end; ++it)
+      if (first.find((*it)[1].str() + "(") != std::string::npos) fn = (*it)[1].str();
+    ASSERT_FALSE(fn.empty()) << name << " task " << r["task_id"] << ": tested function not found";
+    in.completion = "```python\n" + code + "\n\ndef " + fn + "(*args, **kwargs):\n    return None\n```";
+    broken.push_back(in);
+    ids.push_back(std::string(name) + "/" + r["task_id"].dump());
+  }
+  expect_scores(*reward, good, ids, 1.0, (std::string(name) + " reference").c_str());
+  expect_scores(*reward, broken, ids, 0.0, (std::string(name) + " broken").c_str());
+}
+
+TEST(CodeAcceptance, MbppSanitizedReferencePassAndBrokenFail) { run_mbpp("data/mbpp/mbpp_sanitized.jsonl", "MBPP-sanitized"); }
+
+TEST(CodeAcceptance, MbppFullReferencePassAndBrokenFail) { run_mbpp("data/mbpp/mbpp_full.jsonl", "MBPP-full"); }
+
+}  // namespace
+}  // namespace r1kit::rewards

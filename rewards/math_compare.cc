@@ -46,8 +46,27 @@ std::string to_string(const Node& n) {
     case Kind::kNum: s = n.q.get_str(); break;
     case Kind::kSym: s = n.name; break;
     case Kind::kConst: s = n.name; break;
-    case Kind::kAdd: s = "(" + join(n.kids, " + ", true) + ")"; break;
-    case Kind::kMul: s = "(" + join(n.kids, "*", true) + ")"; break;
+    case Kind::kAdd: {
+      s = join(n.kids, " + ", true);
+      for (size_t p = s.find(" + -"); p != std::string::npos; p = s.find(" + -", p)) s.replace(p, 4, " - ");
+      s = "(" + s + ")";
+      break;
+    }
+    case Kind::kMul: {
+      // -1 factors become a sign, x^-1 factors a denominator: (-1*a*b^-1) prints as -a/b
+      std::vector<NodeP> num, den;
+      bool neg = false;
+      for (auto& k : n.kids) {
+        if (k->kind == Kind::kNum && k->q == -1 && !k->percent) neg = !neg;
+        else if (k->kind == Kind::kPow && k->kids[1]->kind == Kind::kNum && k->kids[1]->q == -1) den.push_back(k->kids[0]);
+        else num.push_back(k);
+      }
+      s = num.empty() ? "1" : join(num, "*", true);
+      if (!den.empty()) s += "/" + (den.size() == 1 && den[0]->kind != Kind::kMul ? to_string(*den[0]) : "(" + join(den, "*", true) + ")");
+      if (neg) s = "-" + s;
+      if (num.size() + den.size() > 1) s = "(" + s + ")";
+      break;
+    }
     case Kind::kPow: s = to_string(*n.kids[0]) + "^" + to_string(*n.kids[1]); break;
     case Kind::kFunc: s = n.name + "(" + join(n.kids, ", ", false) + ")"; break;
     case Kind::kPlusMinus: s = "(" + to_string(*n.kids[0]) + " +- " + to_string(*n.kids[1]) + ")"; break;

@@ -634,13 +634,41 @@ class Parser {
         ++i_;
         mark_percent(factors);
       } else if (starts_primary() && !(is_sym("[") )) {
-        factors.push_back(parse_postfix());
+        bool mixed_candidate = factors.size() == 1 && is_cmd("frac") && integer_value(*factors[0]);
+        NodeP f = parse_postfix();
+        if (mixed_candidate && proper_fraction(*f)) {
+          // mixed number: 2\frac{1}{2} is 5/2 (how competition answers write it)
+          bool neg = factors[0]->kind == Kind::kMul;
+          NodeP whole = neg ? factors[0]->kids[1] : factors[0];
+          NodeP sum = mk_kids(Kind::kAdd, {whole, f});
+          factors[0] = neg ? negate(*this, sum) : sum;
+        } else {
+          factors.push_back(f);
+        }
       } else {
         break;
       }
     }
     if (factors.size() == 1) return factors[0];
     return mk_kids(Kind::kMul, std::move(factors));
+  }
+
+  // A written non-negative integer, or its negation.
+  static bool integer_value(const Node& n) {
+    auto plain_int = [](const Node& x) { return x.kind == Kind::kNum && !x.decimal && x.q >= 0 && x.q.get_den() == 1; };
+    if (plain_int(n)) return true;
+    return n.kind == Kind::kMul && n.kids.size() == 2 && n.kids[0]->kind == Kind::kNum && n.kids[0]->q == -1 &&
+           plain_int(*n.kids[1]);
+  }
+  // \frac{a}{b} with integer literals 0 < a < b.
+  static bool proper_fraction(const Node& n) {
+    if (n.kind != Kind::kMul || n.kids.size() != 2) return false;
+    const Node& a = *n.kids[0];
+    const Node& p = *n.kids[1];
+    if (a.kind != Kind::kNum || a.decimal || a.q.get_den() != 1 || a.q <= 0) return false;
+    if (p.kind != Kind::kPow || p.kids[1]->kind != Kind::kNum || p.kids[1]->q != -1) return false;
+    const Node& b = *p.kids[0];
+    return b.kind == Kind::kNum && !b.decimal && b.q.get_den() == 1 && a.q < b.q;
   }
 
   void mark_percent(std::vector<NodeP>& factors) {

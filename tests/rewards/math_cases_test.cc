@@ -92,3 +92,36 @@ TEST(MathVerifyCases, OwnHardCaseTable) {
 
 }  // namespace
 }  // namespace r1kit::rewards
+
+namespace r1kit::rewards {
+namespace {
+
+// Every MATH-500 answer parses, equals itself and a completion ending in \boxed{answer}, and is
+// not equal to (answer)+1. GSM8K test answers equal their "#### N" solutions' numbers.
+TEST(MathVerifyCases, RealDatasetsSelfConsistent) {
+  std::string math500 = test::shared_path("data/math500/test.jsonl");
+  std::string gsm8k = test::shared_path("data/gsm8k/test.jsonl");
+  R1_REQUIRE_FILE(math500);
+  R1_REQUIRE_FILE(gsm8k);
+  int n = 0;
+  for_each_jsonl(math500, [&](const json& rec, int line) {
+    std::string g = rec.at("final");
+    ++n;
+    MathVerifyResult self = math_verify(g, g);
+    EXPECT_TRUE(self.correct && !self.gold_parsed.empty()) << "math500:" << line << ": " << g << " " << self.reason;
+    EXPECT_TRUE(math_equal(g, "Therefore the answer is $\\boxed{" + g + "}$.")) << "math500:" << line << ": " << g;
+    EXPECT_FALSE(math_equal(g, "(" + g + ")+1")) << "math500:" << line << ": " << g;
+  });
+  EXPECT_EQ(n, 500);
+  int m = 0;
+  for_each_jsonl(gsm8k, [&](const json& rec, int line) {
+    std::string g = gold_from_field(rec.at("answer"), GoldFormat::kGsm8k);
+    ++m;
+    EXPECT_EQ(g, rec.at("final").get<std::string>()) << "gsm8k:" << line;
+    EXPECT_TRUE(math_equal(g, "so she has " + g + " left.")) << "gsm8k:" << line;
+  });
+  EXPECT_EQ(m, 1319);
+}
+
+}  // namespace
+}  // namespace r1kit::rewards

@@ -21,7 +21,7 @@ TEST(MathReward, ScoresAndDiagnostics) {
   EXPECT_FALSE(out.error);
   EXPECT_EQ(out.components.at("answer"), 1.0);
   EXPECT_EQ(out.diagnostics.at("extracted"), "\\frac{1}{2}");
-  EXPECT_EQ(out.diagnostics.at("pred_parsed"), "(1*2^-1)");
+  EXPECT_EQ(out.diagnostics.at("pred_parsed"), "(1/2)");
   out = r.score_one(sample("\\boxed{3}", {{"answer", "0.5"}}));
   EXPECT_EQ(out.score, 0.0);
   EXPECT_EQ(out.components.at("extracted"), 1.0);

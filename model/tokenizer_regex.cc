@@ -151,7 +151,8 @@ std::string translate_regex(const std::string& p, const std::string& where) {
   return out;
 }
 
-SplitRegex::SplitRegex(const std::string& pattern, const std::string& where) {
+SplitRegex::SplitRegex(const std::string& pattern, const std::string& where, bool use_fast) {
+  if (use_fast) fast_ = recognize_fast_pattern(pattern);
   std::vector<std::string> alts = split_alternatives(pattern);
   size_t k = alts.size();
   for (size_t i = 0; i < alts.size(); ++i) {
@@ -180,6 +181,10 @@ SplitRegex::SplitRegex(SplitRegex&&) noexcept = default;
 std::string SplitRegex::quote(const std::string& s) { return re2::RE2::QuoteMeta(s); }
 
 void SplitRegex::find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>* matches) const {
+  if (fast_ != FastPattern::kNone) {
+    fast_find_all(fast_, text, matches);
+    return;
+  }
   const re2::StringPiece sp(text.data(), text.size());
   const size_t n = text.size();
   const int group = has_lookahead_ ? re_->NamedCapturingGroups().at(kLookaheadName) : 0;

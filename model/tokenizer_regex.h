@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "model/tokenizer_fast_split.h"
+
 namespace re2 {
 class RE2;
 }
@@ -19,7 +21,9 @@ class SplitRegex {
  public:
   // Throws Error (naming `where`) when the pattern uses a construct RE2 cannot run and we do not
   // emulate (other lookarounds, backreferences, \S inside a class ...).
-  SplitRegex(const std::string& pattern, const std::string& where);
+  // use_fast: patterns of the known families run on hand-written matchers (tokenizer_fast_split.h);
+  // false forces the regex engine (tests compare the two).
+  SplitRegex(const std::string& pattern, const std::string& where, bool use_fast = true);
   ~SplitRegex();
   SplitRegex(SplitRegex&&) noexcept;
 
@@ -34,6 +38,7 @@ class SplitRegex {
   std::unique_ptr<re2::RE2> re_;       // whole pattern; the lookahead alternative is a capture group
   std::unique_ptr<re2::RE2> tail_;     // the alternatives after it, tried when the lookahead fails
   bool has_lookahead_ = false;
+  FastPattern fast_ = FastPattern::kNone;
 };
 
 // Translates Oniguruma syntax to RE2 syntax (\s, \S, \h, \x{..}) and splits top-level

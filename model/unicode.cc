@@ -219,9 +219,9 @@ char icu_group(int32_t cp) {
 
 struct CategoryClasses {
   std::string items[5];  // L M N P S
-  CategoryClasses() {
+  std::vector<char> group;  // per code point: 'L', 'M', 'N', 'P', 'S' or 0
+  CategoryClasses() : group(0x110000, 0) {
     const std::string groups = "LMNPS";
-    std::vector<char> group(0x110000, 0);
     for (int32_t cp = 0; cp < 0x110000; ++cp) group[cp] = icu_group(cp);
     for (const ExtraRange& r : kUnicode16Additions)
       for (int32_t cp = r.lo; cp <= r.hi; ++cp) group[cp] = r.group;
@@ -239,10 +239,17 @@ struct CategoryClasses {
   }
 };
 
+const CategoryClasses& category_classes() {
+  static const CategoryClasses classes;
+  return classes;
+}
+
 }  // namespace
 
+const char* category_table() { return category_classes().group.data(); }
+
 const std::string& category_class_items(char group) {
-  static const CategoryClasses classes;
+  const CategoryClasses& classes = category_classes();
   static const std::string none;
   const char* groups = "LMNPS";
   for (int i = 0; i < 5; ++i)

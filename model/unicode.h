@@ -42,6 +42,10 @@ bool is_white_space(int32_t cp);
 // return "". Used instead of RE2's own (older) \p{..} tables.
 const std::string& category_class_items(char group);
 
+// The same classification as a table indexed by code point (0 .. 0x10FFFF): 'L', 'M', 'N', 'P',
+// 'S' or 0 for everything else.
+const char* category_table();
+
 // Rust regex \w: alphabetic, marks, decimal digits, connector punctuation, join controls.
 bool is_word_char(int32_t cp);
 

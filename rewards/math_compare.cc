@@ -450,6 +450,17 @@ struct Cmp {
     return n.kind == Kind::kTuple || n.kind == Kind::kList || n.kind == Kind::kSet;
   }
 
+  // eq() whose notes (how, exactness) are dropped when it fails: a failed branch of a set match
+  // must not mark the final verdict inexact.
+  bool try_eq(const NodeP& a, const NodeP& b) {
+    bool saved_exact = exact;
+    std::string saved_how = how;
+    if (eq(a, b)) return true;
+    exact = saved_exact;
+    how = saved_how;
+    return false;
+  }
+
   bool ordered_eq(const std::vector<NodeP>& a, const std::vector<NodeP>& b) {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); ++i)
@@ -464,7 +475,7 @@ struct Cmp {
     for (auto& x : a) {
       bool found = false;
       for (size_t j = 0; j < b.size(); ++j)
-        if (eq(x, b[j])) {
+        if (try_eq(x, b[j])) {
           found = true;
           b_hit[j] = 1;
           break;
@@ -475,7 +486,7 @@ struct Cmp {
       if (b_hit[j]) continue;
       bool found = false;
       for (auto& x : a)
-        if (eq(x, b[j])) {
+        if (try_eq(x, b[j])) {
           found = true;
           break;
         }
@@ -513,7 +524,7 @@ struct Cmp {
       bool found = false;
       for (size_t j = 0; j < b.size() && !found; ++j) {
         if (used[j] || x.lo_closed != b[j].lo_closed || x.hi_closed != b[j].hi_closed) continue;
-        if (eq(x.lo, b[j].lo) && eq(x.hi, b[j].hi)) used[j] = found = true;
+        if (try_eq(x.lo, b[j].lo) && try_eq(x.hi, b[j].hi)) used[j] = found = true;
       }
       if (!found) return false;
     }

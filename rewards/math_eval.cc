@@ -403,6 +403,38 @@ struct GinacBuilder {
   }
 };
 
+// Rough upper bound on the number of terms GiNaC's expand() would produce; products of sums and
+// powers of sums grow combinatorially ((a+b+c+d+e+f)^64 has ~10^7 terms).
+double expanded_terms(const Node& n, int depth = 0) {
+  if (depth > Limits::kMaxDepth) return 1e18;
+  switch (n.kind) {
+    case Kind::kAdd: {
+      double t = 0;
+      for (auto& k : n.kids) t += expanded_terms(*k, depth + 1);
+      return t;
+    }
+    case Kind::kMul: {
+      double t = 1;
+      for (auto& k : n.kids) t *= expanded_terms(*k, depth + 1);
+      return t;
+    }
+    case Kind::kPow: {
+      double base = expanded_terms(*n.kids[0], depth + 1);
+      auto e = rational_rec(*n.kids[1], depth + 1);
+      if (!e || e->get_den() != 1 || base <= 1) return base;
+      double k = std::fabs(e->get_d());
+      // C(k + base - 1, base - 1) <= base^k
+      double c = 1;
+      for (double i = 1; i < base && c < 1e18; ++i) c *= (k + i) / i;
+      return std::min(c, std::pow(base, k));
+    }
+    default:
+      return 1;
+  }
+}
+
+constexpr double kMaxExpandedTerms = 20000;
+
 bool is_zero_ex(const GiNaC::ex& d) {
   if (d.is_zero()) return true;
   GiNaC::ex e = d.expand();
@@ -426,6 +458,7 @@ std::optional<std::complex<double>> numeric_value(const Node& n, const Point& po
 }
 
 bool ginac_zero_difference(const Node& gold, const Node& pred) {
+  if (expanded_terms(gold) + expanded_terms(pred) > kMaxExpandedTerms) return false;
   std::lock_guard<std::mutex> lock(ginac_mutex());
   try {
     GinacBuilder b;
@@ -438,6 +471,7 @@ bool ginac_zero_difference(const Node& gold, const Node& pred) {
 }
 
 bool ginac_constant_ratio(const Node& a, const Node& b, int* sign) {
+  if (expanded_terms(a) + expanded_terms(b) > kMaxExpandedTerms) return false;
   std::lock_guard<std::mutex> lock(ginac_mutex());
   try {
     GinacBuilder bl;

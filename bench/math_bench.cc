@@ -29,10 +29,20 @@ Stats stats(std::vector<double> v) {
 }
 
 template <class F>
-double time_us(F&& f) {
+double time_once(F&& f) {
   auto t0 = Clock::now();
   f();
   return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+}
+
+// The machine is shared with other builds: each check is timed kReps times and the fastest run
+// is kept, which removes scheduler preemptions from the distribution.
+constexpr int kReps = 5;
+template <class F>
+double time_us(F&& f) {
+  double best = 1e300;
+  for (int r = 0; r < kReps; ++r) best = std::min(best, time_once(f));
+  return best;
 }
 
 void report(const char* name, const std::vector<double>& us, int correct, int n) {
@@ -56,11 +66,13 @@ int main(int argc, char** argv) {
   for_each_jsonl(shared + "/data/math500/test.jsonl", [&](const json& r, int) { golds.push_back(r.at("final")); });
   rewards::MathVerifyOptions o;
 
-  std::vector<double> self_us, boxed_us, pert_us, all_us, base_us;
-  int self_ok = 0, boxed_ok = 0, pert_true = 0;
+  std::vector<double> cold_us, self_us, boxed_us, pert_us, all_us, base_us;
+  int self_ok = 0, boxed_ok = 0, pert_true = 0, cold_ok = 0;
   for (const auto& g : golds) {
     bool ok = false;
-    self_us.push_back(time_us([&] { ok = rewards::math_equal(g, g, o); }));  // cold gold cache
+    cold_us.push_back(time_once([&] { ok = rewards::math_equal(g, g, o); }));  // first sight of this gold
+    cold_ok += ok;
+    self_us.push_back(time_us([&] { ok = rewards::math_equal(g, g, o); }));
     self_ok += ok;
     std::string completion = "Let me think step by step. Combining the two cases, the answer is $\\boxed{" + g + "}$.";
     boxed_us.push_back(time_us([&] { ok = rewards::math_equal(g, completion, o); }));
@@ -79,8 +91,9 @@ int main(int argc, char** argv) {
   all_us = self_us;
   all_us.insert(all_us.end(), boxed_us.begin(), boxed_us.end());
   all_us.insert(all_us.end(), pert_us.begin(), pert_us.end());
-  std::printf("math_verify speed (single thread)\n");
-  report("MATH-500 gold vs itself (cold gold cache)", self_us, self_ok, static_cast<int>(golds.size()));
+  std::printf("math_verify speed (single thread; per check the fastest of %d runs, gold cache warm)\n", kReps);
+  report("MATH-500 gold vs itself, cold cache, 1 run", cold_us, cold_ok, static_cast<int>(golds.size()));
+  report("MATH-500 gold vs itself", self_us, self_ok, static_cast<int>(golds.size()));
   report("MATH-500 gold vs \\boxed{gold} completion", boxed_us, boxed_ok, static_cast<int>(golds.size()));
   report("MATH-500 gold vs (gold)+1 (should be false)", pert_us, pert_true, static_cast<int>(golds.size()));
   report("MATH-500 all three", all_us, self_ok + boxed_ok + pert_true, static_cast<int>(all_us.size()));

@@ -93,7 +93,7 @@ std::string to_string(const Node& n) {
         s += to_string(*n.kids[i]);
       }
       break;
-    case Kind::kRatio: s = to_string(*n.kids[0]) + ":" + to_string(*n.kids[1]); break;
+    case Kind::kRatio: s = join(n.kids, ":", false); break;
     case Kind::kText: s = "\"" + n.name + "\""; break;
     case Kind::kEmpty: s = "EmptySet"; break;
   }

@@ -364,9 +364,14 @@ bool looks_like_bare_answer(const std::string& text) {
       size_t j = i;
       while (j < text.size() && is_alpha(text[j])) ++j;
       std::string w = text.substr(i, j - i);
-      if (w.size() >= 3 && w != "and" && w != "pct" && w != "percent" && w != "percentage" && w != "infinity" &&
-          w != "sqrt")
-        return false;
+      // prose: a run of 4+ letters ("answer", "Natalia") or a short English word; runs like "ABC"
+      // or "xyz" are products of variables and stay math
+      static const char* kShortWords[] = {"the", "are", "for", "not", "but", "has", "was", "its", "our", "can",
+                                          "all", "any", "yes", "one", "two", "six", "ten", "get", "see", "let", "is"};
+      bool word = w.size() >= 4 && w != "percent" && w != "percentage" && w != "infinity" && w != "sqrt";
+      for (const char* sw : kShortWords)
+        if (w == sw) word = true;
+      if (word) return false;
       i = j;
       continue;
     }

@@ -526,13 +526,13 @@ class Parser {
   }
 
   NodeP parse_ratio() {
-    NodeP a = parse_union();
-    if (is_sym(":")) {
+    std::vector<NodeP> parts{parse_union()};
+    while (is_sym(":")) {  // a : b, and times 4:51:06
       ++i_;
-      NodeP b = parse_union();
-      return mk_kids(Kind::kRatio, {a, b});
+      parts.push_back(parse_union());
     }
-    return a;
+    if (parts.size() == 1) return parts[0];
+    return mk_kids(Kind::kRatio, std::move(parts));
   }
 
   NodeP parse_union() {
@@ -914,6 +914,10 @@ class Parser {
         std::string s = lower_trim(t.text);
         // (C) -> c: answer choices in parentheses
         if (s.size() >= 3 && s.front() == '(' && s.back() == ')') s = s.substr(1, s.size() - 2);
+        if (is_sym("_")) {  // \text{A5}_{11}: a numeral in base 11
+          ++i_;
+          s += "_" + read_subscript_text();
+        }
         n.name = s;
         return mk(std::move(n));
       }

@@ -121,6 +121,18 @@ TEST(MathVerifyCases, RealDatasetsSelfConsistent) {
     EXPECT_TRUE(math_equal(g, "so she has " + g + " left.")) << "gsm8k:" << line;
   });
   EXPECT_EQ(m, 1319);
+  // Every MATH train answer is parsed whole (no partial extraction of a number from it).
+  std::string train = test::shared_path("data/math_train/train.jsonl");
+  if (!std::ifstream(train).good()) return;
+  int k = 0, whole = 0;
+  for_each_jsonl(train, [&](const json& rec, int line) {
+    std::string g = rec.at("final");
+    ++k;
+    MathVerifyResult r = math_verify(g, g);
+    if (r.correct && r.gold_extracted == g && !r.gold_parsed.empty()) ++whole;
+    else ADD_FAILURE() << "math_train:" << line << ": " << g << " -> '" << r.gold_extracted << "' " << r.reason;
+  });
+  EXPECT_EQ(whole, k);
 }
 
 }  // namespace

@@ -1049,7 +1049,12 @@ class Parser {
         ++i_;
         arg = parse_bracketed("(");
       } else {
-        arg = parse_postfix();
+        // \sin 2x is sin(2x); the argument is a product up to the next function or operator
+        std::vector<NodeP> f{parse_postfix()};
+        while (starts_primary() && !is_sym("[") && !is_sym("(") &&
+               !(peek().type == Tok::kCmd && (is_function_name(peek().text) || peek().text == "sum")))
+          f.push_back(parse_postfix());
+        arg = f.size() == 1 ? f[0] : mk_kids(Kind::kMul, std::move(f));
       }
       std::vector<NodeP> args{arg};
       if (arg->kind == Kind::kTuple) args = arg->kids;

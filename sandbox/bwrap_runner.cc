@@ -148,6 +148,7 @@ void BwrapRunner::release_slot(int slot) {
 ExecResult BwrapRunner::run_step(const std::vector<std::string>& argv, const std::vector<File>& files,
                                  const std::string& stdin_data, const Limits& limits) {
   ExecResult res;
+  ensure_std_fds_open();
   const int slot = acquire_slot();
   struct SlotGuard {
     BwrapRunner* r;

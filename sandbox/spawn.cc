@@ -32,25 +32,22 @@
 namespace bp = boost::process;
 
 namespace r1kit::sandbox {
-namespace {
 
-// Pipes must never land on 0/1/2: if our own stdin is closed (CI), pipe() would return fd 0 and the
-// child's dup2 sequence would clobber it.
 void ensure_std_fds_open() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    for (int fd = 0; fd < 3; ++fd)
-      if (fcntl(fd, F_GETFD) < 0) {
-        int n = open("/dev/null", O_RDWR);
-        if (n >= 0 && n != fd) {
-          dup2(n, fd);
-          close(n);
-        }
+  for (int fd = 0; fd < 3; ++fd)
+    if (fcntl(fd, F_GETFD) < 0) {
+      int n = open("/dev/null", O_RDWR);
+      if (n >= 0 && n != fd) {
+        dup2(n, fd);
+        close(n);
       }
-    // Writing stdin to a program that already exited must be an error, not a SIGPIPE death.
-    signal(SIGPIPE, SIG_IGN);
-  });
+    }
+  static std::once_flag once;
+  // Writing stdin to a program that already exited must be an error, not a SIGPIPE death.
+  std::call_once(once, [] { signal(SIGPIPE, SIG_IGN); });
 }
+
+namespace {
 
 struct Fd {
   int fd = -1;

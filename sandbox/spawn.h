@@ -50,6 +50,11 @@ struct SpawnResult {
 
 SpawnResult spawn_and_wait(const SpawnSpec& spec);
 
+// Reopens 0/1/2 on /dev/null when closed (CI runs us without stdin): otherwise the next pipe or
+// memfd would get descriptor 0 and be clobbered by the child's stdin. Call before creating any
+// descriptor meant for a child. Also ignores SIGPIPE (writing to a program that already exited).
+void ensure_std_fds_open();
+
 // A memfd holding `data`, positioned at 0, close-on-exec (spawn clears that for child_fds).
 // Throws r1kit::Error on failure.
 int make_data_fd(const std::string& name, const std::string& data);

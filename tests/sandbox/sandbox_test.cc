@@ -1,6 +1,7 @@
 // The real runner on well-behaved programs: statuses, exit codes, stdin/stdout, C++ compile + cache,
 // the pool, unsafe-mode opt-in.
 #include <signal.h>
+#include <unistd.h>
 
 #include <set>
 
@@ -25,6 +26,20 @@ TEST(Sandbox, PythonHelloAndStdin) {
   EXPECT_EQ(x.exit_code, 0);
   EXPECT_GT(x.wall_s, 0);
   EXPECT_GT(x.peak_memory_bytes, 1 << 20);
+}
+
+// CI may start us with stdin closed: descriptors we create must not land on 0.
+TEST(Sandbox, WorksWithStdinClosed) {
+  R1_REQUIRE_BWRAP(r);
+  int saved = dup(0);
+  close(0);
+  ExecResult x = r->run(py("print(input())", 2, "hello\n"));
+  ExecResult c = r->run(cpp("#include <cstdio>\nint main(){ std::puts(\"c\"); }", 2));
+  dup2(saved, 0);
+  close(saved);
+  EXPECT_EQ(x.status, Status::ok) << describe(x);
+  EXPECT_EQ(x.stdout_data, "hello\n");
+  EXPECT_EQ(c.status, Status::ok) << describe(c);
 }
 
 TEST(Sandbox, LargeStdinRoundTrip) {

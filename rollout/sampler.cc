@@ -54,15 +54,13 @@ double counter_uniform(uint64_t seed, uint64_t sample_index, uint64_t step) {
   return static_cast<double>(x >> 11) * 0x1.0p-53;
 }
 
-SampledTokens sample_tokens(const torch::Tensor& logits_in, const std::vector<SampleRow>& rows,
-                            const torch::Tensor& seen) {
-  R1_CHECK(logits_in.dim() == 2, "sample_tokens: logits must be [n, V], got ", logits_in.sizes());
-  const int64_t n = logits_in.size(0), V = logits_in.size(1);
-  R1_CHECK(n == static_cast<int64_t>(rows.size()), "sample_tokens: ", n, " logit rows for ", rows.size(), " sample rows");
+namespace {
+
+// Any mix of options, on any device, with tensor ops.
+SampledTokens sample_general(const torch::Tensor& logits, const std::vector<SampleRow>& rows, const torch::Tensor& seen) {
+  const int64_t n = logits.size(0), V = logits.size(1);
   SampledTokens out;
-  if (n == 0) return out;
-  const auto dev = logits_in.device();
-  const auto logits = logits_in.to(torch::kFloat);
+  const auto dev = logits.device();
 
   // Per-row parameters, gathered on the host (one small transfer each).
   std::vector<float> inv_t(n), penalty(n), top_p(n), min_p(n), u(n);
@@ -71,7 +69,6 @@ SampledTokens sample_tokens(const torch::Tensor& logits_in, const std::vector<Sa
   int64_t max_top_k = 0;
   for (int64_t i = 0; i < n; ++i) {
     const SamplingOptions* o = rows[i].options;
-    R1_CHECK(o != nullptr, "sample_tokens: row ", i, " has no options");
     const bool greedy = o->greedy();
     inv_t[i] = greedy ? 1.0f : static_cast<float>(1.0 / o->temperature);
     any_temp |= inv_t[i] != 1.0f;
@@ -178,6 +175,98 @@ SampledTokens sample_tokens(const torch::Tensor& logits_in, const std::vector<Sa
   auto lp_cpu = logprobs.to(torch::kCPU).contiguous();
   out.tokens.assign(tok_cpu.data_ptr<int64_t>(), tok_cpu.data_ptr<int64_t>() + n);
   out.logprobs.assign(lp_cpu.data_ptr<float>(), lp_cpu.data_ptr<float>() + n);
+  return out;
+}
+
+// Plain sampling rows (temperature and min-p only) on the CPU: the common GRPO case, in ~5 passes
+// over the logits instead of ~10. Draws the same token as sample_general's inverse CDF in
+// vocabulary order (up to float rounding of the running sum).
+void sample_plain_cpu(const torch::Tensor& logits, const std::vector<SampleRow>& rows,
+                      const std::vector<int64_t>& which, SampledTokens& out) {
+  const int64_t k = static_cast<int64_t>(which.size()), V = logits.size(1);
+  const bool all = k == logits.size(0);
+  auto idx = torch::from_blob(const_cast<int64_t*>(which.data()), {k}, torch::kLong);
+  torch::Tensor x = all ? logits : logits.index_select(0, idx);
+  std::vector<float> inv_t(k);
+  bool any_temp = false;
+  for (int64_t r = 0; r < k; ++r) {
+    inv_t[r] = static_cast<float>(1.0 / rows[which[r]].options->temperature);
+    any_temp |= inv_t[r] != 1.0f;
+  }
+  if (any_temp) x = x * torch::from_blob(inv_t.data(), {k, 1}, torch::kFloat);
+  x = x.contiguous();
+  auto m = std::get<0>(x.max(1, /*keepdim=*/true));
+  auto e = (x - m).exp_();  // p_i / p_max
+  auto sum = e.sum(1);
+  const float* xp = x.data_ptr<float>();
+  const float* ep = e.data_ptr<float>();
+  const float* mp = m.data_ptr<float>();
+  const float* sp = sum.data_ptr<float>();
+  at::parallel_for(0, k, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const SampleRow& row = rows[which[r]];
+      const float* er = ep + r * V;
+      const float min_p = static_cast<float>(row.options->min_p);
+      double total = sp[r];
+      if (min_p > 0) {  // kept iff p_i >= min_p * p_max, i.e. e_i >= min_p
+        total = 0;
+        for (int64_t j = 0; j < V; ++j) total += er[j] >= min_p ? er[j] : 0.0f;
+      }
+      const double u = std::min(counter_uniform(row.seed, row.sample_index, row.step), 1.0 - 0x1.0p-20);
+      const double target = u * total;
+      double acc = 0;
+      int64_t tok = -1, last_kept = 0;
+      for (int64_t j = 0; j < V; ++j) {
+        const float w = er[j];
+        if (w <= 0.0f || w < min_p) continue;
+        last_kept = j;
+        acc += w;
+        if (acc > target) {
+          tok = j;
+          break;
+        }
+      }
+      if (tok < 0) tok = last_kept;  // rounding of the total: the mass ran out at the last kept token
+      out.tokens[which[r]] = tok;
+      out.logprobs[which[r]] = xp[r * V + tok] - mp[r] - std::log(sp[r]);
+    }
+  });
+}
+
+}  // namespace
+
+SampledTokens sample_tokens(const torch::Tensor& logits_in, const std::vector<SampleRow>& rows,
+                            const torch::Tensor& seen) {
+  R1_CHECK(logits_in.dim() == 2, "sample_tokens: logits must be [n, V], got ", logits_in.sizes());
+  const int64_t n = logits_in.size(0);
+  R1_CHECK(n == static_cast<int64_t>(rows.size()), "sample_tokens: ", n, " logit rows for ", rows.size(), " sample rows");
+  SampledTokens out;
+  if (n == 0) return out;
+  for (int64_t i = 0; i < n; ++i) R1_CHECK(rows[i].options != nullptr, "sample_tokens: row ", i, " has no options");
+  const auto logits = logits_in.to(torch::kFloat);
+  // Each row's path depends only on its own options, so its draw never depends on its neighbours.
+  std::vector<int64_t> plain, general;
+  for (int64_t i = 0; i < n; ++i) {
+    const SamplingOptions& o = *rows[i].options;
+    const bool is_plain = logits.is_cpu() && !o.greedy() && o.repetition_penalty == 1.0 && o.top_p >= 1.0 &&
+                          (o.top_k == 0 || o.top_k >= logits.size(1));
+    (is_plain ? plain : general).push_back(i);
+  }
+  if (general.size() == static_cast<size_t>(n)) return sample_general(logits, rows, seen);
+  out.tokens.resize(n);
+  out.logprobs.resize(n);
+  sample_plain_cpu(logits, rows, plain, out);
+  if (!general.empty()) {
+    auto idx = torch::tensor(general, torch::kLong);
+    std::vector<SampleRow> sub;
+    for (int64_t i : general) sub.push_back(rows[i]);
+    SampledTokens g = sample_general(logits.index_select(0, idx), sub,
+                                     seen.defined() ? seen.index_select(0, idx) : torch::Tensor());
+    for (size_t r = 0; r < general.size(); ++r) {
+      out.tokens[general[r]] = g.tokens[r];
+      out.logprobs[general[r]] = g.logprobs[r];
+    }
+  }
   return out;
 }
 

@@ -7,3 +7,6 @@ r1_add_test(code_reward_test
 r1_add_test(code_acceptance_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/code_acceptance_test.cc
   DEPS r1_rewards_code)
+r1_add_test(code_acceptance_mbpp_full_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/code_acceptance_mbpp_full_test.cc
+  DEPS r1_rewards_code LABELS slow)

@@ -1,0 +1,92 @@
+#include "grpo/grpo_options.h"
+
+#include "grpo/advantages.h"
+#include "grpo/loss.h"
+
+namespace r1kit::grpo {
+
+GrpoOptions read_grpo_options(ConfigNode& node) {
+  GrpoOptions o;
+  node.read("steps", o.steps);
+  node.read("prompts_per_step", o.prompts_per_step);
+  node.read("group_size", o.group_size);
+  node.read("num_iterations", o.num_iterations);
+  node.read("micro_batch_size", o.micro_batch_size);
+  node.read("seed", o.seed);
+  node.read("lr", o.lr);
+  node.read("weight_decay", o.weight_decay);
+  node.read("adam_beta1", o.adam_beta1);
+  node.read("adam_beta2", o.adam_beta2);
+  node.read("adam_eps", o.adam_eps);
+  node.read("warmup_steps", o.warmup_steps);
+  node.read_enum("lr_schedule", o.lr_schedule, {"constant", "cosine"});
+  node.read("min_lr_ratio", o.min_lr_ratio);
+  node.read("max_grad_norm", o.max_grad_norm);
+  node.read("beta", o.beta);
+  node.read("epsilon", o.epsilon);
+  node.read("epsilon_high", o.epsilon_high);
+  node.read("dual_clip", o.dual_clip);
+  node.read_enum("scale_rewards", o.scale_rewards, {"group", "batch", "none"});
+  node.read("advantage_eps", o.advantage_eps);
+  node.read_enum("loss_aggregation", o.loss_aggregation, {"grpo", "token_mean", "dr_grpo", "seq_mean_nonempty"});
+  node.read("dynamic_sampling", o.dynamic_sampling);
+  node.read("max_sampling_rounds", o.max_sampling_rounds);
+  node.read("mask_truncated", o.mask_truncated);
+  node.read("max_completion_length", o.max_completion_length);
+  node.read("temperature", o.temperature);
+  node.read("top_p", o.top_p);
+  node.read("top_k", o.top_k);
+  node.read("stop_strings", o.stop_strings);
+  node.read("num_workers", o.num_workers);
+  node.read("max_batch", o.max_batch);
+  node.read("token_budget", o.token_budget);
+  node.read("logprob_chunk_size", o.logprob_chunk_size);
+  node.read("prompt_field", o.prompt_field);
+  R1_CHECK(node.has("rewards"), node.where(), ": missing required key '", node.key_path("rewards"), "'");
+  o.rewards = rewards::RewardSet::from_config(node);
+  node.read("accuracy_reward", o.accuracy_reward);
+  node.read("format_reward", o.format_reward);
+  node.read("log_samples_every", o.log_samples_every);
+  node.read("samples_per_log", o.samples_per_log);
+  node.read("save_every", o.save_every);
+  node.read("keep_checkpoints", o.keep_checkpoints);
+  node.finish();
+  validate(o, node.where());
+  return o;
+}
+
+void validate(const GrpoOptions& o, const std::string& where) {
+  auto need = [&](bool ok, const char* key, const std::string& what) {
+    R1_CHECK(ok, where, ": ", key, " ", what);
+  };
+  need(o.steps >= 1, "steps", "must be >= 1");
+  need(o.prompts_per_step >= 1, "prompts_per_step", "must be >= 1");
+  need(o.group_size >= 2, "group_size", "must be >= 2 (advantages compare completions of one prompt)");
+  need(o.num_iterations >= 1, "num_iterations", "must be >= 1");
+  need(o.micro_batch_size >= 1, "micro_batch_size", "must be >= 1");
+  need(o.lr > 0, "lr", "must be > 0");
+  need(o.weight_decay >= 0, "weight_decay", "must be >= 0");
+  need(o.adam_beta1 >= 0 && o.adam_beta1 < 1 && o.adam_beta2 >= 0 && o.adam_beta2 < 1, "adam_beta1/adam_beta2",
+       "must be in [0, 1)");
+  need(o.warmup_steps >= 0, "warmup_steps", "must be >= 0");
+  need(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1, "min_lr_ratio", "must be in [0, 1]");
+  need(o.max_grad_norm >= 0, "max_grad_norm", "must be >= 0");
+  need(o.beta >= 0, "beta", "must be >= 0");
+  need(o.epsilon >= 0 && o.epsilon < 1, "epsilon", "must be in [0, 1)");
+  need(o.epsilon_high >= 0, "epsilon_high", "must be >= 0");
+  need(o.dual_clip == 0 || o.dual_clip > 1, "dual_clip", "must be 0 (off) or > 1");
+  need(o.advantage_eps >= 0, "advantage_eps", "must be >= 0");
+  need(o.max_sampling_rounds >= 0, "max_sampling_rounds", "must be >= 0");
+  need(o.max_completion_length >= 1, "max_completion_length", "must be >= 1");
+  need(o.temperature > 0, "temperature", "must be > 0 (GRPO samples; greedy groups would all agree)");
+  need(o.num_workers >= 1, "num_workers", "must be >= 1");
+  need(o.logprob_chunk_size >= 1, "logprob_chunk_size", "must be >= 1");
+  need(o.log_samples_every >= 0 && o.samples_per_log >= 0, "log_samples_every/samples_per_log", "must be >= 0");
+  need(o.save_every >= 0, "save_every", "must be >= 0");
+  need(o.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1");
+  need(!o.rewards.empty(), "rewards", "must list at least one reward");
+  parse_advantage_scale(o.scale_rewards, where + ": scale_rewards");
+  parse_loss_aggregation(o.loss_aggregation, where + ": loss_aggregation");
+}
+
+}  // namespace r1kit::grpo

@@ -1,0 +1,255 @@
+// The GRPO trainer end to end on a tiny random model (vocab 16) with a trivial reward:
+// (1) it learns (mean reward rises), (2) a run killed with SIGKILL after step k, or stopped after
+// step k, resumes from its last checkpoint and its metrics.jsonl has every step exactly once and
+// matches an uninterrupted run.
+#include "grpo/trainer.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <csignal>
+#include <filesystem>
+
+#include "core/fs.h"
+#include "grpo/trainer_state.h"
+#include "model/checkpoint.h"
+#include "tests/test_util.h"
+
+namespace r1kit::grpo {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kLetters = "abcdefghijklmno";  // ids 0..14; <eos> is 15
+
+// Byte-level BPE tokenizer.json with one token per letter (printable ASCII maps to itself).
+void write_tokenizer(const std::string& dir) {
+  make_dirs(dir);
+  json vocab = json::object();
+  for (size_t i = 0; i < kLetters.size(); ++i) vocab[std::string(1, kLetters[i])] = static_cast<int>(i);
+  const json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false},
+                           {"use_regex", false}};
+  json tok = {{"version", "1.0"},
+              {"truncation", nullptr},
+              {"padding", nullptr},
+              {"added_tokens", json::array({{{"id", 15}, {"content", "<eos>"}, {"single_word", false},
+                                              {"lstrip", false}, {"rstrip", false}, {"normalized", false},
+                                              {"special", true}}})},
+              {"normalizer", nullptr},
+              {"pre_tokenizer", byte_level},
+              {"post_processor", nullptr},
+              {"decoder", byte_level},
+              {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},
+                         {"continuing_subword_prefix", ""}, {"end_of_word_suffix", ""}, {"fuse_unk", false},
+                         {"byte_fallback", false}, {"ignore_merges", false}, {"vocab", vocab},
+                         {"merges", json::array()}}}};
+  write_file_atomic(dir + "/tokenizer.json", tok.dump());
+  write_file_atomic(dir + "/tokenizer_config.json",
+                    json({{"tokenizer_class", "PreTrainedTokenizerFast"}, {"eos_token", "<eos>"}}).dump());
+}
+
+// A fresh random Qwen2-shaped model (hidden 32, 2 layers) saved as an HF directory. No EOS id:
+// every completion runs to max_completion_length (a sample that finishes on its very first token
+// crashes the current rollout engine, see the GRPO report).
+std::string make_tiny_model(const std::string& root) {
+  const std::string tok_dir = root + "/tok", dir = root + "/init";
+  write_tokenizer(tok_dir);
+  json config = {{"model_type", "qwen2"}, {"architectures", {"Qwen2ForCausalLM"}}, {"vocab_size", 16},
+                 {"hidden_size", 32}, {"intermediate_size", 64}, {"num_hidden_layers", 2},
+                 {"num_attention_heads", 2}, {"num_key_value_heads", 2}, {"max_position_embeddings", 64},
+                 {"rms_norm_eps", 1e-6}, {"rope_theta", 10000.0}, {"tie_word_embeddings", true},
+                 {"eos_token_id", nullptr}, {"bos_token_id", nullptr}, {"torch_dtype", "float32"}};
+  ModelConfig cfg = ModelConfig::from_hf_json(config, "tiny config");
+  torch::manual_seed(0);
+  Transformer model(cfg);
+  {
+    // HF-style init (normal(0, 0.02), unit norms, zero biases): a near-uniform initial policy, so
+    // every group holds varied completions. LibTorch's default embedding init (normal(0, 1)),
+    // tied to the lm_head, would give a peaked, almost deterministic policy.
+    torch::NoGradGuard ng;
+    for (auto& p : model->named_parameters()) {
+      if (p.key().find("norm") != std::string::npos) p.value().fill_(1.0);
+      else if (p.key().find("bias") != std::string::npos) p.value().zero_();
+      else p.value().normal_(0.0, 0.02);
+    }
+  }
+  SaveOptions save;
+  save.tokenizer_dir = tok_dir;
+  save_model(model, cfg, dir, save);
+  return dir;
+}
+
+// Share of 'a' in the completion: a reward the policy can raise token by token.
+class LetterAReward : public rewards::Reward {
+ public:
+  rewards::RewardOutput score_one(const rewards::RewardInput& in) const override {
+    rewards::RewardOutput out;
+    double n = 0, a = 0;
+    for (char c : in.completion) n += 1, a += c == 'a';
+    out.score = n > 0 ? a / n : 0.0;
+    return out;
+  }
+};
+
+GrpoOptions tiny_options() {
+  GrpoOptions o;
+  o.prompts_per_step = 4;
+  o.group_size = 8;
+  o.micro_batch_size = 16;
+  o.max_completion_length = 6;
+  o.lr = 1e-2;
+  o.max_grad_norm = 1.0;
+  o.log_samples_every = 2;
+  rewards::RewardEntry entry;
+  entry.label = "accuracy";
+  entry.name = "letter_a";
+  entry.reward = std::make_shared<LetterAReward>();
+  o.rewards.add(entry);
+  return o;
+}
+
+GrpoInputs tiny_inputs(const std::string& model_dir) {
+  GrpoInputs in;
+  in.model_dir = model_dir;
+  std::vector<json> records;
+  for (const char* p : {"bcd", "ef", "ghij", "klm", "nob", "cde"}) records.push_back({{"prompt", p}});
+  in.prompts = shuffled_records(records, 5);
+  return in;
+}
+
+std::vector<json> read_metrics(const std::string& run_dir) {
+  std::vector<json> out;
+  for_each_jsonl(run_dir + "/metrics.jsonl", [&](const json& rec, int) { out.push_back(rec); });
+  return out;
+}
+
+std::string fresh_dir(const std::string& name) {
+  const std::string d = testing::TempDir() + "/grpo_trainer_" + name;
+  fs::remove_all(d);
+  make_dirs(d);
+  return d;
+}
+
+TEST(GrpoTrainer, MeanRewardRises) {
+  const std::string root = fresh_dir("learns");
+  const std::string model_dir = make_tiny_model(root);
+  GrpoOptions o = tiny_options();
+  o.steps = 16;
+  GrpoResult r = run_grpo(o, root + "/run", tiny_inputs(model_dir));
+  ASSERT_TRUE(r.finished);
+  std::vector<json> m = read_metrics(root + "/run");
+  ASSERT_EQ(m.size(), 16u);
+  auto mean_of = [&](size_t from, size_t to) {
+    double s = 0;
+    for (size_t i = from; i < to; ++i) s += m[i]["reward/mean"].get<double>();
+    return s / (to - from);
+  };
+  const double first = mean_of(0, 4), last = mean_of(12, 16);
+  std::printf("mean reward: first 4 steps %.3f, last 4 steps %.3f\n", first, last);
+  EXPECT_GT(last, first + 0.25);
+  for (const char* key : {"reward/std", "reward/accuracy", "completion_length/mean", "completion_length/max",
+                          "clip_ratio/region", "kl", "entropy", "grad_norm", "lr", "tokens_per_s", "time/generate",
+                          "time/reward", "time/train"}) {
+    EXPECT_TRUE(m.back().contains(key)) << key;
+  }
+  EXPECT_TRUE(path_exists(root + "/run/model/config.json"));
+  EXPECT_TRUE(path_exists(root + "/run/samples.jsonl"));
+  // A saved policy loads back and differs from the initial one.
+  Transformer init = load_model(model_dir, nullptr, torch::kCPU, torch::kFloat32);
+  Transformer trained = load_model(r.model_dir, nullptr, torch::kCPU, torch::kFloat32);
+  EXPECT_FALSE(torch::equal(init->parameters()[0], trained->parameters()[0]));
+}
+
+// Steps 1..n of `m` are present exactly once, in order.
+void expect_every_step_once(const std::vector<json>& m, int64_t n) {
+  ASSERT_EQ(static_cast<int64_t>(m.size()), n);
+  for (int64_t i = 0; i < n; ++i) EXPECT_EQ(m[i]["step"].get<int64_t>(), i + 1);
+}
+
+GrpoOptions resume_options() {
+  GrpoOptions o = tiny_options();
+  o.steps = 6;
+  o.save_every = 2;
+  o.keep_checkpoints = 2;
+  o.num_iterations = 2;  // exercises old log-probs and ratio clipping
+  o.beta = 0.04;         // and the reference model
+  return o;
+}
+
+// The interrupted-and-resumed run in `run_dir` must equal an uninterrupted run of the same
+// options: every step once, same data positions, same rewards and losses.
+void expect_same_as_uninterrupted(const std::string& root, const std::string& model_dir, const std::string& run_dir) {
+  GrpoResult full = run_grpo(resume_options(), root + "/full", tiny_inputs(model_dir));
+  ASSERT_TRUE(full.finished);
+  std::vector<json> want = read_metrics(root + "/full");
+  std::vector<json> got = read_metrics(run_dir);
+  expect_every_step_once(got, 6);
+  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
+    EXPECT_EQ(got[i]["data_position"], want[i]["data_position"]) << "step " << i + 1;
+    EXPECT_NEAR(got[i]["reward/mean"].get<double>(), want[i]["reward/mean"].get<double>(), 1e-9) << "step " << i + 1;
+    EXPECT_NEAR(got[i]["loss"].get<double>(), want[i]["loss"].get<double>(), 1e-5) << "step " << i + 1;
+  }
+  EXPECT_EQ(checkpoint_steps(run_dir), (std::vector<int64_t>{4, 6}));  // keep_checkpoints = 2
+}
+
+TEST(GrpoResume, InjectedStopThenResume) {
+  const std::string root = fresh_dir("stop");
+  const std::string model_dir = make_tiny_model(root);
+  const std::string run = root + "/run";
+  GrpoInputs in = tiny_inputs(model_dir);
+  in.stop_after_steps = 3;  // steps 1..3 run; the newest checkpoint is step 2
+  GrpoResult a = run_grpo(resume_options(), run, in);
+  EXPECT_FALSE(a.finished);
+  EXPECT_EQ(a.step, 3);
+  EXPECT_EQ(read_metrics(run).size(), 3u);
+  GrpoResult b = run_grpo(resume_options(), run, tiny_inputs(model_dir));
+  EXPECT_TRUE(b.finished);
+  EXPECT_EQ(b.resumed_from, 2);
+  expect_same_as_uninterrupted(root, model_dir, run);  // step 3's old line was replaced, not repeated
+}
+
+TEST(GrpoResume, KilledWithSigkillThenResume) {
+  const std::string root = fresh_dir("kill");
+  const std::string model_dir = make_tiny_model(root);
+  const std::string run = root + "/run";
+  // "threadsafe" re-executes this test in a fresh process up to here (the setup above is
+  // deterministic), instead of forking a process that already runs torch threads.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        GrpoInputs in = tiny_inputs(model_dir);
+        in.on_step = [](const json& rec) {
+          if (rec["step"].get<int64_t>() == 5) std::raise(SIGKILL);  // kill -9 after step 5 is logged
+        };
+        run_grpo(resume_options(), run, in);
+      },
+      ::testing::KilledBySignal(SIGKILL), "");
+  EXPECT_EQ(latest_checkpoint_step(run), 4);
+  EXPECT_EQ(read_metrics(run).size(), 5u);  // the killed process logged step 5, never checkpointed it
+  GrpoResult b = run_grpo(resume_options(), run, tiny_inputs(model_dir));
+  EXPECT_TRUE(b.finished);
+  EXPECT_EQ(b.resumed_from, 4);
+  expect_same_as_uninterrupted(root, model_dir, run);
+}
+
+TEST(GrpoTrainer, ScheduleWarmupAndCosine) {
+  GrpoOptions o;
+  o.lr = 1.0;
+  o.warmup_steps = 4;
+  o.lr_schedule = "cosine";
+  o.min_lr_ratio = 0.1;
+  EXPECT_DOUBLE_EQ(scheduled_lr(o, 0, 14), 0.0);   // HF: step / warmup
+  EXPECT_DOUBLE_EQ(scheduled_lr(o, 2, 14), 0.5);
+  EXPECT_DOUBLE_EQ(scheduled_lr(o, 4, 14), 1.0);   // cosine starts at the peak
+  EXPECT_NEAR(scheduled_lr(o, 9, 14), 0.1 + 0.9 * 0.5, 1e-12);  // half way: cos(pi/2) = 0
+  EXPECT_NEAR(scheduled_lr(o, 14, 14), 0.1, 1e-12);
+}
+
+TEST(GrpoTrainer, TruncateJsonlDropsLaterStepsAndTornLines) {
+  const std::string dir = fresh_dir("truncate");
+  write_file_atomic(dir + "/m.jsonl", "{\"step\":1}\n{\"step\":2}\n{\"step\":3}\n{\"step\":4,\"x\":");
+  truncate_jsonl_after_step(dir + "/m.jsonl", 2);
+  EXPECT_EQ(read_file(dir + "/m.jsonl"), "{\"step\":1}\n{\"step\":2}\n");
+}
+
+}  // namespace
+}  // namespace r1kit::grpo

@@ -231,6 +231,68 @@ TEST(GrpoResume, KilledWithSigkillThenResume) {
   expect_same_as_uninterrupted(root, model_dir, run);
 }
 
+// Reward 1 for every completion of prompts "bcd" and "ef" (their groups always agree), else the
+// share of 'a': DAPO dynamic sampling must drop exactly the agreeing groups and refill the batch.
+class ConstantForSomePrompts : public rewards::Reward {
+ public:
+  rewards::RewardOutput score_one(const rewards::RewardInput& in) const override {
+    if (in.prompt == "bcd" || in.prompt == "ef") {
+      rewards::RewardOutput out;
+      out.score = 1.0;
+      return out;
+    }
+    return LetterAReward().score_one(in);
+  }
+};
+
+TEST(GrpoTrainer, DynamicSamplingDropsAgreeingGroupsAndRefills) {
+  const std::string root = fresh_dir("dynamic");
+  const std::string model_dir = make_tiny_model(root);
+  GrpoOptions o = tiny_options();
+  rewards::RewardEntry entry;
+  entry.label = "accuracy";
+  entry.name = "constant_for_some";
+  entry.reward = std::make_shared<ConstantForSomePrompts>();
+  o.rewards = rewards::RewardSet();
+  o.rewards.add(entry);
+  o.steps = 3;
+  o.dynamic_sampling = true;
+  o.max_sampling_rounds = 8;
+  run_grpo(o, root + "/run", tiny_inputs(model_dir));
+  std::vector<json> m = read_metrics(root + "/run");
+  ASSERT_EQ(m.size(), 3u);
+  int64_t position = 0, dropped = 0;
+  for (const json& rec : m) {
+    EXPECT_EQ(rec["groups/trained"].get<int64_t>(), 4);  // the batch was refilled to B
+    const int64_t step_dropped = rec["groups/dropped"].get<int64_t>();
+    // Every record drawn this step was either trained on or dropped.
+    EXPECT_EQ(rec["data_position"].get<int64_t>() - position, 4 + step_dropped);
+    EXPECT_EQ(rec["sampling_rounds"].get<int64_t>() > 1, step_dropped > 0);
+    position = rec["data_position"].get<int64_t>();
+    dropped += step_dropped;
+  }
+  // 12 trained groups from a stream where 2 of every 6 records always agree: at least 4 dropped.
+  EXPECT_GE(dropped, 4);
+}
+
+TEST(GrpoTrainer, MaskTruncatedRemovesCutCompletionsFromTheLoss) {
+  // The tiny model has no EOS, so every completion is cut by max_completion_length: with
+  // mask_truncated nothing enters the loss, the gradient is zero and the weights do not move.
+  const std::string root = fresh_dir("mask_truncated");
+  const std::string model_dir = make_tiny_model(root);
+  GrpoOptions o = tiny_options();
+  o.steps = 1;
+  o.mask_truncated = true;
+  GrpoResult r = run_grpo(o, root + "/run", tiny_inputs(model_dir));
+  EXPECT_EQ(r.last_metrics["truncated_frac"].get<double>(), 1.0);
+  EXPECT_EQ(r.last_metrics["grad_norm"].get<double>(), 0.0);
+  EXPECT_EQ(r.last_metrics["loss"].get<double>(), 0.0);
+  Transformer init = load_model(model_dir, nullptr, torch::kCPU, torch::kFloat32);
+  Transformer trained = load_model(r.model_dir, nullptr, torch::kCPU, torch::kFloat32);
+  for (size_t i = 0; i < init->parameters().size(); ++i)
+    EXPECT_TRUE(torch::equal(init->parameters()[i], trained->parameters()[i])) << i;
+}
+
 TEST(GrpoTrainer, ScheduleWarmupAndCosine) {
   GrpoOptions o;
   o.lr = 1.0;

@@ -68,13 +68,14 @@ std::string build_assert_program(const std::string& code_in, const json& fields,
                                  std::size_t& n_tests) {
   std::string code = code_in, future;
   std::vector<std::string> tests;
-  std::string setup, test_defs;
+  std::string setup, test_defs;  // setup: imports the tests need (before the code)
   if (fields.contains("test_list")) {  // MBPP
     R1_CHECK(fields["test_list"].is_array(), "code reward: field 'test_list' must be an array");
     for (const auto& t : fields["test_list"]) tests.push_back(t.get<std::string>());
     if (fields.contains("test_imports") && fields["test_imports"].is_array())
       for (const auto& t : fields["test_imports"]) setup += t.get<std::string>() + "\n";
-    setup += field_string(fields, "test_setup_code") + "\n";
+    // Setup code builds test objects from the candidate's own classes (MBPP 367/927: Node): after the code.
+    test_defs = field_string(fields, "test_setup_code");
   } else {  // HumanEval
     std::string entry = field_string(fields, "entry_point");
     R1_CHECK(!entry.empty() && fields.contains("test"), "code reward: assert style needs 'test_list' (MBPP) or "

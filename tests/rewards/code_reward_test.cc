@@ -173,6 +173,16 @@ TEST(CodeReward, HumanEvalProgramShape) {
   EXPECT_NE(full.find("        break"), std::string::npos);
 }
 
+// MBPP's test_setup_code builds objects from the candidate's classes: it must come after the code.
+TEST(CodeReward, MbppSetupCodeAfterTheCode) {
+  json fields = {{"test_list", {"assert depth(root) == 1"}}, {"test_setup_code", "root = Node(1)"}};
+  std::size_t n = 0;
+  std::string p = build_assert_program("class Node:\n    def __init__(self, v): self.v = v\n", fields, false, n);
+  ASSERT_NE(p.find("class Node"), std::string::npos);
+  ASSERT_NE(p.find("root = Node(1)"), std::string::npos);
+  EXPECT_LT(p.find("class Node"), p.find("root = Node(1)"));
+}
+
 TEST(CodeReward, ConfigValidation) {
   ConfigNode bad(json{{"test_style", "fuzzy"}}, "cfg.yaml");
   EXPECT_THROW(make_code_reward(bad), Error);

@@ -336,6 +336,9 @@ struct GinacBuilder {
   // (n/d)^(p/q) = (n/d)^m * a^s * c^(s/q) / d^s with 0 <= s < q and c free of q-th powers, so
   // that \sqrt{8} and 2\sqrt{2}, or \sqrt{21/2} and \sqrt{42}/2, become the same GiNaC expression.
   static GiNaC::ex power(const GiNaC::ex& b, const GiNaC::ex& e) {
+    // GiNaC throws from inside pow() on 0^-1 and 0^0 and leaks the half-built object: refuse first
+    if (b.is_zero() && GiNaC::is_a<GiNaC::numeric>(e) && !GiNaC::ex_to<GiNaC::numeric>(e).is_positive())
+      throw std::runtime_error("division by zero");
     if (!GiNaC::is_a<GiNaC::numeric>(b) || !GiNaC::is_a<GiNaC::numeric>(e)) return GiNaC::pow(b, e);
     const GiNaC::numeric& bn = GiNaC::ex_to<GiNaC::numeric>(b);
     const GiNaC::numeric& en = GiNaC::ex_to<GiNaC::numeric>(e);

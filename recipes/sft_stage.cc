@@ -1,0 +1,102 @@
+// The `sft` stage: supervised fine-tuning of the input model on the task's SFT records.
+//
+//   - name: sft
+//     kind: sft
+//     steps: 300            # optimiser steps          batch_size: 64     micro_batch_size: 0 (= batch)
+//     lr: 2.0e-3            # peak, after warmup_steps; cosine to min_lr
+//     checkpoint_every: 100 # a re-run resumes from RUN_DIR/<name>/checkpoint
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "core/logging.h"
+#include "model/checkpoint.h"
+#include "model/tokenizer.h"
+#include "recipes/stages.h"
+#include "sft/sft_trainer.h"
+
+namespace r1kit::recipes {
+namespace {
+
+class SftStage : public Stage {
+ public:
+  SftStage(sft::SftOptions opts, sft::SftFormatOptions format) : opts_(opts), format_(format) {}
+
+  StageResult run(const StageEnv& env) override {
+    apply_recipe_threads(*env.recipe);
+    // 1. Model and tokenizer from the input directory.
+    ModelConfig cfg;
+    Transformer model = load_model(env.input_model, &cfg, recipe_device(*env.recipe), recipe_dtype(*env.recipe));
+    const Tokenizer tok = Tokenizer::from_file(env.input_model);
+    R1_CHECK(!cfg.eos_token_ids.empty(), env.input_model, "/config.json: no eos_token_id (needed to end completions)");
+    const int64_t eos = cfg.eos_token_ids.front();
+
+    // 2. Examples of step s are records s*B .. s*B+B-1 of the task's SFT stream: a resumed run
+    //    sees the same data.
+    const Task& task = *env.task;
+    const uint64_t seed = env.seed;
+    const sft::SftFormatOptions format = format_;
+    auto source = [&task, &tok, seed, format, eos](int64_t step, int64_t n) {
+      std::vector<sft::SftExample> out;
+      for (int64_t j = 0; j < n; ++j) {
+        const json rec = task.sft_record(seed, step * n + j);
+        out.push_back(sft::encode_sft_example(tok, rec, format, eos, rec.value("_source", "sft record")));
+      }
+      return out;
+    };
+
+    // 3. Train (resuming from RUN_DIR/<name>/checkpoint when present), save, drop the checkpoint.
+    torch::manual_seed(seed);
+    const sft::SftRunResult r = sft::run_sft(model, source, opts_, env.stage_dir, eos, env.input_model);
+    const std::string out = env.stage_dir + "/model";
+    SaveOptions save;
+    save.tokenizer_dir = env.input_model;
+    save_model(model, cfg, out, save);
+    std::filesystem::remove_all(env.stage_dir + "/checkpoint");
+    StageResult result;
+    result.model_dir = out;
+    result.info = {{"steps", r.steps_done}, {"resumed_from", r.resumed_from}, {"last_loss", r.last_loss}};
+    return result;
+  }
+
+ private:
+  sft::SftOptions opts_;
+  sft::SftFormatOptions format_;
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> parse_sft_stage(ConfigNode& node, const RecipeSettings&) {
+  sft::SftOptions o;
+  node.read("steps", o.steps);
+  node.read("batch_size", o.batch_size);
+  node.read("micro_batch_size", o.micro_batch_size);
+  node.read("lr", o.lr);
+  node.read("min_lr", o.min_lr);
+  node.read("warmup_steps", o.warmup_steps);
+  node.read("beta1", o.beta1);
+  node.read("beta2", o.beta2);
+  node.read("weight_decay", o.weight_decay);
+  node.read("grad_clip", o.grad_clip);
+  node.read("checkpoint_every", o.checkpoint_every);
+  node.read("log_every", o.log_every);
+  sft::SftFormatOptions f;
+  node.read("max_length", f.max_length);
+  node.read("append_eos", f.append_eos);
+  node.finish();
+  if (o.steps < 1) node.fail("steps", "must be >= 1");
+  if (o.batch_size < 1) node.fail("batch_size", "must be >= 1");
+  if (o.micro_batch_size < 0) node.fail("micro_batch_size", "must be >= 0");
+  if (!(o.lr > 0)) node.fail("lr", "must be positive");
+  if (!(o.min_lr >= 0 && o.min_lr <= o.lr)) node.fail("min_lr", "must be in [0, lr]");
+  if (o.warmup_steps < 0) node.fail("warmup_steps", "must be >= 0");
+  if (!(o.beta1 >= 0 && o.beta1 < 1)) node.fail("beta1", "must be in [0, 1)");
+  if (!(o.beta2 >= 0 && o.beta2 < 1)) node.fail("beta2", "must be in [0, 1)");
+  if (o.weight_decay < 0) node.fail("weight_decay", "must be >= 0");
+  if (o.grad_clip < 0) node.fail("grad_clip", "must be >= 0");
+  if (o.checkpoint_every < 0) node.fail("checkpoint_every", "must be >= 0");
+  if (f.max_length < 0) node.fail("max_length", "must be >= 0");
+  return std::make_unique<SftStage>(o, f);
+}
+
+}  // namespace r1kit::recipes

@@ -1,0 +1,56 @@
+// SFT examples: records -> token ids + a loss mask that is 1 only on the tokens the model should
+// learn to produce (the completion, or the assistant turns of a chat), then right-padded batches.
+//
+//   prompt/completion  {"prompt": "Q:1+2=", "completion": "3<eos>"}   ids = enc(prompt) ++ enc(completion)
+//   chat               {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}
+//                      rendered with the tokenizer's chat template; each assistant turn (its content and
+//                      the template's end-of-turn text) is learned, system/user turns are not.
+// The EOS token is appended to completions that do not already end with it.
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/json.h"
+
+namespace r1kit {
+class Tokenizer;
+}
+
+namespace r1kit::sft {
+
+struct SftExample {
+  std::vector<int64_t> ids;        // the whole sequence
+  std::vector<uint8_t> loss_mask;  // same length; 1 = this token is a training target
+};
+
+struct SftFormatOptions {
+  std::string format = "prompt_completion";  // "prompt_completion" | "chat"
+  std::string prompt_field = "prompt";        // prompt_completion: the prompt text
+  std::string completion_field = "completion";  // prompt_completion: the target text
+  std::string messages_field = "messages";    // chat: list of {"role", "content"}
+  std::string chat_template;                  // chat: template name or "" = the tokenizer's own
+  std::string tokenizer_dir;                  // chat: directory holding tokenizer_config.json
+  bool append_eos = true;                     // add EOS after the completion / last assistant turn if absent
+  int64_t max_length = 0;                     // > 0: truncate longer examples (from the right)
+};
+
+// Encodes one record. `where` (e.g. "train.jsonl:12") prefixes errors: missing/ill-typed fields,
+// no target tokens. eos_id < 0 disables append_eos.
+SftExample encode_sft_example(const Tokenizer& tok, const json& record, const SftFormatOptions& opts,
+                              int64_t eos_id, const std::string& where);
+
+// A right-padded batch for next-token training. Row b's real tokens are ids[b, 0:len_b];
+// targets[b, t] = ids[b, t+1] when token t+1 is a target, else -100 (ignored).
+struct SftBatch {
+  torch::Tensor input_ids;  // [B, T] int64 (padded with pad_id)
+  torch::Tensor positions;  // [B, T] int64 0..T-1
+  torch::Tensor targets;    // [B, T] int64, -100 where no loss
+  int64_t num_target_tokens = 0;
+};
+
+SftBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id);
+
+}  // namespace r1kit::sft

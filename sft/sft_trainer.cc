@@ -1,0 +1,169 @@
+#include "sft/sft_trainer.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/check.h"
+#include "core/fs.h"
+#include "core/logging.h"
+#include "core/timer.h"
+#include "model/checkpoint.h"
+
+namespace r1kit::sft {
+namespace {
+
+constexpr int kStateVersion = 1;
+
+// Drops metric lines of steps after `last_step` (written after the checkpoint a resumed run starts
+// from), so the file has each step exactly once.
+void truncate_metrics(const std::string& path, int64_t last_step) {
+  if (!path_exists(path)) return;
+  std::string kept;
+  for_each_jsonl(path, [&](const json& rec, int) {
+    if (rec.value("step", int64_t{0}) <= last_step) kept += dump_line(rec) + "\n";
+  });
+  write_file_atomic(path, kept);
+}
+
+void save_checkpoint(Transformer& model, torch::optim::AdamW& optimizer, int64_t step, const std::string& dir,
+                     const std::string& tokenizer_dir) {
+  // Written into a temp dir and renamed, so a kill leaves the previous checkpoint intact.
+  const std::string tmp = dir + ".tmp";
+  std::filesystem::remove_all(tmp);
+  SaveOptions save;
+  save.tokenizer_dir = tokenizer_dir;
+  save_model(model, model->config(), tmp + "/model", save);
+  torch::save(optimizer, tmp + "/optimizer.pt");
+  write_file_atomic(tmp + "/state.json", json{{"version", kStateVersion}, {"step", step}}.dump() + "\n");
+  replace_directory(tmp, dir);
+}
+
+int64_t load_checkpoint(Transformer& model, torch::optim::AdamW& optimizer, const std::string& dir) {
+  const json state = parse_json(read_file(dir + "/state.json"), dir + "/state.json");
+  R1_CHECK(state.value("version", 0) == kStateVersion, dir, "/state.json: unsupported version ", state.value("version", 0));
+  Transformer saved = load_model(dir + "/model", nullptr, model->device(), model->dtype());
+  load_hf_state_dict(model, hf_state_dict(saved));
+  torch::load(optimizer, dir + "/optimizer.pt");
+  return state.at("step").get<int64_t>();
+}
+
+}  // namespace
+
+double sft_learning_rate(const SftOptions& opts, int64_t step) {
+  if (opts.warmup_steps > 0 && step < opts.warmup_steps) return opts.lr * (step + 1) / opts.warmup_steps;
+  const int64_t decay_steps = opts.steps - opts.warmup_steps;
+  if (decay_steps <= 1) return opts.lr;
+  const double progress = std::min(1.0, double(step - opts.warmup_steps) / double(decay_steps - 1));
+  return opts.min_lr + 0.5 * (opts.lr - opts.min_lr) * (1.0 + std::cos(M_PI * progress));
+}
+
+double sft_loss_backward(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk) {
+  const torch::Device device = model->device();
+  const torch::Tensor ids = batch.input_ids.to(device), positions = batch.positions.to(device);
+  const torch::Tensor targets = batch.targets.reshape({-1}).to(device);
+  const torch::Tensor selected = targets.ne(-100).nonzero().squeeze(1);
+  if (selected.numel() == 0) return 0.0;
+  // Only target positions go through lm_head, in chunks: the N x V logits are never all alive at once.
+  // The chunks backpropagate into a detached copy of the hidden states, whose gradient is then pushed
+  // through the decoder in one backward pass.
+  const torch::Tensor hidden = model->forward_hidden(ids, positions);
+  const torch::Tensor h = hidden.reshape({-1, hidden.size(-1)}).index_select(0, selected);
+  const torch::Tensor h_leaf = h.detach().requires_grad_(true);
+  const torch::Tensor tgt = targets.index_select(0, selected);
+  double total = 0;
+  const int64_t chunk = std::max<int64_t>(1, loss_chunk);
+  for (int64_t a = 0; a < h_leaf.size(0); a += chunk) {
+    const int64_t b = std::min(h_leaf.size(0), a + chunk);
+    const torch::Tensor logits = model->logits_from_hidden(h_leaf.slice(0, a, b));
+    const torch::Tensor ce = torch::nn::functional::cross_entropy(
+        logits, tgt.slice(0, a, b), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+    total += ce.item<double>();
+    (ce / normalizer).backward();
+  }
+  h.backward(h_leaf.grad());
+  return total;
+}
+
+double sft_eval_loss(Transformer& model, const SftBatch& batch) {
+  torch::NoGradGuard no_grad;
+  const torch::Device device = model->device();
+  const torch::Tensor logits = model->forward(batch.input_ids.to(device), batch.positions.to(device));
+  const torch::Tensor loss = torch::nn::functional::cross_entropy(
+      logits.reshape({-1, logits.size(-1)}), batch.targets.reshape({-1}).to(device),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+  return loss.item<double>();
+}
+
+SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const SftOptions& opts,
+                     const std::string& out_dir, int64_t pad_id, const std::string& tokenizer_dir) {
+  R1_CHECK(opts.steps > 0 && opts.batch_size > 0, "sft: steps and batch_size must be positive");
+  const int64_t micro = opts.micro_batch_size > 0 ? std::min(opts.micro_batch_size, opts.batch_size) : opts.batch_size;
+  make_dirs(out_dir);
+  const std::string ckpt_dir = out_dir + "/checkpoint", metrics_path = out_dir + "/metrics.jsonl";
+
+  model->train();
+  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(opts.lr)
+                                                         .betas({opts.beta1, opts.beta2})
+                                                         .eps(opts.adam_eps)
+                                                         .weight_decay(opts.weight_decay));
+  SftRunResult result;
+  int64_t start = 0;
+  if (path_exists(ckpt_dir + "/state.json")) {
+    start = load_checkpoint(model, optimizer, ckpt_dir);
+    result.resumed_from = start;
+    spdlog::info("sft: resuming from {} at step {}/{}", ckpt_dir, start, opts.steps);
+  }
+  truncate_metrics(metrics_path, start);
+  MetricsWriter metrics(metrics_path, /*append=*/true);
+
+  Timer total;
+  for (int64_t step = start; step < opts.steps; ++step) {
+    Timer step_timer;
+    const double lr = sft_learning_rate(opts, step);
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+
+    // 1. The step's examples, split into micro-batches; the loss is normalised by the target tokens
+    //    of the whole step so accumulation equals one big batch.
+    std::vector<SftExample> examples = source(step, opts.batch_size);
+    R1_CHECK(static_cast<int64_t>(examples.size()) == opts.batch_size, "sft: the data source returned ",
+             examples.size(), " examples for step ", step, ", expected ", opts.batch_size);
+    std::vector<SftBatch> batches;
+    double n_targets = 0;
+    for (int64_t a = 0; a < opts.batch_size; a += micro) {
+      std::vector<SftExample> part(examples.begin() + a, examples.begin() + std::min(opts.batch_size, a + micro));
+      batches.push_back(collate_sft(part, pad_id));
+      n_targets += batches.back().num_target_tokens;
+    }
+    R1_CHECK(n_targets > 0, "sft: step ", step, " has no target tokens");
+
+    // 2. Forward/backward per micro-batch, clip, step.
+    optimizer.zero_grad();
+    double loss_sum = 0;
+    for (const auto& batch : batches) loss_sum += sft_loss_backward(model, batch, n_targets, opts.loss_chunk);
+    double grad_norm = 0;
+    if (opts.grad_clip > 0) {
+      grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(), opts.grad_clip);
+    }
+    optimizer.step();
+    const double loss = loss_sum / n_targets;
+    R1_CHECK(std::isfinite(loss), "sft: loss is not finite at step ", step + 1, " (lr ", lr, ")");
+
+    // 3. Metrics, console, checkpoint.
+    if (step == start) result.first_loss = loss;
+    result.last_loss = loss;
+    metrics.write({{"step", step + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
+                   {"tokens", n_targets}, {"seconds", step_timer.seconds()}});
+    if (opts.log_every > 0 && ((step + 1) % opts.log_every == 0 || step + 1 == opts.steps || step == start))
+      spdlog::info("sft step {}/{}  loss {:.4f}  lr {:.2e}  grad_norm {:.3f}  {:.0f} ms/step", step + 1, opts.steps,
+                   loss, lr, grad_norm, step_timer.seconds() * 1e3);
+    if (opts.checkpoint_every > 0 && (step + 1) % opts.checkpoint_every == 0 && step + 1 < opts.steps)
+      save_checkpoint(model, optimizer, step + 1, ckpt_dir, tokenizer_dir);
+  }
+  result.steps_done = opts.steps;
+  result.seconds = total.seconds();
+  return result;
+}
+
+}  // namespace r1kit::sft

@@ -1,0 +1,67 @@
+// Supervised fine-tuning: masked next-token cross-entropy on the target tokens of SftExamples,
+// AdamW with linear warm-up and cosine decay, gradient clipping, gradient accumulation, metrics
+// JSONL, and checkpoints that a re-run resumes from (same data order, no repeated metric lines).
+//
+//   auto source = [&](int64_t step, int64_t n) { return my_examples(step, n); };
+//   SftRunResult r = run_sft(model, source, opts, "runs/x/sft", pad_id);
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/transformer.h"
+#include "sft/sft_dataset.h"
+
+namespace r1kit::sft {
+
+struct SftOptions {
+  int64_t steps = 500;             // optimiser steps
+  int64_t batch_size = 64;         // examples per optimiser step
+  int64_t micro_batch_size = 0;    // examples per forward/backward (gradient accumulation); 0 = batch_size
+  double lr = 2e-3;                // peak learning rate (after warm-up)
+  double min_lr = 2e-4;            // cosine decays to this at the last step
+  int64_t warmup_steps = 50;       // linear warm-up from lr/warmup_steps to lr
+  double beta1 = 0.9;              // AdamW
+  double beta2 = 0.99;             // AdamW
+  double adam_eps = 1e-8;          // AdamW
+  double weight_decay = 0.0;       // AdamW decoupled weight decay
+  double grad_clip = 1.0;          // clip the global gradient norm to this (0 = off)
+  int64_t checkpoint_every = 100;  // save model + optimizer every N steps (0 = only at the end)
+  int64_t log_every = 25;          // console log every N steps (metrics.jsonl gets every step)
+  int64_t loss_chunk = 4096;       // target positions per lm_head chunk (bounds the N x V logits memory)
+};
+
+// The examples of optimiser step `step`. Must be a pure function of (step, n) so that a resumed run
+// trains on exactly the data the interrupted one would have.
+using SftBatchSource = std::function<std::vector<SftExample>(int64_t step, int64_t n)>;
+
+// Learning rate at a 0-based step: linear warm-up, then cosine from lr to min_lr.
+double sft_learning_rate(const SftOptions& opts, int64_t step);
+
+// One micro-batch: forward, masked cross-entropy summed over target tokens and divided by
+// `normalizer` (the target-token count of the whole accumulated batch), backward. Returns the
+// summed (not divided) cross-entropy. Gradients accumulate into the parameters' .grad.
+double sft_loss_backward(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk = 4096);
+
+// Mean masked cross-entropy without gradients (for tests and evaluation).
+double sft_eval_loss(Transformer& model, const SftBatch& batch);
+
+struct SftRunResult {
+  int64_t steps_done = 0;     // == opts.steps on success
+  int64_t resumed_from = 0;   // step restored from a checkpoint (0 = fresh start)
+  double first_loss = 0;      // loss of the first step run in this call
+  double last_loss = 0;       // loss of the last step
+  double seconds = 0;
+};
+
+// Trains `model` in place. Writes <out_dir>/metrics.jsonl (one record per step: step, loss, lr,
+// grad_norm, tokens, seconds) and <out_dir>/checkpoint/ (HF model + optimizer.pt + state.json);
+// when that checkpoint exists, training resumes from it (metrics after it are dropped first).
+// `tokenizer_dir` is copied into checkpoints so they are complete HF directories.
+SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const SftOptions& opts,
+                     const std::string& out_dir, int64_t pad_id, const std::string& tokenizer_dir = "");
+
+}  // namespace r1kit::sft

@@ -57,7 +57,9 @@ TEST(MathVerifyCases, MathVerifySuiteAtLeastAsGoodAsMathVerify) {
             << "0.8.0 with default settings: " << mv_agree << "/" << total << ")\n"
             << failures;
   EXPECT_EQ(total, 270);
-  EXPECT_GE(agree, 263) << failures;
+  // Math-Verify itself agrees on 263; we agree on 268 (the two left are documented in
+  // docs/rewards_math.md). Any regression below that fails here.
+  EXPECT_GE(agree, 268) << failures;
 }
 
 // tests/data/math/hard_cases.jsonl: {"gold", "pred", "expected", "why"[, "options"]}.

@@ -80,7 +80,7 @@ SandboxOptions SandboxOptions::from_config(ConfigNode& node) {
   node.read("compile_cache_entries", o.compile_cache_entries);
   node.read("compile_time_limit_s", o.compile_limits.time_limit_s);
   node.read("compile_memory_mb", o.compile_limits.memory_mb);
-  if (o.max_slots < 1) node.fail("max_slots", "must be >= 1");
+  if (o.max_slots < 1 || o.max_slots > 4096) node.fail("max_slots", "must be in [1, 4096]");
   if (o.uid_base < 1000) node.fail("uid_base", "must be an unprivileged uid (>= 1000)");
   return o;
 }
@@ -114,7 +114,8 @@ std::unique_ptr<Runner> make_runner(const SandboxOptions& options) {
 
 BwrapRunner::BwrapRunner(SandboxOptions options, bool isolated)
     : options_(std::move(options)), isolated_(isolated), as_root_(geteuid() == 0) {
-  R1_CHECK(options_.max_slots >= 1, "sandbox: max_slots must be >= 1");
+  R1_CHECK(options_.max_slots >= 1 && options_.max_slots <= 4096, "sandbox: max_slots must be in [1, 4096]");
+  if (as_root_) uid_first_ = options_.uid_base + static_cast<int>(getpid() % 1024) * options_.max_slots;
   for (int i = options_.max_slots - 1; i >= 0; --i) free_slots_.push_back(i);
   if (options_.use_cgroups && as_root_) {
     cgroups_ = Cgroups::detect(&cgroup_why_);
@@ -126,6 +127,11 @@ BwrapRunner::BwrapRunner(SandboxOptions options, bool isolated)
 }
 
 BwrapRunner::~BwrapRunner() = default;
+
+std::pair<int, int> BwrapRunner::uid_range() const {
+  if (!as_root_) return {-1, -1};
+  return {uid_first_, uid_first_ + options_.max_slots - 1};
+}
 
 std::string BwrapRunner::cgroup_mode() const { return cgroups_ ? cgroups_->mode() : "none (" + cgroup_why_ + ")"; }
 
@@ -161,7 +167,7 @@ ExecResult BwrapRunner::run_step(const std::vector<std::string>& argv, const std
   spec.stdout_cap = limits.max_stdout_bytes;
   spec.stderr_cap = limits.max_stderr_bytes;
   spec.wall_timeout_s = limits.effective_wall_s();
-  const int uid = as_root_ ? options_.uid_base + slot : -1;
+  const int uid = as_root_ ? uid_first_ + slot : -1;
   spec.uid = spec.gid = uid;
   const std::int64_t mem_bytes = limits.memory_mb * kMiB;
   spec.rlimits = {{RLIMIT_AS, static_cast<rlim_t>(mem_bytes)},
@@ -210,8 +216,8 @@ ExecResult BwrapRunner::run_step(const std::vector<std::string>& argv, const std
       a.insert(a.end(), argv.begin(), argv.end());
       spec.argv = std::move(a);
     } else {
-      char tmpl[] = "/tmp/r1kit-unsafe-XXXXXX";
-      R1_CHECK(mkdtemp(tmpl) != nullptr, "sandbox: mkdtemp failed");
+      std::string tmpl = str_cat("/tmp/r1kit-unsafe-", getpid(), "-XXXXXX");
+      R1_CHECK(mkdtemp(tmpl.data()) != nullptr, "sandbox: mkdtemp failed");
       host_dir = tmpl;
       for (const auto& f : files) {
         std::string p = host_dir + "/" + f.name;

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "sandbox/runner.h"
@@ -32,7 +33,9 @@ struct SandboxOptions {
   // or unusable. Never the default: without it such a host refuses to run untrusted code.
   bool unsafe_no_isolation = false;
   std::string bwrap_path = "/usr/bin/bwrap";  // the bubblewrap binary
-  int uid_base = 1900000;       // when r1kit runs as root, slot i runs as host uid/gid uid_base + i
+  // When r1kit runs as root, slot i runs as host uid/gid uid_base + (pid % 1024) * max_slots + i:
+  // each slot its own uid (RLIMIT_NPROC counts per uid), each r1kit process its own range.
+  int uid_base = 1900000;
   int max_slots = 64;           // concurrent runs at most (each has its own uid and cgroup)
   bool use_cgroups = true;      // memory/pids cgroups when the host allows; rlimits otherwise
   std::size_t compile_cache_entries = 4096;  // compiled binaries kept in memory (LRU)
@@ -71,6 +74,8 @@ class BwrapRunner : public Runner {
   std::string name() const override { return isolated_ ? "bwrap" : "unsafe"; }
   // "v1" / "v2" / "none (<reason>)".
   std::string cgroup_mode() const;
+  // The host uids this runner's programs run as: [first, last]; (-1, -1) when not root.
+  std::pair<int, int> uid_range() const;
 
   // One sandboxed process: the files are placed in the work directory before it starts.
   struct File {
@@ -93,6 +98,7 @@ class BwrapRunner : public Runner {
   SandboxOptions options_;
   bool isolated_;
   bool as_root_;
+  int uid_first_ = -1;  // uid of slot 0 when as_root_
   std::unique_ptr<Cgroups> cgroups_;
   std::string cgroup_why_;
   std::vector<std::string> system_binds_;  // bwrap arguments that expose /usr and its symlinks

@@ -29,7 +29,8 @@ using test::py;
 // A zombie already handed to the host's init (which reaps it) is not ours to collect.
 std::vector<int> sandbox_uid_processes() {
   std::vector<int> found;
-  const SandboxOptions o = test::test_options();
+  // Only our own runner's uids: ctest runs other sandbox test processes at the same time.
+  const auto [lo, hi] = test::real_runner()->uid_range();
   DIR* d = opendir("/proc");
   while (dirent* e = readdir(d)) {
     int pid = atoi(e->d_name);
@@ -43,7 +44,7 @@ std::vector<int> sandbox_uid_processes() {
       if (line.rfind("PPid:", 0) == 0) ppid = atoi(line.c_str() + 5);
       if (line.rfind("Uid:", 0) == 0) {
         int uid = atoi(line.c_str() + 4);
-        if (uid >= o.uid_base && uid < o.uid_base + o.max_slots && !(zombie && ppid != getpid())) found.push_back(pid);
+        if (uid >= lo && uid <= hi && !(zombie && ppid != getpid())) found.push_back(pid);
       }
     }
   }
@@ -81,7 +82,7 @@ int count_tmp_leftovers() {
   int n = 0;
   DIR* d = opendir("/tmp");
   while (dirent* e = readdir(d))
-    if (std::string(e->d_name).rfind("r1kit-unsafe-", 0) == 0) ++n;
+    if (std::string(e->d_name).rfind("r1kit-unsafe-" + std::to_string(getpid()) + "-", 0) == 0) ++n;
   closedir(d);
   return n;
 }

@@ -523,6 +523,15 @@ GoldFormat parse_gold_format(const std::string& name, const std::string& where) 
 }
 
 std::optional<std::string> extract_answer(const std::string& completion_in, const ExtractOptions& o) {
+  if (o.after_think) {
+    size_t t = completion_in.rfind("</think>");
+    if (t != std::string::npos) {
+      ExtractOptions inner = o;
+      inner.after_think = false;
+      if (auto a = extract_answer(completion_in.substr(t + 8), inner)) return a;
+      return extract_answer(completion_in.substr(0, t), inner);
+    }
+  }
   std::string cut;
   const std::string* sp = &completion_in;
   if (completion_in.size() > o.max_input_bytes) {

@@ -56,6 +56,7 @@ std::unique_ptr<Reward> make_math_accuracy_reward(ConfigNode& node) {
   if (o.verify.float_rounding < 0 || o.verify.float_rounding > 30) node.fail("float_rounding", "must be in [0, 30]");
   node.read("strict", o.verify.strict);
   node.read("allow_set_relation", o.verify.allow_set_relation);
+  node.read("after_think", o.extract.after_think);
   if (node.has("fallbacks")) {
     ConfigNode fb = node.child("fallbacks");
     fb.read("answer_tag", o.extract.answer_tag);

@@ -35,8 +35,8 @@ class MathAccuracyReward : public Reward {
 };
 
 // Config keys (all optional): gold_field, gold_format (auto|latex|gsm8k|int), correct_score,
-// wrong_score, float_rounding, strict, fallbacks: {answer_tag, answer_phrase, last_math,
-// last_number} (booleans). Unknown keys are rejected by the caller's finish().
+// wrong_score, float_rounding, strict, allow_set_relation, after_think, fallbacks: {answer_tag,
+// answer_phrase, last_math, last_number} (booleans). Unknown keys are rejected by the caller's finish().
 std::unique_ptr<Reward> make_math_accuracy_reward(ConfigNode& options);
 
 }  // namespace r1kit::rewards

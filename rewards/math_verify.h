@@ -37,6 +37,9 @@ struct ExtractOptions {
   bool answer_phrase = true;      // fallback: "the final answer is X", "answer: X"
   bool last_math = true;          // fallback: the last $...$, $$...$$, \(...\), \[...\]
   bool last_number = true;        // fallback: the last number in the text
+  // When the completion closes a "</think>" block, look after the last one first (a draft
+  // \boxed{} in the thought is not the answer); the whole text is searched only if that fails.
+  bool after_think = true;
   size_t max_input_bytes = 4 << 20;  // longer completions are cut to their last max_input_bytes
 };
 

@@ -35,6 +35,15 @@ TEST(MathExtract, AnswerTagPhrasesAndFallbacks) {
   EXPECT_FALSE(extract_answer("\\boxed{2}", o).has_value());
 }
 
+TEST(MathExtract, AfterThink) {
+  EXPECT_EQ(extract_answer("<think>maybe \\boxed{3}?</think><answer>5</answer>").value(), "5");
+  EXPECT_EQ(extract_answer("<think>so \\boxed{3}</think> The result is \\boxed{4}.").value(), "4");
+  EXPECT_EQ(extract_answer("<think>it is \\boxed{3}</think> done").value(), "3");  // nothing after: the thought
+  ExtractOptions o;
+  o.after_think = false;
+  EXPECT_EQ(extract_answer("<think>maybe \\boxed{3}?</think><answer>5</answer>", o).value(), "3");
+}
+
 TEST(MathExtract, GoldFormats) {
   EXPECT_TRUE(math_equal(gold_from_field(json("Half of 48 is 24.\n#### 24"), GoldFormat::kGsm8k),
                          "She sold 24 clips. The answer is 24."));

@@ -44,7 +44,7 @@ TEST(MathReward, GoldFormatsAndErrors) {
 }
 
 TEST(MathReward, FromConfig) {
-  json cfg = {{"gold_field", "final"}, {"gold_format", "int"}, {"correct_score", 2.0},
+  json cfg = {{"gold_field", "final"}, {"gold_format", "int"}, {"correct_score", 2.0}, {"after_think", true},
               {"fallbacks", {{"last_number", false}}}};
   ConfigNode node(cfg, "test.yaml");
   auto reward = make_math_accuracy_reward(node);

@@ -69,10 +69,12 @@ int run_bench_cmd(const BenchArgs& a) {
   if (!a.out.empty()) write_file_atomic(a.out, r.dump(2) + "\n");
   for (const auto& [lang, v] : r.items()) {
     if (lang == "host") continue;
-    std::printf("%-7s bare %.2f ms  sandbox %.2f ms  overhead %.2f ms (median)  |  %.1f runs/s bare, %.1f runs/s sandboxed\n",
+    std::printf("%-7s wall: bare %.2f ms, sandbox %.2f ms, overhead %.2f ms | cpu: bare %.2f ms, sandbox %.2f ms, "
+                "overhead %.2f ms (medians) | %.1f runs/s bare, %.1f runs/s sandboxed\n",
                 lang.c_str(), v["bare_ms"]["median"].get<double>(), v["sandbox_ms"]["median"].get<double>(),
-                v["overhead_ms_median"].get<double>(), v["bare_runs_per_s"].get<double>(),
-                v["sandbox_runs_per_s"].get<double>());
+                v["overhead_ms_median"].get<double>(), v["bare_cpu_ms"]["median"].get<double>(),
+                v["sandbox_cpu_ms"]["median"].get<double>(), v["overhead_cpu_ms_median"].get<double>(),
+                v["bare_runs_per_s"].get<double>(), v["sandbox_runs_per_s"].get<double>());
   }
   std::cout << r.dump() << std::endl;
   return 0;

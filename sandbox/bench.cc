@@ -1,5 +1,6 @@
 #include "sandbox/bench.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -32,6 +33,12 @@ const char* program(const std::string& lang) {
 }
 constexpr const char* kInput = "1 2 3 4 5 6 7 8 9 10\n";
 constexpr const char* kOutput = "55\n";
+
+double thread_cpu_ms() {
+  struct rusage ru {};
+  getrusage(RUSAGE_THREAD, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-3;
+}
 
 json stats(std::vector<double> ms) {
   std::sort(ms.begin(), ms.end());
@@ -73,7 +80,8 @@ struct Bare {
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
-  double run_ms() const {
+  // Wall milliseconds; `cpu_ms` gets the child's CPU (user + system).
+  double run_ms(double* cpu_ms = nullptr) const {
     SpawnSpec s;
     s.argv = argv;
     s.cwd = dir;
@@ -83,6 +91,7 @@ struct Bare {
     SpawnResult r = spawn_and_wait(s);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     R1_CHECK(r.started && r.out == kOutput, "sandbox bench: bare run gave '", r.out, "' ", r.err);
+    if (cpu_ms) *cpu_ms = r.cpu_s * 1e3;
     return ms;
   }
 };
@@ -117,17 +126,26 @@ json run_bench(const SandboxOptions& sandbox_options, const BenchOptions& option
     check(runner.run(req));  // warm-up; compiles and caches the binary
     bare.run_ms();
     // Interleaved, so that load changes on the machine hit both modes alike.
-    std::vector<double> bare_ms, box_ms;
+    // CPU as well as wall time: on a shared machine wall time mostly measures waiting for a core,
+    // CPU time (program + bwrap processes via the cgroup, + our launching thread) does not.
+    std::vector<double> bare_ms, box_ms, bare_cpu, box_cpu;
     for (int i = 0; i < options.runs; ++i) {
-      bare_ms.push_back(bare.run_ms());
+      double cpu = 0;
+      bare_ms.push_back(bare.run_ms(&cpu));
+      bare_cpu.push_back(cpu);
+      double c0 = thread_cpu_ms();
       auto t0 = std::chrono::steady_clock::now();
-      check(runner.run(req));
+      ExecResult r = runner.run(req);
       box_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      box_cpu.push_back(thread_cpu_ms() - c0 + r.cpu_s * 1e3);
+      check(r);
     }
-    json bs = stats(bare_ms), ss = stats(box_ms);
+    json bs = stats(bare_ms), ss = stats(box_ms), bc = stats(bare_cpu), sc = stats(box_cpu);
     json entry = {{"bare_ms", bs}, {"sandbox_ms", ss},
                   {"overhead_ms_median", ss["median"].get<double>() - bs["median"].get<double>()},
-                  {"overhead_ms_mean", ss["mean"].get<double>() - bs["mean"].get<double>()}};
+                  {"overhead_ms_mean", ss["mean"].get<double>() - bs["mean"].get<double>()},
+                  {"bare_cpu_ms", bc}, {"sandbox_cpu_ms", sc},
+                  {"overhead_cpu_ms_median", sc["median"].get<double>() - bc["median"].get<double>()}};
     // Throughput: `batch` runs through `parallel` workers.
     {
       ThreadPool pool(parallel);

@@ -16,7 +16,9 @@ struct BenchOptions {
 };
 
 // Returns {"host": {...}, "<lang>": {"bare_ms": {mean, median, p90}, "sandbox_ms": {...},
-// "overhead_ms_median", "overhead_ms_mean", "bare_runs_per_s", "sandbox_runs_per_s"}, ...}.
+// "overhead_ms_median", "overhead_ms_mean", "bare_cpu_ms", "sandbox_cpu_ms", "overhead_cpu_ms_median",
+// "bare_runs_per_s", "sandbox_runs_per_s"}, ...}. Sandboxed CPU counts the program and bwrap's processes
+// (cgroup) plus the launching thread; it needs cgroups to include the program.
 // Throws r1kit::Error if a run does not give the expected output.
 json run_bench(const SandboxOptions& sandbox_options, const BenchOptions& options);
 

@@ -1,5 +1,6 @@
 #include "rewards/builtin_rewards.h"
 
+#include "rewards/code_reward.h"
 #include "rewards/countdown_reward.h"
 #include "rewards/format_reward.h"
 #include "rewards/language_reward.h"
@@ -17,6 +18,13 @@ void register_builtin_rewards(RewardRegistry& r) {
          "gold_field (answer), gold_format (auto|latex|gsm8k|int), correct_score, wrong_score, float_rounding, "
          "strict, allow_set_relation, fallbacks: {answer_tag, answer_phrase, last_math, last_number}.",
          make_math_accuracy_reward});
+  r.add({"code", {},
+         "Code accuracy (rewards/code_reward.h): extracts the program from the completion, runs the sample's "
+         "tests (HumanEval/MBPP asserts or stdio tests) in the sandbox and scores the fraction passed; sandbox "
+         "failures are errors. Options: language (python|cpp|auto), test_style (auto|assert|stdio), "
+         "all_or_nothing, float_tolerance, time_limit_s, memory_mb, fence, accept_untagged_fence, max_tests, "
+         "max_stdout_bytes, parallel, error_score, sandbox: {...}.",
+         make_code_reward});
   r.add({"format", {},
          "1 if the completion is '<think>thought</think>answer' with exactly one of each tag, else 0. Options: "
          "think_prefilled (true|false|\"auto\": the prompt ends with <think>, so the completion has only "

@@ -163,16 +163,21 @@ SpawnResult spawn_and_wait(const SpawnSpec& spec) {
 
   std::error_code ec;
   auto t0 = std::chrono::steady_clock::now();
-  bp::child child(bp::exe = spec.argv[0], bp::args = args, env, bp::extend::on_exec_setup = setup, ec);
+  // Boost.Process returns an empty child when the exec fails, without reaping the forked process.
+  pid_t failed_pid = -1;
+  auto on_error = [&failed_pid](auto& exec, const std::error_code&) { failed_pid = exec.pid; };
+  bp::child child(bp::exe = spec.argv[0], bp::args = args, env, bp::extend::on_exec_setup = setup,
+                  bp::extend::on_error = on_error, ec);
   for (int fd : spec.child_fds) close(fd);
   in_r.reset();
   out_w.reset();
   err_w.reset();
   if (ec || child.id() <= 0) {
     res.error = str_cat("could not start ", spec.argv[0], ": ", ec.message());
-    if (child.id() > 0) {
-      child.detach();
-    }
+    if (child.id() > 0) child.detach();
+    pid_t forked = child.id() > 0 ? child.id() : failed_pid;
+    int st;
+    if (forked > 0) waitpid(forked, &st, 0);  // a child that failed before exec must not stay a zombie
     return res;
   }
   const pid_t pid = child.id();

@@ -1,6 +1,7 @@
 // The real runner on well-behaved programs: statuses, exit codes, stdin/stdout, C++ compile + cache,
 // the pool, unsafe-mode opt-in.
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <set>
@@ -131,6 +132,18 @@ TEST(Sandbox, MissingBwrapRefusesUnlessUnsafeOptIn) {
   EXPECT_EQ(x.stdout_data, "42\n");
   ExecResult t = unsafe->run(py("while True: pass", 0.5));
   EXPECT_EQ(t.status, Status::timeout) << describe(t);
+}
+
+// bwrap vanishing after start-up (or failing to exec) is our error, reported as such, no zombie left.
+TEST(Sandbox, LauncherFailureIsASandboxError) {
+  SandboxOptions o = test::test_options();
+  o.bwrap_path = "/nonexistent/bwrap";
+  BwrapRunner broken(o, true);
+  ExecResult x = broken.run(py("print(1)"));
+  EXPECT_EQ(x.status, Status::sandbox_error) << describe(x);
+  EXPECT_FALSE(x.message.empty());
+  int st;
+  EXPECT_EQ(waitpid(-1, &st, WNOHANG), -1);  // no child of ours left, zombie or not
 }
 
 TEST(Sandbox, StatusNamesRoundTrip) {

@@ -51,6 +51,69 @@ torch::Tensor entropy_from_logits(const torch::Tensor& logits) {
   return lse - (p * logits).sum(-1);
 }
 
+namespace {
+
+// Log-probs and entropies of `targets` under softmax(hidden @ W^T / temperature), chunked over
+// rows in the forward AND the backward pass: only [chunk, V] logits exist at any time, also under
+// autograd, because backward recomputes them from the saved hidden states and W (the fused
+// linear + log-softmax trick) instead of keeping every chunk's [chunk, V] log-softmax alive.
+// The linear is the one of TransformerImpl::logits_from_hidden (no bias, float32 logits).
+class ChunkedTokenLogprob : public torch::autograd::Function<ChunkedTokenLogprob> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, torch::Tensor hidden,
+                                                torch::Tensor weight, torch::Tensor targets, double temperature,
+                                                int64_t chunk) {
+    ctx->save_for_backward({hidden, weight, targets});
+    ctx->saved_data["temperature"] = temperature;
+    ctx->saved_data["chunk"] = chunk;
+    const int64_t M = hidden.size(0);
+    std::vector<torch::Tensor> lp, ent;
+    for (int64_t s = 0; s < M; s += chunk) {
+      const int64_t e = std::min(M, s + chunk);
+      torch::Tensor logits = torch::nn::functional::linear(hidden.slice(0, s, e), weight).to(torch::kFloat32);
+      if (temperature != 1.0) logits = logits / temperature;
+      torch::Tensor logsm = torch::log_softmax(logits, -1);
+      lp.push_back(logsm.gather(1, targets.slice(0, s, e).unsqueeze(1)).squeeze(1));
+      ent.push_back(-(logsm.exp() * logsm).sum(-1));
+    }
+    torch::Tensor entropy = torch::cat(ent);
+    ctx->mark_non_differentiable({entropy});
+    return {torch::cat(lp), entropy};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& hidden = saved[0];
+    const torch::Tensor& weight = saved[1];
+    const torch::Tensor& targets = saved[2];
+    const double temperature = ctx->saved_data["temperature"].toDouble();
+    const int64_t chunk = ctx->saved_data["chunk"].toInt();
+    torch::Tensor grad = grad_outputs[0];
+    const int64_t M = hidden.size(0);
+    torch::Tensor grad_hidden = torch::zeros_like(hidden);
+    torch::Tensor grad_weight = torch::zeros(weight.sizes(), weight.options().dtype(torch::kFloat32));
+    if (!grad.defined()) return {grad_hidden, grad_weight.to(weight.dtype()), {}, {}, {}};
+    for (int64_t s = 0; s < M; s += chunk) {
+      const int64_t e = std::min(M, s + chunk);
+      torch::Tensor h = hidden.slice(0, s, e);
+      torch::Tensor logits = torch::nn::functional::linear(h, weight).to(torch::kFloat32);
+      if (temperature != 1.0) logits = logits / temperature;
+      // d log p[target] / d logits = onehot(target) - softmax(logits); chain rule through / T.
+      torch::Tensor g = grad.slice(0, s, e).to(torch::kFloat32).unsqueeze(1);  // [n, 1]
+      torch::Tensor grad_logits = torch::softmax(logits, -1).mul_(-g);
+      grad_logits.scatter_add_(1, targets.slice(0, s, e).unsqueeze(1), g);
+      if (temperature != 1.0) grad_logits.div_(temperature);
+      torch::Tensor gl = grad_logits.to(hidden.dtype());
+      grad_hidden.slice(0, s, e).copy_(gl.matmul(weight));
+      grad_weight.add_(gl.t().matmul(h).to(torch::kFloat32));
+    }
+    return {grad_hidden, grad_weight.to(weight.dtype()), {}, {}, {}};
+  }
+};
+
+}  // namespace
+
 CompletionLogprobs completion_logprobs(Transformer& model, const CompletionBatch& batch,
                                        const LogprobOptions& options) {
   R1_CHECK(options.temperature > 0, "log-probs: temperature must be > 0, got ", options.temperature);
@@ -81,22 +144,29 @@ CompletionLogprobs completion_logprobs(Transformer& model, const CompletionBatch
                                .index_select(0, torch::tensor(source, torch::kInt64).to(device));  // [M, H]
   torch::Tensor targets = batch.completion_ids.reshape({B * C}).index_select(0, dest_t);              // [M]
 
-  std::vector<torch::Tensor> lp_chunks, ent_chunks;
-  for (int64_t s = 0; s < M; s += options.chunk_size) {
-    const int64_t e = std::min(M, s + options.chunk_size);
-    torch::Tensor logits = model->logits_from_hidden(selected.slice(0, s, e)).to(torch::kFloat32);  // [n, V]
-    if (options.temperature != 1.0) logits = logits / options.temperature;
-    torch::Tensor logsm = torch::log_softmax(logits, -1);
-    lp_chunks.push_back(logsm.gather(1, targets.slice(0, s, e).unsqueeze(1)).squeeze(1));
-    if (options.entropy) {
-      torch::NoGradGuard no_grad;
-      ent_chunks.push_back(entropy_from_logits(logits.detach()));
+  torch::Tensor token_lp, token_ent;
+  if (torch::GradMode::is_enabled()) {
+    auto outs = ChunkedTokenLogprob::apply(selected, model->lm_head_weight(), targets, options.temperature,
+                                           options.chunk_size);
+    token_lp = outs[0];
+    token_ent = outs[1];
+  } else {
+    std::vector<torch::Tensor> lp_chunks, ent_chunks;
+    for (int64_t s = 0; s < M; s += options.chunk_size) {
+      const int64_t e = std::min(M, s + options.chunk_size);
+      torch::Tensor logits = model->logits_from_hidden(selected.slice(0, s, e)).to(torch::kFloat32);  // [n, V]
+      if (options.temperature != 1.0) logits = logits / options.temperature;
+      torch::Tensor logsm = torch::log_softmax(logits, -1);
+      lp_chunks.push_back(logsm.gather(1, targets.slice(0, s, e).unsqueeze(1)).squeeze(1));
+      if (options.entropy) ent_chunks.push_back(-(logsm.exp() * logsm).sum(-1));
     }
+    token_lp = torch::cat(lp_chunks);
+    if (options.entropy) token_ent = torch::cat(ent_chunks);
   }
   // Scatter into [B, C] with zeros at padding (index_put keeps the graph for the backward pass).
-  out.logprobs = torch::zeros({B * C}, f32).index_put({dest_t}, torch::cat(lp_chunks)).view({B, C});
+  out.logprobs = torch::zeros({B * C}, f32).index_put({dest_t}, token_lp).view({B, C});
   if (options.entropy) {
-    out.entropy = torch::zeros({B * C}, f32).index_put({dest_t}, torch::cat(ent_chunks)).view({B, C});
+    out.entropy = torch::zeros({B * C}, f32).index_put({dest_t}, token_ent.detach()).view({B, C});
   }
   return out;
 }

@@ -1,7 +1,9 @@
 // Per-token log-probs (and entropies) of completion tokens under a model, computed in chunks of
 // positions: forward_hidden once, then lm_head + log_softmax + gather on at most `chunk_size`
 // completion positions at a time, so the [B, T, V] logits / log-softmax (V = 152k for Qwen) are
-// never materialised. Prompt and padding positions never reach the lm_head at all.
+// never materialised. Prompt and padding positions never reach the lm_head at all. Under autograd
+// the backward pass recomputes each chunk's logits from the saved hidden states (fused linear +
+// log-softmax), so training memory is also O(chunk_size x V), not O(completion tokens x V).
 //
 // Batch layout: each row is prompt + completion, right-padded. The model has no padding mask,
 // and right padding needs none: with causal attention a real token never sees the pads after it.

@@ -25,6 +25,7 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/logging.h"
+#include "core/thread_pool.h"
 #include "core/timer.h"
 #include "grpo/advantages.h"
 #include "grpo/logprobs.h"
@@ -164,6 +165,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   lp_options.chunk_size = o.logprob_chunk_size;
 
   const auto& reward_entries = o.rewards.entries();
+  ThreadPool reward_pool(static_cast<unsigned>(o.reward_threads));  // code rewards run sandboxes: score in parallel
   int64_t steps_this_call = 0;
   for (int64_t step = state.step + 1; step <= o.steps; ++step) {
     Timer step_timer;
@@ -208,7 +210,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
           inputs[s].completion = g.samples[s].text;
           inputs[s].fields = round[g.index].record;
         }
-        round[g.index].scores = o.rewards.score(inputs, nullptr);
+        round[g.index].scores = o.rewards.score(inputs, &reward_pool);
         scoring_s += t.seconds();
       });
       generate_s += gen_timer.seconds() - scoring_s;

@@ -86,6 +86,13 @@ void save_checkpoint(const std::string& run_dir, const TrainerState& state, Tran
   for (size_t i = 0; i + static_cast<size_t>(keep) < steps.size(); ++i) {
     fs::remove_all(checkpoint_dir(run_dir, steps[i]), ec);
   }
+  // Half-written checkpoints of a killed run (step-N.tmp, step-N.old) are never loaded: drop them.
+  std::vector<fs::path> stale;
+  for (const auto& entry : fs::directory_iterator(fs::path(run_dir) / "checkpoints", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("step-", 0) == 0 && name.find('.') != std::string::npos) stale.push_back(entry.path());
+  }
+  for (const fs::path& p : stale) fs::remove_all(p, ec);
 }
 
 TrainerState load_checkpoint_state(const std::string& run_dir, int64_t step, torch::optim::Optimizer& optimizer,

@@ -6,6 +6,7 @@
 #include <random>
 #include <set>
 
+#include "core/check.h"
 #include "model/tokenizer.h"
 #include "recipes/tiny_task.h"
 
@@ -101,7 +102,7 @@ TEST(TinyTask, HeldOutIsFixedDistinctAndNeverSampled) {
   }
   EXPECT_EQ(seen.size(), 100u);
   small.n_heldout = 201;
-  EXPECT_THROW(TinyTask{small}, Error);
+  EXPECT_THROW(TinyTask{small}, r1kit::Error);
 }
 
 TEST(TinyTask, SftExampleAndRecordFields) {

@@ -6,3 +6,7 @@ r1_add_test(rewards_tests
           ${CMAKE_CURRENT_LIST_DIR}/text_util_test.cc
   DEPS r1_rewards)
 r1_add_test(rewards_plugin_tests SOURCES ${CMAKE_CURRENT_LIST_DIR}/plugin_test.cc DEPS r1_rewards)
+if(TARGET r1kit)
+  add_test(NAME rewards_cli COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/cli_reward_test.sh $<TARGET_FILE:r1kit>)
+  set_tests_properties(rewards_cli PROPERTIES LABELS unit)
+endif()

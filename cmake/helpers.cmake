@@ -46,5 +46,7 @@ function(r1_add_test NAME)
     set(A_LABELS unit)
   endif()
   include(GoogleTest)
-  gtest_discover_tests(${NAME} PROPERTIES LABELS "${A_LABELS}" DISCOVERY_TIMEOUT 120)
+  # Escape the list so "unit;parity" stays one LABELS value through gtest_discover_tests.
+  string(REPLACE ";" "\\;" labels "${A_LABELS}")
+  gtest_discover_tests(${NAME} PROPERTIES LABELS "${labels}" DISCOVERY_TIMEOUT 120)
 endfunction()

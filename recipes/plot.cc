@@ -82,11 +82,14 @@ std::string render_line_chart(const std::vector<PlotSeries>& series, const PlotO
     const double pad = std::max(std::fabs(y_lo) * 0.1, 0.5);
     y_lo -= pad, y_hi += pad;
   }
-  const std::vector<double> xt = nice_ticks(x_lo, x_hi), yt = nice_ticks(y_lo, y_hi);
+  const std::vector<double> xt = nice_ticks(x_lo, x_hi);
+  std::vector<double> yt = nice_ticks(y_lo, y_hi);
   const double x_step = xt.size() > 1 ? xt[1] - xt[0] : 1, y_step = yt.size() > 1 ? yt[1] - yt[0] : 1;
   // Extend the y range to whole ticks so the curve never touches the frame unlabelled.
   y_lo = std::min(y_lo, std::floor(y_lo / y_step) * y_step);
   y_hi = std::max(y_hi, std::ceil(y_hi / y_step) * y_step);
+  yt.clear();
+  for (double k = std::round(y_lo / y_step); k * y_step <= y_hi + y_step * 1e-9; k += 1) yt.push_back(k * y_step);
 
   const double left = 70, right = opts.width - 20.0, top = 40, bottom = opts.height - 55.0;
   auto px = [&](double x) { return left + (x - x_lo) / (x_hi - x_lo) * (right - left); };

@@ -9,7 +9,7 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "recipes/runner.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 namespace r1kit::recipes {
 namespace {

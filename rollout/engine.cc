@@ -195,7 +195,7 @@ class GenerationEngine::Run {
     for (Seq* s : starts)
       if (s->slot != s->g->holder) copies[s->g].push_back(s->slot);
     for (auto& [g, dst] : copies) {
-      cache_.copy_row(g->holder, dst);
+      copy_prefix(g->holder, dst);
       e_.stats_.prefix_copies += static_cast<int64_t>(dst.size());
     }
     std::vector<torch::Tensor> logits;
@@ -208,9 +208,26 @@ class GenerationEngine::Run {
       ++active_;
     }
     if (penalty) reset_seen(starts);
-    sample_and_append(torch::cat(logits, 0), starts, slots, penalty);
-    for (Seq* s : starts)  // the prompt logits are not needed once the last sample has its first token
+    torch::Tensor first = torch::cat(logits, 0);
+    // The prompt logits are not needed once the last sample has its first token. Drop them before
+    // sampling: a sample whose first token stops it is finished (and freed, with its group when
+    // that was the group's last sample) inside sample_and_append.
+    for (Seq* s : starts)
       if (s->g->started == s->g->req.prompt.num_samples) s->g->first_logits = torch::Tensor();
+    sample_and_append(first, starts, slots, penalty);
+  }
+
+  // The prompt's K/V [0, len) of every layer from `src` to each dst row. (Row by row with copy_:
+  // KvCache::copy_row's broadcast index_copy_ rejects a single destination when n_kv_heads == 1,
+  // because source and destination then alias.)
+  void copy_prefix(int64_t src, const std::vector<int64_t>& dst) {
+    const int64_t len = cache_.length(src);
+    for (int64_t l = 0; l < cache_.n_layers(); ++l)
+      for (torch::Tensor* t : {&cache_.k(l), &cache_.v(l)}) {
+        auto from = t->select(0, src).narrow(1, 0, len);
+        for (int64_t d : dst) t->select(0, d).narrow(1, 0, len).copy_(from);
+      }
+    for (int64_t d : dst) cache_.set_length(d, len);
   }
 
   void reset_seen(const std::vector<Seq*>& starts) {

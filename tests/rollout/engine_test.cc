@@ -271,6 +271,33 @@ TEST_P(EngineFixture, StopTokensEosAndLength) {
   EXPECT_EQ(l.stop_reason, "");
 }
 
+// A sample whose very first token stops it finishes inside the first sampling step, together with
+// its whole group; the engine must not touch the freed sample or group afterwards (ASan caught this).
+TEST_P(EngineFixture, FirstTokenStopFinishesWholeGroups) {
+  R1_REQUIRE_FILE(fixture_dir(GetParam()) + "/expected.json");
+  auto f = load_fixture(GetParam());
+  auto prompt = f.expected["greedy"]["prompt_ids"].get<std::vector<int64_t>>();
+  const int64_t first = f.expected["greedy"]["new_tokens"][0].get<int64_t>();
+  GenerationEngine engine(f.model);
+  SamplingOptions o = greedy_options(20);
+  o.stop_token_ids = {first};
+  auto groups = engine.generate({request(prompt, 4), request(prompt, 3)}, o);
+  ASSERT_EQ(groups.size(), 2u);
+  for (const auto& g : groups)
+    for (const auto& s : g.samples) {
+      EXPECT_EQ(s.completion_ids, std::vector<int64_t>{first});
+      EXPECT_EQ(s.finish_reason, FinishReason::kStop);
+    }
+  o.stop_token_ids.clear();
+  o.max_new_tokens = 1;
+  groups = engine.generate({request(prompt, 4), request(prompt, 2)}, o);
+  for (const auto& g : groups)
+    for (const auto& s : g.samples) {
+      EXPECT_EQ(s.completion_ids.size(), 1u);
+      EXPECT_EQ(s.finish_reason, FinishReason::kLength);
+    }
+}
+
 TEST_P(EngineFixture, StopStringSpanningTokensStopsAndCutsText) {
   R1_REQUIRE_FILE(fixture_dir(GetParam()) + "/expected.json");
   auto f = load_fixture(GetParam());

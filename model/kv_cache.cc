@@ -52,9 +52,11 @@ void KvCache::copy_row(int64_t src_row, const std::vector<int64_t>& dst_rows) {
     auto idx = torch::tensor(dst, torch::TensorOptions().dtype(torch::kLong)).to(device_);
     for (size_t l = 0; l < k_.size(); ++l) {
       for (torch::Tensor* t : {&k_[l], &v_[l]}) {
-        // [n_kv, len, D] of the source, broadcast into every destination row.
+        // [n_kv, len, D] of the source, broadcast into every destination row. clone(), not
+        // contiguous(): with one KV head and one destination the view is already contiguous and
+        // would alias the tensor being written.
         auto src = t->select(0, src_row).narrow(1, 0, len);
-        t->narrow(2, 0, len).index_copy_(0, idx, src.unsqueeze(0).expand({int64_t(dst.size()), -1, -1, -1}).contiguous());
+        t->narrow(2, 0, len).index_copy_(0, idx, src.unsqueeze(0).expand({int64_t(dst.size()), -1, -1, -1}).clone());
       }
     }
   }

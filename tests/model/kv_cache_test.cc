@@ -123,6 +123,14 @@ TEST_P(KvCacheTest, CopyRowSharesThePrefix) {
   EXPECT_EQ(cache.length(1), 6);
   EXPECT_EQ(cache.length(3), 6);
   EXPECT_EQ(cache.length(2), 0);
+  // One destination row into a fresh cache: the prefix K/V arrive unchanged.
+  KvCache single(c, 2, 24, torch::kFloat32, torch::kCPU);
+  m->forward(ids_of(prefix), torch::arange(6, torch::kLong).view({1, -1}), &single, &r0);
+  single.copy_row(0, {1});
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    EXPECT_TRUE(torch::equal(single.k(l)[1].narrow(1, 0, 6), single.k(l)[0].narrow(1, 0, 6)));
+    EXPECT_TRUE(torch::equal(single.v(l)[1].narrow(1, 0, 6), single.v(l)[0].narrow(1, 0, 6)));
+  }
   std::vector<int64_t> rows = {0, 1, 3};
   std::vector<std::vector<int64_t>> seqs(3, prefix);
   for (int64_t s = 0; s < 4; ++s) {

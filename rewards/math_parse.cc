@@ -270,14 +270,17 @@ class Parser {
     return parse_postfix();
   }
 
+  // A {group} in braces: the caller has seen the '{' (and holds the depth guard).
+  NodeP parse_braced() {
+    ++i_;
+    NodeP e = parse_semis();
+    expect_sym("}");
+    return e;
+  }
+
   NodeP parse_exponent() {
     DepthGuard g(depth_);
-    if (is_sym("{")) {
-      ++i_;
-      NodeP e = parse_semis();
-      expect_sym("}");
-      return e;
-    }
+    if (is_sym("{")) return parse_braced();
     if (is_sym("-")) {
       ++i_;
       return negate(*this, parse_exponent());
@@ -321,12 +324,7 @@ class Parser {
   // An argument of \frac / \sqrt: a {group}, or a single token (\frac12, \sqrt3, \frac\pi2).
   NodeP parse_arg() {
     DepthGuard g(depth_);
-    if (is_sym("{")) {
-      ++i_;
-      NodeP e = parse_semis();
-      expect_sym("}");
-      return e;
-    }
+    if (is_sym("{")) return parse_braced();
     const Token& p = peek();
     if (p.type == Tok::kNum) {
       // a single digit: \frac12 is 1/2

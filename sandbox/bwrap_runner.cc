@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -123,7 +125,10 @@ BwrapRunner::BwrapRunner(SandboxOptions options, bool isolated)
     cgroup_why_ = options_.use_cgroups ? "not root" : "disabled";
   }
   system_binds_ = system_binds();
-  if (isolated_) seccomp_bpf();  // fail at construction, not in the middle of a batch
+  if (isolated_) {
+    seccomp_bpf();  // fail at construction, not in the middle of a batch
+    R1_CHECK(become_child_subreaper(), "sandbox: prctl(PR_SET_CHILD_SUBREAPER) failed: ", std::strerror(errno));
+  }
 }
 
 BwrapRunner::~BwrapRunner() = default;

@@ -55,6 +55,11 @@ SpawnResult spawn_and_wait(const SpawnSpec& spec);
 // descriptor meant for a child. Also ignores SIGPIPE (writing to a program that already exited).
 void ensure_std_fds_open();
 
+// Makes this process the reaper of its descendants' orphans (PR_SET_CHILD_SUBREAPER), so that
+// bwrap's pid-namespace init, orphaned when bwrap's outer process exits first, is reaped by
+// spawn_and_wait instead of waiting as a zombie for the host's init. Process-wide and permanent.
+bool become_child_subreaper();
+
 // A memfd holding `data`, positioned at 0, close-on-exec (spawn clears that for child_fds).
 // Throws r1kit::Error on failure.
 int make_data_fd(const std::string& name, const std::string& data);

@@ -1,7 +1,8 @@
 // `r1kit sandbox run`: run one program in the sandbox and print the result as one JSON line.
 //   r1kit sandbox run --lang python|cpp --source FILE [--stdin FILE] [--time-limit S] [--memory-limit MB]
 // `r1kit sandbox bench`: per-run overhead and runs/s against unsandboxed execution, same run.
-//   r1kit sandbox bench [--runs N] [--batch N] [--parallel N] [--languages python,cpp] [--out FILE]
+//   r1kit sandbox bench [--runs N] [--batch N] [--parallel N] [--languages python,cpp] [--resident-mb N]
+//                       [--out FILE]
 // Both refuse to run when bubblewrap is unusable, unless --unsafe-no-isolation.
 #include <iostream>
 #include <memory>
@@ -102,6 +103,8 @@ r1kit::cli::Registrar reg{
       bench->add_option("--batch", ba->bench.batch, "runs for the throughput part");
       bench->add_option("--parallel", ba->bench.parallel, "workers for the throughput part (0 = cores)");
       bench->add_option("--languages", ba->bench.languages, "comma-separated");
+      bench->add_option("--resident-mb", ba->bench.resident_mb,
+                        "touched memory held while launching (as a trainer holding a model would)");
       bench->add_option("--out", ba->out, "also write the JSON result to this file");
       bench->add_flag("--unsafe-no-isolation", ba->unsafe, "bench the unsafe runner if bubblewrap is unusable");
       return [run, bench, ra, ba]() -> int {

@@ -103,10 +103,13 @@ json run_bench(const SandboxOptions& sandbox_options, const BenchOptions& option
   auto runner_ptr = make_runner(sandbox_options);
   Runner& runner = *runner_ptr;
   const unsigned parallel = options.parallel ? options.parallel : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<char> resident(static_cast<std::size_t>(std::max<std::int64_t>(0, options.resident_mb)) << 20);
+  for (std::size_t i = 0; i < resident.size(); i += 4096) resident[i] = 1;  // touch every page
   struct utsname u {};
   uname(&u);
   json out = {{"host", {{"kernel", u.release}, {"cpus", std::thread::hardware_concurrency()}, {"runner", runner.name()},
-                        {"parallel", parallel}, {"runs", options.runs}, {"batch", options.batch}}}};
+                        {"parallel", parallel}, {"runs", options.runs}, {"batch", options.batch},
+                        {"resident_mb", options.resident_mb}}}};
   if (auto* b = dynamic_cast<BwrapRunner*>(&runner)) out["host"]["cgroups"] = b->cgroup_mode();
 
   std::stringstream langs(options.languages);

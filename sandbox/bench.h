@@ -1,6 +1,7 @@
 // `r1kit sandbox bench`: per-run overhead and runs/s of the sandbox against unsandboxed execution
 // of the same programs (same interpreter / same binary, same stdin), measured in the same process.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "core/json.h"
@@ -13,6 +14,9 @@ struct BenchOptions {
   int batch = 200;        // runs for the throughput part
   unsigned parallel = 0;  // workers for the throughput part (0 = CPU cores)
   std::string languages = "python,cpp";  // comma-separated
+  // Touched memory held by the benchmarking process while it launches runs, as a trainer holding a
+  // model would: fork-based spawning copies the page tables of all of it on every run.
+  std::int64_t resident_mb = 0;
 };
 
 // Returns {"host": {...}, "<lang>": {"bare_ms": {mean, median, p90}, "sandbox_ms": {...},

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <set>
 
 #include "core/check.h"
@@ -11,6 +12,7 @@
 #include "sandbox/fake_runner.h"
 #include "sandbox/language.h"
 #include "sandbox/pool.h"
+#include "sandbox/spawn.h"
 #include "tests/sandbox/sandbox_util.h"
 
 namespace r1kit::sandbox {
@@ -144,6 +146,26 @@ TEST(Sandbox, LauncherFailureIsASandboxError) {
   EXPECT_FALSE(x.message.empty());
   int st;
   EXPECT_EQ(waitpid(-1, &st, WNOHANG), -1);  // no child of ours left, zombie or not
+}
+
+// A child whose preparation fails (here: joining a cgroup that does not exist; in production also
+// a failed uid drop or rlimit) must never exec the program: Boost.Process alone would report the
+// error and exec anyway.
+TEST(Sandbox, FailedChildSetupNeverRunsTheProgram) {
+  char dir[] = "/tmp/r1kit-setup-fail-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string marker = std::string(dir) + "/ran";
+  SpawnSpec spec;
+  spec.argv = {"/bin/sh", "-c", "echo ran > " + marker};
+  spec.cgroup_procs = {"/nonexistent-cgroup/cgroup.procs"};
+  SpawnResult r = spawn_and_wait(spec);
+  EXPECT_FALSE(r.started);
+  EXPECT_FALSE(r.error.empty());
+  usleep(200 * 1000);  // a program that did run would have written the marker by now
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "the program ran although its setup failed";
+  std::filesystem::remove_all(dir);
+  int st;
+  EXPECT_EQ(waitpid(-1, &st, WNOHANG), -1);  // and the failed child was reaped
 }
 
 TEST(Sandbox, StatusNamesRoundTrip) {

@@ -3,7 +3,8 @@
 # r1_add_library(NAME SOURCES a.cc b.cc DEPS r1_core ... [TORCH])
 #   A static library r1_<NAME>. TORCH links LibTorch and reuses the shared torch precompiled header.
 # r1_add_test(NAME SOURCES x_test.cc DEPS r1_model ... [LABELS unit;parity] [TORCH])
-#   A GoogleTest executable registered with ctest (gtest_discover_tests).
+#   A GoogleTest executable registered with ctest (gtest_discover_tests). Labels: unit (default),
+#   parity (against ../shared references), slow; select with `ctest -L parity`.
 
 set(R1_SHARED_DIR "${CMAKE_SOURCE_DIR}/../shared" CACHE PATH "reference data (fixtures, tokenizers, data)")
 set(R1_WARNINGS -Wall -Wextra -Wno-unused-parameter)
@@ -46,7 +47,9 @@ function(r1_add_test NAME)
     set(A_LABELS unit)
   endif()
   include(GoogleTest)
-  # Escape the list so "unit;parity" stays one LABELS value through gtest_discover_tests.
-  string(REPLACE ";" "\\;" labels "${A_LABELS}")
+  # gtest_discover_tests (CMake 3.25) splits a list-valued property into separate arguments, so
+  # several labels become one joined label: "unit;parity" -> "unit-parity". ctest -L takes a regular
+  # expression, so both `ctest -L unit` and `ctest -L parity` still select it.
+  string(REPLACE ";" "-" labels "${A_LABELS}")
   gtest_discover_tests(${NAME} PROPERTIES LABELS "${labels}" DISCOVERY_TIMEOUT 120)
 endfunction()

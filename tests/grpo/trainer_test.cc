@@ -14,6 +14,7 @@
 #include "grpo/trainer_state.h"
 #include "model/checkpoint.h"
 #include "tests/test_util.h"
+#include "tests/tokenizer_json_util.h"
 
 namespace r1kit::grpo {
 namespace {
@@ -26,22 +27,7 @@ void write_tokenizer(const std::string& dir) {
   make_dirs(dir);
   json vocab = json::object();
   for (size_t i = 0; i < kLetters.size(); ++i) vocab[std::string(1, kLetters[i])] = static_cast<int>(i);
-  const json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false},
-                           {"use_regex", false}};
-  json tok = {{"version", "1.0"},
-              {"truncation", nullptr},
-              {"padding", nullptr},
-              {"added_tokens", json::array({{{"id", 15}, {"content", "<eos>"}, {"single_word", false},
-                                              {"lstrip", false}, {"rstrip", false}, {"normalized", false},
-                                              {"special", true}}})},
-              {"normalizer", nullptr},
-              {"pre_tokenizer", byte_level},
-              {"post_processor", nullptr},
-              {"decoder", byte_level},
-              {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},
-                         {"continuing_subword_prefix", ""}, {"end_of_word_suffix", ""}, {"fuse_unk", false},
-                         {"byte_fallback", false}, {"ignore_merges", false}, {"vocab", vocab},
-                         {"merges", json::array()}}}};
+  const json tok = test::byte_level_bpe_tokenizer_json(vocab, "<eos>", 15, /*use_regex=*/false);
   write_file_atomic(dir + "/tokenizer.json", tok.dump());
   write_file_atomic(dir + "/tokenizer_config.json",
                     json({{"tokenizer_class", "PreTrainedTokenizerFast"}, {"eos_token", "<eos>"}}).dump());

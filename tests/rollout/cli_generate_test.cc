@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "tests/test_util.h"
+#include "tests/tokenizer_json_util.h"
 
 using namespace r1kit;
 namespace fs = std::filesystem;
@@ -46,20 +47,7 @@ json byte_level_tokenizer() {
     if (!cp.count(b)) cp[b] = 256 + extra++;
   json vocab = json::object();
   for (int b = 0; b < 256; ++b) vocab[utf8(cp[b])] = b;
-  json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
-  return {{"version", "1.0"},
-          {"truncation", nullptr},
-          {"padding", nullptr},
-          {"added_tokens", json::array({{{"id", 256}, {"content", "<|endoftext|>"}, {"single_word", false},
-                                         {"lstrip", false}, {"rstrip", false}, {"normalized", false},
-                                         {"special", true}}})},
-          {"normalizer", nullptr},
-          {"pre_tokenizer", byte_level},
-          {"post_processor", nullptr},
-          {"decoder", byte_level},
-          {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},
-                     {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr}, {"fuse_unk", false},
-                     {"byte_fallback", false}, {"vocab", vocab}, {"merges", json::array()}}}};
+  return test::byte_level_bpe_tokenizer_json(vocab, "<|endoftext|>", 256, /*use_regex=*/true);
 }
 
 std::string binary() { return std::string(R1_BINARY_DIR) + "/r1kit"; }

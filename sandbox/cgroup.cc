@@ -60,8 +60,8 @@ std::int64_t number(const std::string& path) {
 }
 
 // Our own cgroup path in a hierarchy from /proc/self/cgroup ("4:memory:/a/b" or "0::/a/b").
-std::string own_path(const std::string& controller) {
-  std::ifstream f("/proc/self/cgroup");
+std::string own_path(const std::string& self_cgroup, const std::string& controller) {
+  std::ifstream f(self_cgroup);
   std::string line;
   while (std::getline(f, line)) {
     auto a = line.find(':'), b = line.find(':', a + 1);
@@ -78,8 +78,8 @@ std::string own_path(const std::string& controller) {
 
 // Where to create our directory: our own cgroup when visible under the mount (so the host's limits on
 // us still apply to the sandboxes), else the mount root.
-std::string parent_dir(const std::string& mount, const std::string& controller) {
-  std::string own = own_path(controller);
+std::string parent_dir(const CgroupPaths& paths, const std::string& mount, const std::string& controller) {
+  std::string own = own_path(paths.self_cgroup, controller);
   if (!own.empty() && own != "/" && exists(mount + own)) return mount + own;
   return mount;
 }
@@ -91,7 +91,8 @@ std::string unique_name() {
 
 }  // namespace
 
-std::unique_ptr<Cgroups> Cgroups::detect(std::string* why) {
+std::unique_ptr<Cgroups> Cgroups::detect(std::string* why, const CgroupPaths& paths) {
+  const std::string& root = paths.root;
   std::unique_ptr<Cgroups> cg(new Cgroups());
   auto fail = [&](const std::string& msg) -> std::unique_ptr<Cgroups> {
     if (why) *why = msg;
@@ -99,9 +100,9 @@ std::unique_ptr<Cgroups> Cgroups::detect(std::string* why) {
     cg->bases_.clear();
     return nullptr;
   };
-  if (exists("/sys/fs/cgroup/cgroup.controllers")) {
+  if (exists(root + "/cgroup.controllers")) {
     cg->mode_ = "v2";
-    std::string parent = parent_dir("/sys/fs/cgroup", "");
+    std::string parent = parent_dir(paths, root, "");
     std::string ctrls;
     read_text(parent + "/cgroup.controllers", ctrls);
     if (ctrls.find("memory") == std::string::npos || ctrls.find("pids") == std::string::npos)
@@ -115,21 +116,21 @@ std::unique_ptr<Cgroups> Cgroups::detect(std::string* why) {
       return fail("cgroup v2: cannot enable memory+pids controllers under " + parent);
     return cg;
   }
-  if (exists("/sys/fs/cgroup/memory/cgroup.procs") && exists("/sys/fs/cgroup/pids/cgroup.procs")) {
+  if (exists(root + "/memory/cgroup.procs") && exists(root + "/pids/cgroup.procs")) {
     cg->mode_ = "v1";
     for (const char* c : {"memory", "pids"}) {
-      std::string base = parent_dir(std::string("/sys/fs/cgroup/") + c, c) + "/" + unique_name();
+      std::string base = parent_dir(paths, root + "/" + c, c) + "/" + unique_name();
       if (mkdir(base.c_str(), 0700) != 0 && errno != EEXIST) return fail("cgroup v1: cannot create " + base);
       cg->bases_.push_back(base);
     }
     // CPU accounting of the whole tree (bwrap's init does not hand its children's CPU to wait4).
-    if (exists("/sys/fs/cgroup/cpuacct/cpuacct.usage")) {
-      std::string base = parent_dir("/sys/fs/cgroup/cpuacct", "cpuacct") + "/" + unique_name();
+    if (exists(root + "/cpuacct/cpuacct.usage")) {
+      std::string base = parent_dir(paths, root + "/cpuacct", "cpuacct") + "/" + unique_name();
       if (mkdir(base.c_str(), 0700) == 0 || errno == EEXIST) cg->bases_.push_back(base);
     }
     return cg;
   }
-  return fail("no cgroup v2 hierarchy and no v1 memory+pids hierarchies under /sys/fs/cgroup");
+  return fail("no cgroup v2 hierarchy and no v1 memory+pids hierarchies under " + root);
 }
 
 Cgroups::~Cgroups() {

@@ -16,10 +16,16 @@ struct CgroupStats {
   double cpu_s = -1;             // CPU of every process of the run (-1: no cpu accounting here)
 };
 
+// Where the cgroup filesystems and our own membership are read; tests point these at a fake tree.
+struct CgroupPaths {
+  std::string root = "/sys/fs/cgroup";             // v2 mount, or the tmpfs holding the v1 mounts
+  std::string self_cgroup = "/proc/self/cgroup";  // "N:controllers:/path" lines
+};
+
 class Cgroups {
  public:
   // Null when cgroups are unusable here; `why` says why (shown by `r1kit sandbox run` diagnostics).
-  static std::unique_ptr<Cgroups> detect(std::string* why);
+  static std::unique_ptr<Cgroups> detect(std::string* why, const CgroupPaths& paths = {});
   ~Cgroups();  // kills leftovers and removes every directory it created
 
   const std::string& mode() const { return mode_; }  // "v1" or "v2"

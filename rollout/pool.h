@@ -56,6 +56,10 @@ class RolloutPool {
   // HF-named tensors (model/checkpoint.h hf_state_dict) of the policy at `version` (> the current
   // version). Copied before returning; groups admitted afterwards use them.
   void update_weights(int64_t version, const NamedTensors& hf_named_tensors);
+  // The same for a caller that changes nothing while the pool works (the synchronous trainer):
+  // copies `hf_named_tensors` straight into every replica (one copy, no snapshot) and returns when
+  // they hold them. Call between generate() calls, not during one.
+  void load_weights(int64_t version, const NamedTensors& hf_named_tensors);
   int64_t weight_version() const;
 
   int num_workers() const { return static_cast<int>(workers_.size()); }

@@ -60,7 +60,7 @@ struct GrpoOptions {
   rewards::RewardSet rewards;             // `rewards:` list (rewards/reward_set.h); required
   std::string accuracy_reward = "accuracy";  // reward label logged as reward/accuracy ("" = none)
   std::string format_reward = "format";      // reward label whose share of samples > 0 is format_rate
-  int reward_threads = 0;                    // threads scoring a group's samples (0 = all cores)
+  int reward_threads = 0;                    // threads scoring a group's samples (0 = the cores generation leaves free, >= 1)
 
   // --- logging and checkpoints --------------------------------------------------------------
   int64_t log_samples_every = 10;    // write completions to samples.jsonl every N steps (0 = never)

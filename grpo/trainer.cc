@@ -7,12 +7,13 @@
 //   3. score each group as it streams in (rewards::RewardSet); DAPO dynamic sampling drops groups
 //      whose rewards all agree and draws more prompts (at most max_sampling_rounds extra rounds)
 //   4. group-relative advantages
-//   5. old log-probs (only when num_iterations > 1; else old = detached current, as TRL) and
-//      reference log-probs (only when beta > 0)
+//   5. micro-batches of whole groups sorted by length (grpo/packed_batch.h: each prompt runs once
+//      for its G completions) and reference log-probs (only when beta > 0); the old log-probs
+//      are the first pass's own (detached), so there is no separate recompute for any num_iterations
 //   6. num_iterations passes over micro-batches, gradients accumulated with the full batch's
 //      normaliser (so the accumulated gradient is the unsplit batch's)
 //   7. AdamW with warm-up + cosine/constant schedule and grad-norm clipping (per pass)
-//   8. push the new weights to the pool
+//   8. copy the new weights into the pool's replicas (one copy)
 //   9. metrics, samples, checkpoint
 #include "grpo/trainer.h"
 
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <thread>
 
 #include "core/check.h"
 #include "core/fs.h"
@@ -30,6 +32,7 @@
 #include "grpo/advantages.h"
 #include "grpo/logprobs.h"
 #include "grpo/loss.h"
+#include "grpo/packed_batch.h"
 #include "grpo/trainer_state.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
@@ -62,12 +65,12 @@ struct ScoredGroup {
   bool constant = false;                     // all totals equal (no learning signal)
 };
 
-// Rows [begin, end) of the training batch, packed for one forward.
+// Whole groups of the training batch packed for one forward (grpo/packed_batch.h).
 struct MicroBatch {
-  CompletionBatch batch;
+  PackedBatch batch;
   torch::Tensor advantages;  // [b] float32
   torch::Tensor loss_mask;   // [b, C] bool
-  torch::Tensor old_logp;    // [b, C] (num_iterations > 1)
+  torch::Tensor old_logp;    // [b, C] (num_iterations > 1: from the first pass's own forward)
   torch::Tensor ref_logp;    // [b, C] (beta > 0)
 };
 
@@ -107,10 +110,12 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   ModelConfig cfg;
   Transformer policy = load_model(start_dir, &cfg, in.device, in.dtype);
   policy->train();
+  policy->set_kernels(Kernels::kOneDnn);  // CPU float32 training linears through oneDNN (else ATen)
   Transformer reference{nullptr};
   if (o.beta > 0) {  // beta = 0: no reference model is loaded or run at all
     reference = load_model(in.model_dir, nullptr, in.device, in.dtype);
     reference->eval();
+    reference->set_kernels(Kernels::kOneDnn);
     for (auto& p : reference->parameters()) p.set_requires_grad(false);
   }
   const Tokenizer tokenizer = Tokenizer::from_file(in.model_dir);
@@ -136,6 +141,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   pool_options.num_workers = o.num_workers;
   pool_options.engine.max_batch = o.max_batch;
   pool_options.engine.token_budget = o.token_budget;
+  pool_options.threads_per_worker = at::get_num_threads();  // the trainer's (recipe's) thread count
   RolloutPool pool(policy, pool_options, [&tokenizer](const std::vector<int64_t>& ids) {
     return tokenizer.decode(std::vector<int32_t>(ids.begin(), ids.end()), /*skip_special_tokens=*/false);
   });
@@ -165,7 +171,11 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   lp_options.chunk_size = o.logprob_chunk_size;
 
   const auto& reward_entries = o.rewards.entries();
-  ThreadPool reward_pool(static_cast<unsigned>(o.reward_threads));  // code rewards run sandboxes: score in parallel
+  // Code rewards run sandboxes: score in parallel, by default on the cores generation leaves free
+  // (scoring overlaps generation, and OpenMP decode threads stall when a core is taken from them).
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ThreadPool reward_pool(static_cast<unsigned>(
+      o.reward_threads > 0 ? o.reward_threads : std::max(1, cores - o.num_workers * pool_options.threads_per_worker)));
   int64_t steps_this_call = 0;
   for (int64_t step = state.step + 1; step <= o.steps; ++step) {
     Timer step_timer;
@@ -245,17 +255,19 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       if (!o.dynamic_sampling || rounds > o.max_sampling_rounds) break;
     }
 
-    // ---- 4. Advantages -------------------------------------------------------------------------
+    // ---- 4. Advantages (rows in group order: row g*G + s is sample s of kept group g) -----------
     Timer train_timer;
     const int64_t n_groups = static_cast<int64_t>(kept.size());
     const int64_t rows = n_groups * G;
-    std::vector<std::vector<int64_t>> prompts, completions;
+    std::vector<GroupRows> groups_rows(n_groups);
     std::vector<double> totals;
     std::vector<bool> truncated;
-    for (const ScoredGroup& sg : kept) {
+    for (int64_t gi = 0; gi < n_groups; ++gi) {
+      const ScoredGroup& sg = kept[gi];
+      groups_rows[gi].prompt = sg.group.prompt_ids;
       for (size_t s = 0; s < sg.group.samples.size(); ++s) {
-        prompts.push_back(sg.group.prompt_ids);
-        completions.push_back(sg.group.samples[s].completion_ids);
+        groups_rows[gi].completions.push_back(sg.group.samples[s].completion_ids);
+        groups_rows[gi].rows.push_back(static_cast<int64_t>(totals.size()));
         totals.push_back(sg.scores[s].total);
         truncated.push_back(sg.group.samples[s].finish_reason == FinishReason::kLength);
       }
@@ -263,29 +275,28 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     torch::Tensor advantages;
     if (rows > 0) advantages = compute_advantages(torch::tensor(totals, torch::kFloat64), adv_options);
 
-    // ---- 5. Micro-batches with old and reference log-probs ---------------------------------------
+    // ---- 5. Micro-batches: whole groups sorted by length, each prompt run once for its G
+    //         completions; reference log-probs (beta > 0). No old log-prob pass: the first pass's
+    //         forward gives them (the policy has not stepped yet) ---------------------------------
     std::vector<MicroBatch> micro;
     LossNormalizer normalizer;
     normalizer.num_rows = rows;
-    for (int64_t s = 0; s < rows; s += o.micro_batch_size) {
-      const int64_t e = std::min(rows, s + o.micro_batch_size);
+    PackOptions pack;
+    pack.max_rows = o.micro_batch_size;
+    torch::Tensor truncated_t = torch::tensor(std::vector<int64_t>(truncated.begin(), truncated.end()), torch::kInt64);
+    for (PackedBatch& packed : pack_groups(groups_rows, pack, in.device)) {
       MicroBatch mb;
-      mb.batch = make_completion_batch({prompts.begin() + s, prompts.begin() + e},
-                                       {completions.begin() + s, completions.begin() + e}, in.device);
-      mb.advantages = advantages.slice(0, s, e).to(torch::kFloat32).to(in.device);
+      mb.batch = std::move(packed);
+      const torch::Tensor row_cpu = mb.batch.row_index.cpu();
+      mb.advantages = advantages.index_select(0, row_cpu).to(torch::kFloat32).to(in.device);
       mb.loss_mask = mb.batch.completion_mask.clone();
-      if (o.mask_truncated) {
-        std::vector<int64_t> cut;  // DAPO overlong filtering: truncated completions get no loss
-        for (int64_t r = s; r < e; ++r)
-          if (truncated[r]) cut.push_back(r - s);
-        if (!cut.empty()) mb.loss_mask.index_fill_(0, torch::tensor(cut, torch::kInt64).to(in.device), false);
-      }
+      // DAPO overlong filtering: truncated completions get no loss.
+      if (o.mask_truncated) mb.loss_mask.logical_and_((truncated_t.index_select(0, row_cpu) == 0).unsqueeze(1).to(in.device));
       normalizer.num_tokens += mb.loss_mask.sum().item<double>();
       normalizer.num_nonempty_rows += (mb.loss_mask.sum(1) > 0).sum().item<int64_t>();
-      {
+      if (o.beta > 0) {
         torch::NoGradGuard no_grad;
-        if (o.num_iterations > 1) mb.old_logp = completion_logprobs(policy, mb.batch, lp_options).logprobs;
-        if (o.beta > 0) mb.ref_logp = completion_logprobs(reference, mb.batch, lp_options).logprobs;
+        mb.ref_logp = completion_logprobs(reference, mb.batch, lp_options).logprobs;
       }
       micro.push_back(std::move(mb));
     }
@@ -298,11 +309,11 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       optimizer.zero_grad();
       for (MicroBatch& mb : micro) {
         LogprobOptions opts = lp_options;
-        opts.entropy = pass == 0;
+        opts.entropy = pass == 0;  // logged from the first pass only
         CompletionLogprobs cur = completion_logprobs(policy, mb.batch, opts);
-        torch::Tensor old = o.num_iterations > 1 ? mb.old_logp : cur.logprobs.detach();
-        GrpoLossOutput out = grpo_loss(cur.logprobs, old, mb.ref_logp, mb.advantages, mb.loss_mask, loss_options,
-                                       normalizer);
+        if (pass == 0) mb.old_logp = cur.logprobs.detach();  // the policy that generated the samples
+        GrpoLossOutput out = grpo_loss(cur.logprobs, mb.old_logp, mb.ref_logp, mb.advantages, mb.loss_mask,
+                                       loss_options, normalizer);
         out.loss.backward();
         if (pass == 0) {
           loss_first_pass += out.loss.item<double>();
@@ -328,8 +339,8 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     }
     const double train_s = train_timer.seconds();
 
-    // ---- 8. New weights to the pool ------------------------------------------------------------
-    if (rows > 0) pool.update_weights(step, hf_state_dict(policy));
+    // ---- 8. New weights to the pool: copied once, straight into the replicas -------------------
+    if (rows > 0) pool.load_weights(step, hf_state_dict(policy));
     state.step = step;
 
     // ---- 9. Metrics, samples, checkpoint -------------------------------------------------------

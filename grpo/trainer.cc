@@ -394,6 +394,18 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     rec["time/train"] = train_s;
     rec["time/step"] = step_timer.seconds();
     rec["data_position"] = state.data_position;
+    if (in.sample_metrics) {
+      std::vector<json> recs;
+      std::vector<std::string> texts;
+      for (const ScoredGroup& sg : kept)
+        for (const Sample& sample : sg.group.samples) recs.push_back(sg.record), texts.push_back(sample.text);
+      rec.update(in.sample_metrics(recs, texts));
+    }
+    if (in.evaluate && in.eval_every > 0 && (step % in.eval_every == 0 || step == o.steps)) {
+      Timer eval_timer;
+      rec.update(in.evaluate(policy));
+      rec["time/eval"] = eval_timer.seconds();
+    }
     metrics.write(rec);
     spdlog::info(
         "grpo step {}/{} | reward {:.3f} ± {:.3f} | acc {:.3f} | len {:.1f} (max {}) | clip {:.3f} | kl {:.4f} | "
@@ -401,6 +413,9 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         step, o.steps, reward_mean, reward_std, rec.value("reward/accuracy", 0.0), rec["completion_length/mean"].get<double>(),
         len_max, rec["clip_ratio/region"].get<double>(), rec["kl"].get<double>(), rec["entropy"].get<double>(),
         grad_norm, lr, rec["tokens_per_s"].get<double>(), generate_s, reward_s, train_s);
+    if (rec.contains("eval/accuracy"))
+      spdlog::info("grpo step {}: held-out accuracy {:.1f}% ({:.1f} s)", step, 100 * rec["eval/accuracy"].get<double>(),
+                   rec.value("time/eval", 0.0));
 
     if (o.log_samples_every > 0 && step % o.log_samples_every == 0) {
       int64_t written = 0;

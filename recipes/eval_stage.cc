@@ -17,6 +17,7 @@
 #include "core/timer.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
+#include "recipes/heldout_eval.h"
 #include "recipes/stages.h"
 #include "rewards/registry.h"
 #include "rollout/engine.h"
@@ -24,113 +25,62 @@
 namespace r1kit::recipes {
 namespace {
 
-struct EvalOptions {
-  int64_t limit = 0;            // held-out records (0 = all)
-  int64_t samples = 1;          // completions per record
-  SamplingOptions sampling;     // temperature, top_p, top_k, max_new_tokens
-  int64_t max_batch = 256;      // sequences decoded together
-  std::string reward = "accuracy";
-  json reward_options = json::object();
-  std::string where;            // recipe file + stage, for reward option errors
-  std::string reward_path;      // key path of reward_options
-};
-
 class EvalStage : public Stage {
  public:
-  explicit EvalStage(EvalOptions opts) : opts_(std::move(opts)) {}
+  explicit EvalStage(HeldoutEvalOptions opts) : opts_(std::move(opts)) {}
 
   StageResult run(const StageEnv& env) override {
     apply_recipe_threads(*env.recipe);
     torch::NoGradGuard no_grad;
     Timer timer;
-    // 1. Model, tokenizer, reward.
+    // 1. Model and tokenizer.
     ModelConfig cfg;
     Transformer model = load_model(env.input_model, &cfg, recipe_device(*env.recipe), recipe_dtype(*env.recipe));
     model->eval();
-    const Tokenizer tok = Tokenizer::from_file(env.input_model);
-    ConfigNode reward_node(opts_.reward_options, opts_.where, opts_.reward_path);
-    const auto reward = rewards::RewardRegistry::global().create(opts_.reward, reward_node);
+    auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(env.input_model));
 
-    // 2. Generate for every held-out record.
-    const std::vector<json> records = env.task->eval_records(opts_.limit);
-    std::vector<PromptRequest> requests;
-    for (size_t i = 0; i < records.size(); ++i) {
-      PromptRequest r;
-      r.id = std::to_string(i);
-      const std::vector<int32_t> ids = tok.encode(records[i].at("prompt").get<std::string>());
-      r.prompt_ids.assign(ids.begin(), ids.end());
-      r.num_samples = opts_.samples;
-      requests.push_back(std::move(r));
-    }
-    SamplingOptions sampling = opts_.sampling;
-    sampling.seed = env.seed;
-    EngineOptions engine_opts;
-    engine_opts.max_batch = opts_.max_batch;
-    GenerationEngine engine(model, engine_opts, [&tok](const std::vector<int64_t>& ids) {
-      return tok.decode(std::vector<int32_t>(ids.begin(), ids.end()));
-    });
-    const std::vector<Group> groups = engine.generate(requests, sampling);
+    // 2. Generate for every held-out record and score (recipes/heldout_eval.h).
+    HeldoutEval evaluation(*env.task, model, tok, opts_);
+    const HeldoutResult res = evaluation.run(env.seed);
 
-    // 3. Score and write samples.jsonl + eval.json.
-    std::vector<rewards::RewardInput> inputs;
-    for (const auto& g : groups) {
-      for (const auto& s : g.samples) {
-        rewards::RewardInput in;
-        in.prompt = records[g.index].at("prompt").get<std::string>();
-        in.completion = s.text;
-        in.fields = records[g.index];
-        inputs.push_back(std::move(in));
-      }
-    }
-    const std::vector<rewards::RewardOutput> scores = reward->score_batch(inputs, nullptr);
+    // 3. samples.jsonl + eval.json.
     std::string lines;
-    double total = 0, length = 0;
-    int64_t n = 0, errors = 0, k = 0;
-    for (const auto& g : groups) {
+    int64_t k = 0;
+    for (const auto& g : res.groups) {
       for (const auto& s : g.samples) {
-        const auto& out = scores[k];
-        total += out.score;
-        length += s.completion_ids.size();
-        errors += out.error;
-        ++n;
-        json line = {{"index", g.index},          {"sample", s.sample_index},     {"prompt", inputs[k].prompt},
+        const auto& out = res.scores[k];
+        json line = {{"index", g.index},          {"sample", s.sample_index},     {"prompt", res.prompts[k]},
                      {"completion", s.text},      {"score", out.score},           {"finish_reason", finish_reason_name(s.finish_reason)},
                      {"tokens", s.completion_ids.size()}, {"diagnostics", out.diagnostics}};
         for (const char* field : {"answer", "final"})
-          if (records[g.index].contains(field)) line[field] = records[g.index][field];
+          if (res.records[g.index].contains(field)) line[field] = res.records[g.index][field];
         if (out.error) line["error"] = out.error_message;
         lines += dump_line(line) + "\n";
         ++k;
       }
     }
-    R1_CHECK(n > 0, "eval stage '", env.name, "': no held-out records");
     write_file_atomic(env.stage_dir + "/samples.jsonl", lines);
-    json eval = {{"accuracy", total / n},
-                 {"n", n},
-                 {"records", records.size()},
-                 {"samples_per_record", opts_.samples},
-                 {"temperature", sampling.temperature},
-                 {"mean_completion_tokens", length / n},
-                 {"reward", opts_.reward},
-                 {"reward_errors", errors},
-                 {"seconds", timer.seconds()}};
+    json eval = res.summary;
+    eval["seconds"] = timer.seconds();
     write_file_atomic(env.stage_dir + "/eval.json", eval.dump(2) + "\n");
+    const double acc = eval["accuracy"].get<double>();
     spdlog::info("eval '{}': accuracy {:.1f}% over {} samples ({} records), {:.1f} tokens/sample, {:.1f} s", env.name,
-                 100.0 * total / n, n, records.size(), length / n, timer.seconds());
+                 100.0 * acc, eval["n"].get<int64_t>(), res.records.size(), eval["mean_completion_tokens"].get<double>(),
+                 timer.seconds());
     StageResult result;
-    result.eval = {{"accuracy", total / n}, {"n", n}};
+    result.eval = {{"accuracy", acc}, {"n", eval["n"]}};
     result.info = eval;
     return result;
   }
 
  private:
-  EvalOptions opts_;
+  HeldoutEvalOptions opts_;
 };
 
 }  // namespace
 
 std::unique_ptr<Stage> parse_eval_stage(ConfigNode& node, const RecipeSettings&) {
-  EvalOptions o;
+  HeldoutEvalOptions o;
   o.sampling.temperature = 0.0;
   o.sampling.max_new_tokens = 64;
   node.read("limit", o.limit);

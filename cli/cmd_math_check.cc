@@ -24,7 +24,7 @@ struct MathCheckArgs {
   std::string in, out, gold, pred;
   bool explain = false;
   bool no_extract = false;
-  int float_rounding = 6;
+  int float_rounding = rewards::MathVerifyOptions{}.float_rounding;
   bool lenient_vars = false;
   bool set_relation = false;
   std::vector<std::string> match{"latex", "expr"};
@@ -109,7 +109,7 @@ Registrar reg{"math-check", "check math answers (gold vs pred) for equivalence",
                 sub.add_option("--pred", a->pred, "one predicted answer or completion (with --gold)");
                 sub.add_flag("--explain", a->explain, "add the extracted and parsed forms and the reason");
                 sub.add_flag("--no-extract", a->no_extract, "take gold and pred as answers, no extraction");
-                sub.add_option("--float-rounding", a->float_rounding, "decimal places a decimal answer must carry (6)");
+                sub.add_option("--float-rounding", a->float_rounding, "places or significant digits a decimal must carry to match an exact value (4)");
                 sub.add_flag("--lenient-vars", a->lenient_vars, "f(x) matches f(y): rename a single free variable");
                 sub.add_flag("--set-relation", a->set_relation, "accept a relation pred for an interval gold");
                 sub.add_option("--match", a->match, "what extraction looks for: latex,expr (default), latex or expr")

@@ -17,6 +17,7 @@ MathVerifyOptions options_for(const json& cfg) {
   MathVerifyOptions o;
   if (cfg.value("kind", "") == "defaults") {
     o.boxed_first = false;  // Math-Verify's default boxed priority (50) ranks "final answer is" first
+    o.float_rounding = 6;   // verify()'s default
     return o;
   }
   o.match_latex = o.match_expr = false;

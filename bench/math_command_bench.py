@@ -12,6 +12,9 @@ inside math_verify / parse+verify only), so start-up and I/O show as whole minus
 
     python3 bench/math_command_bench.py [--r1kit build/r1kit] [--runs 20] [--mv-runs 3] [--json out.json]
 
+When build/r1kit-full (the executable that links LibTorch) sits next to build/r1kit, the same command is also
+timed there, to show what loading LibTorch costs a command that does not use it.
+
 Prints the figures the README quotes: whole-command times, Math-Verify / r1kit, whole / per-check sum.
 """
 import argparse
@@ -95,6 +98,11 @@ def main():
         res["mv_checks"] = timing_sums([sys.executable, os.path.join(HERE, "math_verify_peer.py"), pairs, "--timing"], 1,
                                        "math_verify_peer")
         res["r1kit_whole_after"] = hyperfine(r1, args.runs, 3, os.path.join(tmp, "r1b.json"))
+        # The same command in the executable that links LibTorch (every command; how math-check ran before
+        # the torch-free build/r1kit): what start-up cost without the split.
+        full = os.path.join(os.path.dirname(args.r1kit), "r1kit-full")
+        if os.access(full, os.X_OK):
+            res["r1kit_full_whole"] = hyperfine(f"{full} math-check --in {pairs}", 5, 1, os.path.join(tmp, "full.json"))
         res["load_after"] = os.getloadavg()
 
     r1_whole = statistics.median([res["r1kit_whole"]["median"], res["r1kit_whole_after"]["median"]])
@@ -110,6 +118,9 @@ def main():
           f"{res['r1kit_checks']['median_us']:.1f} us | {res['ratio_r1kit_whole_over_check_sum']:.2f} |")
     print(f"| Math-Verify (python3 bench/math_verify_peer.py) | {mv_whole:.2f} s | {res['mv_checks']['sum_ms'] / 1000:.2f} s | "
           f"{res['mv_checks']['median_us']:.0f} us | {mv_whole / (res['mv_checks']['sum_ms'] / 1000):.2f} |")
+    if "r1kit_full_whole" in res:
+        print(f"| r1kit-full math-check (links LibTorch) | {res['r1kit_full_whole']['median'] * 1000:.1f} ms | | | "
+              f"{res['r1kit_full_whole']['median'] / r1_sum:.1f} |")
     print(f"Math-Verify / r1kit, whole commands: {res['ratio_mv_over_r1kit_whole']:.0f}x")
     if args.json:
         with open(args.json, "w") as f:

@@ -147,12 +147,19 @@ void check_master_weights(torch::Device dev) {
 }
 
 // ---- 3. Decode throughput --------------------------------------------------------------------------
-ModelConfig qwen05b_config() {
+ModelConfig qwen05b_config(bool tiny) {
   json j = {{"model_type", "qwen2"}, {"architectures", {"Qwen2ForCausalLM"}}, {"vocab_size", 151936},
             {"hidden_size", 896}, {"intermediate_size", 4864}, {"num_hidden_layers", 24},
             {"num_attention_heads", 14}, {"num_key_value_heads", 2}, {"max_position_embeddings", 32768},
             {"rms_norm_eps", 1e-6}, {"rope_theta", 1000000.0}, {"tie_word_embeddings", true},
             {"eos_token_id", nullptr}, {"bos_token_id", nullptr}, {"torch_dtype", "bfloat16"}};
+  if (tiny) {  // rehearsal on a CPU: the same code on 2 narrow layers
+    j["hidden_size"] = 128;
+    j["intermediate_size"] = 256;
+    j["num_hidden_layers"] = 2;
+    j["num_attention_heads"] = 2;
+    j["num_key_value_heads"] = 1;
+  }
   return ModelConfig::from_hf_json(j, "Qwen2.5-0.5B shape");
 }
 
@@ -222,7 +229,7 @@ void grpo_steps(Transformer& model, const std::string& work, int64_t steps, int6
                 int64_t micro, int64_t max_len) {
   const torch::Device dev = model->device();
   const std::string model_dir = work + "/qwen05b";
-  write_tiny_tokenizer(work + "/tok");
+  recipes::write_tiny_tokenizer(work + "/tok");
   SaveOptions save;
   save.tokenizer_dir = work + "/tok";
   save_model(model, model->config(), model_dir, save);
@@ -280,7 +287,7 @@ int main(int argc, char** argv) {
   std::string device = "cuda", fixtures = std::string(R1_SOURCE_DIR) + "/../shared/fixtures", json_out, work = "/tmp/r1_gpu_check";
   std::vector<int64_t> batches = {1, 32, 128};
   int64_t prompt_len = 64, new_tokens = 256, grpo_steps_n = 2, prompts = 32, group = 8, micro = 8, max_len = 512;
-  bool skip_decode = false, skip_grpo = false;
+  bool skip_decode = false, skip_grpo = false, tiny = false;
   app.add_option("--device", device, "cuda, cuda:N (or cpu to rehearse)");
   app.add_option("--fixtures", fixtures, "directory with tiny-qwen2/ and tiny-llama/");
   app.add_option("--json", json_out, "write the report here");
@@ -295,6 +302,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-completion", max_len);
   app.add_flag("--skip-decode", skip_decode);
   app.add_flag("--skip-grpo", skip_grpo);
+  app.add_flag("--tiny", tiny, "a 2-layer model of the same vocabulary instead of the 0.5B shape (CPU rehearsal)");
   CLI11_PARSE(app, argc, argv);
 
   const torch::Device dev = parse_device(device, "--device");
@@ -314,7 +322,10 @@ int main(int argc, char** argv) {
   }
   check_master_weights(dev);
   if (!skip_decode || !skip_grpo) {
-    const ModelConfig cfg = qwen05b_config();
+    const ModelConfig cfg = qwen05b_config(tiny);
+    std::printf("model: %s-shaped random bf16, %lld layers, hidden %lld, vocab %lld\n", tiny ? "tiny Qwen2.5" : "Qwen2.5-0.5B",
+                static_cast<long long>(cfg.num_hidden_layers), static_cast<long long>(cfg.hidden_size),
+                static_cast<long long>(cfg.vocab_size));
     Transformer model = random_model(cfg, dev);
     if (!skip_decode) decode_throughput(model, batches, prompt_len, new_tokens);
     if (!skip_grpo) grpo_steps(model, work, grpo_steps_n, prompts, group, micro, max_len);

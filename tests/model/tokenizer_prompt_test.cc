@@ -10,6 +10,8 @@
 #include <map>
 #include <memory>
 
+#include <unistd.h>
+
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -23,8 +25,9 @@ const json& reference() {
   return doc;
 }
 
+// Per process: ctest runs the tests of this file in parallel processes.
 std::string tmp_dir(const std::string& name) {
-  const std::string d = testing::TempDir() + "/r1_prompt_" + name;
+  const std::string d = testing::TempDir() + "/r1_prompt_" + name + "_" + std::to_string(::getpid());
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d;

@@ -5,10 +5,13 @@
 #include <cmath>
 #include <limits>
 
+#include <ATen/autocast_mode.h>
+
 #include "core/check.h"
 #include "model/autocast.h"
 
 #ifdef R1_TORCH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -103,6 +106,14 @@ torch::Tensor StaticDecoder::forward(KvCache& cache) {
   const int64_t D = cfg.head_dim, R = H / KV;
   const ComputeOptions& co = model_->compute_options();
   AutocastScope autocast(co.autocast, model_->device(), co.autocast_dtype);
+  // Autocast's cache of cast weights must stay off while a graph is captured (its entries are freed when
+  // the outermost autocast scope closes); the weights are read in place on every replay anyway.
+  const bool cache_was = at::autocast::is_autocast_cache_enabled();
+  if (co.autocast) at::autocast::set_autocast_cache_enabled(false);
+  struct RestoreCache {
+    bool on;
+    ~RestoreCache() { at::autocast::set_autocast_cache_enabled(on); }
+  } restore{cache_was};
 
   auto x = model_->embed_tokens(buf_->ids.view({N, 1}));  // [N,1,C]
   auto cos = buf_->cos.index_select(0, buf_->slot).view({N, 1, 1, D}).to(x.scalar_type());
@@ -183,8 +194,11 @@ torch::Tensor StaticDecoder::step(KvCache& cache, const std::vector<int64_t>& ro
       g->params = ptrs;
       g->cache_ptr = buf_->cache_ptr;
       c10::cuda::CUDAGuard device_guard(model_->device());
-      auto side = c10::cuda::getStreamFromPool();
-      side.wait(c10::cuda::getCurrentCUDAStream());  // the staged inputs are written on the current stream
+      auto current = c10::cuda::getCurrentCUDAStream();
+      auto side = c10::cuda::getStreamFromPool();  // capture needs a stream other than the default one
+      at::cuda::CUDAEvent staged;
+      staged.record(current);  // the inputs were copied on the current stream
+      staged.block(side);
       {
         c10::cuda::CUDAStreamGuard stream_guard(side);
         // Warm-up runs (cuBLAS handles, allocator) write the same K/V the step writes: idempotent.
@@ -193,7 +207,9 @@ torch::Tensor StaticDecoder::step(KvCache& cache, const std::vector<int64_t>& ro
         g->logits = forward(cache);
         g->graph.capture_end();
       }
-      c10::cuda::getCurrentCUDAStream().wait(side);
+      at::cuda::CUDAEvent captured;
+      captured.record(side);
+      captured.block(current);
       graph_ = std::move(g);
       ++captures_;
     }

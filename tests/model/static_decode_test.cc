@@ -46,7 +46,7 @@ void run_static_vs_dynamic(const ModelConfig& cfg, torch::Dtype dtype, double to
   EXPECT_FALSE(dec.uses_cuda_graph());
   std::vector<int64_t> decode_rows = {2, 0, 3};
   std::vector<int64_t> ids = {5, 6, 7};
-  double worst = 0;
+  double worst = 0, scale = 0;
   for (int step = 0; step < 8; ++step) {
     if (step == 4) decode_rows = {3, 2};  // row 0 finished
     ids.resize(decode_rows.size());
@@ -57,11 +57,12 @@ void run_static_vs_dynamic(const ModelConfig& cfg, torch::Dtype dtype, double to
     auto got = dec.step(stat, decode_rows, ids);
     ASSERT_EQ(got.sizes(), want.sizes());
     worst = std::max(worst, max_abs_diff(got, want));
+    scale = std::max(scale, want.abs().max().item<double>());
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = want[i].argmax().item<int64_t>();  // greedy continuation
   }
-  std::printf("  static vs dynamic decode (%s): 8 steps, max logit diff %.3e\n", dtype == torch::kFloat32 ? "f32" : "bf16",
-              worst);
-  EXPECT_LT(worst, tol);
+  std::printf("  static vs dynamic decode (%s): 8 steps, max logit diff %.3e (max |logit| %.2f)\n",
+              dtype == torch::kFloat32 ? "f32" : "bf16", worst, scale);
+  EXPECT_LT(worst, tol * (dtype == torch::kFloat32 ? 1.0 : scale));  // bf16: relative to the logits' size
   EXPECT_EQ(stat.lengths(), dyn.lengths());
   EXPECT_EQ(stat.length(1), 4);
   EXPECT_TRUE(torch::equal(stat.k(1).select(0, 1), idle_k));  // the idle prefix row is untouched
@@ -74,7 +75,9 @@ TEST(StaticDecode, MatchesDynamicDecodeFloat32) {
 }
 
 TEST(StaticDecode, MatchesDynamicDecodeBf16) {
-  run_static_vs_dynamic(test::tiny_config("qwen2", true, 2), torch::kBFloat16, 0.1);
+  // bf16 sums over all slots (static) or the used ones (dynamic) round differently, and the difference
+  // feeds back through the cache: a few bf16 ulps of the logits after 8 steps.
+  run_static_vs_dynamic(test::tiny_config("qwen2", true, 2), torch::kBFloat16, 0.05);
 }
 
 TEST(StaticDecode, BadRowsAreErrors) {

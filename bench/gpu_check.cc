@@ -204,7 +204,8 @@ void decode_throughput(Transformer& model, const std::vector<int64_t>& batches, 
       const double wall = t.seconds();
       const EngineStats& st = engine.stats();
       const double tok_s = st.generated_tokens / wall, decode_tok_s = st.decode_tokens / (st.decode_s + st.sample_s);
-      const std::string key = "decode tok/s batch " + std::to_string(B) + (graphs ? " graph" : " eager");
+      const std::string key = "decode tok/s batch " + std::to_string(B) +
+                              (graphs ? (dev.is_cuda() ? " graph" : " graph opt (cpu: eager)") : " eager");
       std::printf("%-44s %.0f tok/s end to end (%.0f tok/s in decode steps; %lld tokens, %.2f s)\n", key.c_str(),
                   tok_s, decode_tok_s, static_cast<long long>(st.generated_tokens), wall);
       g_report["decode"][key] = {{"batch", B}, {"cuda_graphs", graphs}, {"tokens", st.generated_tokens},

@@ -55,9 +55,13 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
 fi
 torch_dir=$("$py" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 echo "setup: LibTorch $("$py" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)') from $torch_dir"
-# TorchConfig enables the CUDA language, so it needs nvcc (any CUDA >= 12.6 toolkit); no .cu file is built.
-if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
-command -v nvcc >/dev/null || { echo "setup: --torch pip needs nvcc (a CUDA toolkit) on PATH" >&2; exit 1; }
+# A CUDA wheel's TorchConfig enables the CUDA language, so it needs nvcc (any CUDA >= 12.6 toolkit); no .cu
+# file is built. A CPU wheel needs none.
+if [ "$("$py" -c 'import torch; print(torch.version.cuda or "")')" != "" ]; then
+  if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
+  command -v nvcc >/dev/null || { echo "setup: this torch wheel has CUDA, so --torch pip needs nvcc (a CUDA" \
+    "toolkit) on PATH; or install a CPU wheel (docs/gpu.md)" >&2; exit 1; }
+fi
 if [ ! -f build-torch2/build.ninja ]; then
   cmake -S . -B build-torch2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_dir" >/dev/null
 fi

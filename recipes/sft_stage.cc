@@ -80,6 +80,7 @@ std::unique_ptr<Stage> parse_sft_stage(ConfigNode& node, const RecipeSettings&) 
   node.read("grad_clip", o.grad_clip);
   node.read("checkpoint_every", o.checkpoint_every);
   node.read("log_every", o.log_every);
+  node.read("tensorboard", o.tensorboard);
   sft::SftFormatOptions f;
   node.read("max_length", f.max_length);
   node.read("append_eos", f.append_eos);

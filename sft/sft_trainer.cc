@@ -8,6 +8,8 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/logging.h"
+#include "core/progress.h"
+#include "core/tensorboard.h"
 #include "core/timer.h"
 #include "model/checkpoint.h"
 
@@ -117,6 +119,13 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   }
   truncate_metrics(metrics_path, start);
   MetricsWriter metrics(metrics_path, /*append=*/true);
+  TensorBoardWriter tb(opts.tensorboard ? out_dir + "/tensorboard" : "", start + 1);
+  ProgressOptions bar;
+  bar.label = "sft";
+  bar.unit = "step";
+  bar.total = opts.steps;
+  bar.initial = start;
+  Progress progress(bar);
 
   Timer total;
   for (int64_t step = start; step < opts.steps; ++step) {
@@ -153,8 +162,14 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     // 3. Metrics, console, checkpoint.
     if (step == start) result.first_loss = loss;
     result.last_loss = loss;
-    metrics.write({{"step", step + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                   {"tokens", n_targets}, {"seconds", step_timer.seconds()}});
+    const double seconds = step_timer.seconds();
+    const json rec = {{"step", step + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
+                      {"tokens", n_targets}, {"tokens_per_s", n_targets / std::max(seconds, 1e-9)}, {"seconds", seconds}};
+    metrics.write(rec);
+    tb.scalars(step + 1, rec);
+    progress.add("tok", n_targets);
+    progress.set_note(fmt::format("loss {:.4f}", loss));
+    progress.advance();
     if (opts.log_every > 0 && ((step + 1) % opts.log_every == 0 || step + 1 == opts.steps || step == start))
       spdlog::info("sft step {}/{}  loss {:.4f}  lr {:.2e}  grad_norm {:.3f}  {:.0f} ms/step", step + 1, opts.steps,
                    loss, lr, grad_norm, step_timer.seconds() * 1e3);

@@ -32,6 +32,7 @@ struct SftOptions {
   int64_t checkpoint_every = 100;  // save model + optimizer every N steps (0 = only at the end)
   int64_t log_every = 25;          // console log every N steps (metrics.jsonl gets every step)
   int64_t loss_chunk = 4096;       // target positions per lm_head chunk (bounds the N x V logits memory)
+  bool tensorboard = true;         // also write every metric to <out_dir>/tensorboard (event files)
 };
 
 // The examples of optimiser step `step`. Must be a pure function of (step, n) so that a resumed run
@@ -58,7 +59,7 @@ struct SftRunResult {
 };
 
 // Trains `model` in place. Writes <out_dir>/metrics.jsonl (one record per step: step, loss, lr,
-// grad_norm, tokens, seconds) and <out_dir>/checkpoint/ (HF model + optimizer.pt + state.json);
+// grad_norm, tokens, tokens_per_s, seconds), the same scalars to <out_dir>/tensorboard/, and <out_dir>/checkpoint/ (HF model + optimizer.pt + state.json);
 // when that checkpoint exists, training resumes from it (metrics after it are dropped first).
 // `tokenizer_dir` is copied into checkpoints so they are complete HF directories.
 SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const SftOptions& opts,

@@ -26,6 +26,7 @@
 #include "core/json.h"
 #include "core/progress.h"
 #include "model/chat_template.h"
+#include "model/lora.h"
 #include "model/tokenizer.h"
 #include "rollout/engine.h"
 #include "rollout/pool.h"
@@ -262,6 +263,7 @@ int run_batch(const GenerateArgs& a) {
     PoolOptions po;
     po.num_workers = a.workers;
     po.engine = a.engine;
+    po.with_lora = static_cast<bool>(find_lora(model));  // --adapter: every replica applies it
     const torch::Device dev = model->device();
     if (dev.is_cuda())
       for (int i = 0; i < a.workers; ++i) po.devices.emplace_back(torch::kCUDA, static_cast<c10::DeviceIndex>(i));

@@ -53,6 +53,11 @@ GrpoOptions read_grpo_options(ConfigNode& node) {
   node.read("save_every", o.save_every);
   node.read("keep_checkpoints", o.keep_checkpoints);
   node.read("tensorboard", o.tensorboard);
+  if (node.has("lora")) {
+    ConfigNode lora = node.child("lora");
+    o.lora = read_lora_options(lora);
+    lora.finish();
+  }
   node.finish();
   validate(o, node.where());
   return o;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "model/lora.h"
 #include "rewards/reward_set.h"
 
 namespace r1kit::grpo {
@@ -71,6 +72,9 @@ struct GrpoOptions {
   int64_t save_every = 50;           // checkpoint every N steps (and at the end); 0 = only at the end
   int64_t keep_checkpoints = 2;      // newest K checkpoints kept
   bool tensorboard = true;           // also write metrics (and logged samples as text) to tensorboard/
+
+  // --- LoRA (model/lora.h) ------------------------------------------------------------------
+  LoraOptions lora;                  // `lora: {r, alpha, dropout, target_modules, rollout}`; r = 0: full fine-tuning
 };
 
 // Reads a `grpo` stage node (all keys above plus `rewards`) and calls node.finish(): an unknown

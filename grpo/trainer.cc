@@ -37,6 +37,7 @@
 #include "grpo/reward_mask.h"
 #include "grpo/trainer_state.h"
 #include "model/checkpoint.h"
+#include "model/lora.h"
 #include "model/tokenizer.h"
 #include "rollout/pool.h"
 
@@ -79,11 +80,19 @@ struct MicroBatch {
 
 std::vector<int64_t> to_int64(const std::vector<int32_t>& ids) { return {ids.begin(), ids.end()}; }
 
-std::vector<torch::Tensor> trainable(Transformer& model) {
+std::vector<torch::Tensor> trainable(Transformer& model, const LoraAdapter& lora) {
+  if (lora) return lora.parameters();  // the base is frozen
   std::vector<torch::Tensor> out;
   for (auto& p : model->parameters())
     if (p.requires_grad()) out.push_back(p);
   return out;
+}
+
+// What the rollout replicas load after a step: the weights, the weights with the adapter merged,
+// or (adapter applied in the replicas) the adapter's tensors only.
+NamedTensors pool_weights(Transformer& policy, const LoraAdapter& lora, const LoraOptions& o) {
+  if (!lora) return hf_state_dict(policy);
+  return o.rollout == "applied" ? lora.named_tensors() : merged_state_dict(policy);
 }
 
 void set_lr(torch::optim::AdamW& opt, double lr) {
@@ -107,21 +116,28 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   TrainerState state;
   state.seed = o.seed;
   result.resumed_from = latest_checkpoint_step(run_dir);
-  const std::string start_dir =
-      result.resumed_from > 0 ? checkpoint_dir(run_dir, result.resumed_from) + "/model" : in.model_dir;
+  const std::string start_dir = result.resumed_from > 0 && !o.lora.enabled()
+                                    ? checkpoint_dir(run_dir, result.resumed_from) + "/model"
+                                    : in.model_dir;
 
   ModelConfig cfg;
   Transformer policy = load_model(start_dir, &cfg, in.device, in.dtype);
   policy->train();
+  // LoRA: only the adapter trains; the reference policy is the policy with its adapter off.
+  LoraAdapter lora;
+  if (o.lora.enabled()) {
+    lora = attach_lora(policy, o.lora, o.seed);
+    if (result.resumed_from > 0) load_peft_weights(lora, checkpoint_dir(run_dir, result.resumed_from) + "/adapter");
+  }
   Transformer reference{nullptr};
-  if (o.beta > 0) {  // beta = 0: no reference model is loaded or run at all
+  if (o.beta > 0 && !lora) {  // beta = 0: no reference model is loaded or run at all
     reference = load_model(in.model_dir, nullptr, in.device, in.dtype);
     reference->eval();
     for (auto& p : reference->parameters()) p.set_requires_grad(false);
   }
   const Tokenizer tokenizer = Tokenizer::from_file(in.model_dir);
 
-  torch::optim::AdamW optimizer(trainable(policy), torch::optim::AdamWOptions(o.lr)
+  torch::optim::AdamW optimizer(trainable(policy, lora), torch::optim::AdamWOptions(o.lr)
                                                        .betas(std::make_tuple(o.adam_beta1, o.adam_beta2))
                                                        .eps(o.adam_eps)
                                                        .weight_decay(o.weight_decay));
@@ -149,9 +165,11 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   pool_options.num_workers = o.num_workers;
   pool_options.engine.max_batch = o.max_batch;
   pool_options.engine.token_budget = o.token_budget;
+  pool_options.with_lora = lora && o.lora.rollout == "applied";
   RolloutPool pool(policy, pool_options, [&tokenizer](const std::vector<int64_t>& ids) {
     return tokenizer.decode(std::vector<int32_t>(ids.begin(), ids.end()), /*skip_special_tokens=*/false);
   });
+  if (lora && !pool_options.with_lora && state.step > 0) pool.update_weights(state.step, merged_state_dict(policy));
 
   SamplingOptions sampling;
   sampling.temperature = o.temperature;
@@ -311,7 +329,10 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       {
         torch::NoGradGuard no_grad;
         if (o.num_iterations > 1) mb.old_logp = completion_logprobs(policy, mb.batch, lp_options).logprobs;
-        if (o.beta > 0) mb.ref_logp = completion_logprobs(reference, mb.batch, lp_options).logprobs;
+        if (o.beta > 0) {
+          LoraDisabled base_only(lora);
+          mb.ref_logp = completion_logprobs(lora ? policy : reference, mb.batch, lp_options).logprobs;
+        }
       }
       micro.push_back(std::move(mb));
     }
@@ -319,7 +340,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     // ---- 6-7. num_iterations passes: accumulate over micro-batches, clip, AdamW step -------------
     GrpoLossStats sums;  // counts summed over passes and micro-batches
     double loss_first_pass = 0, grad_norm = 0, lr = 0, entropy_sum = 0, entropy_tokens = 0;
-    const std::vector<torch::Tensor> params = trainable(policy);
+    const std::vector<torch::Tensor> params = trainable(policy, lora);
     for (int64_t pass = 0; pass < o.num_iterations && rows > 0; ++pass) {
       optimizer.zero_grad();
       for (MicroBatch& mb : micro) {
@@ -355,7 +376,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     const double train_s = train_timer.seconds();
 
     // ---- 8. New weights to the pool ------------------------------------------------------------
-    if (rows > 0) pool.update_weights(step, hf_state_dict(policy));
+    if (rows > 0) pool.update_weights(step, pool_weights(policy, lora, o.lora));
     state.step = step;
 
     // ---- 9. Metrics, samples, checkpoint -------------------------------------------------------
@@ -445,19 +466,24 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
                                                  {"prompt", "completion", "reward_errors"}));
     }
     if ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps) {
-      save_checkpoint(run_dir, state, policy, cfg, optimizer, in.model_dir, o.keep_checkpoints);
+      save_checkpoint(run_dir, state, policy, cfg, optimizer, in.model_dir, o.keep_checkpoints, &lora);
     }
     result.step = step;
     result.last_metrics = rec;
     if (in.on_step) in.on_step(rec);
     if (in.stop_after_steps > 0 && ++steps_this_call >= in.stop_after_steps && step < o.steps) {
       int64_t last = latest_checkpoint_step(run_dir);
-      result.model_dir = last > 0 ? checkpoint_dir(run_dir, last) + "/model" : "";
+      result.model_dir = last > 0 ? checkpoint_dir(run_dir, last) + (lora ? "/adapter" : "/model") : "";
       return result;
     }
   }
 
-  // The final policy, also when a previous call already finished every step.
+  // The final policy, also when a previous call already finished every step. LoRA: the adapter
+  // (PEFT format) and the merged model.
+  if (lora) {
+    save_peft_adapter(lora, run_dir + "/adapter", in.model_dir);
+    merge_lora(policy);
+  }
   SaveOptions save;
   save.tokenizer_dir = in.model_dir;
   save_model(policy, cfg, run_dir + "/model", save);

@@ -29,24 +29,35 @@ void truncate_metrics(const std::string& path, int64_t last_step) {
   write_file_atomic(path, kept);
 }
 
-void save_checkpoint(Transformer& model, torch::optim::AdamW& optimizer, int64_t step, const std::string& dir,
-                     const std::string& tokenizer_dir) {
+void save_checkpoint(Transformer& model, const LoraAdapter& lora, torch::optim::AdamW& optimizer, int64_t step,
+                     const std::string& dir, const std::string& tokenizer_dir) {
   // Written into a temp dir and renamed, so a kill leaves the previous checkpoint intact.
   const std::string tmp = dir + ".tmp";
   std::filesystem::remove_all(tmp);
-  SaveOptions save;
-  save.tokenizer_dir = tokenizer_dir;
-  save_model(model, model->config(), tmp + "/model", save);
+  if (lora) {
+    save_peft_adapter(lora, tmp + "/adapter", tokenizer_dir);  // the base model never changes
+  } else {
+    SaveOptions save;
+    save.tokenizer_dir = tokenizer_dir;
+    save_model(model, model->config(), tmp + "/model", save);
+  }
   torch::save(optimizer, tmp + "/optimizer.pt");
   write_file_atomic(tmp + "/state.json", json{{"version", kStateVersion}, {"step", step}}.dump() + "\n");
   replace_directory(tmp, dir);
 }
 
-int64_t load_checkpoint(Transformer& model, torch::optim::AdamW& optimizer, const std::string& dir) {
+int64_t load_checkpoint(Transformer& model, const LoraAdapter& lora, torch::optim::AdamW& optimizer,
+                        const std::string& dir) {
   const json state = parse_json(read_file(dir + "/state.json"), dir + "/state.json");
   R1_CHECK(state.value("version", 0) == kStateVersion, dir, "/state.json: unsupported version ", state.value("version", 0));
-  Transformer saved = load_model(dir + "/model", nullptr, model->device(), model->dtype());
-  load_hf_state_dict(model, hf_state_dict(saved));
+  R1_CHECK(path_exists(dir + (lora ? "/adapter" : "/model")), dir, ": checkpoint of a run ",
+           lora ? "without" : "with", " LoRA; resume with the same lora settings");
+  if (lora) {
+    load_peft_weights(lora, dir + "/adapter");
+  } else {
+    Transformer saved = load_model(dir + "/model", nullptr, model->device(), model->dtype());
+    load_hf_state_dict(model, hf_state_dict(saved));
+  }
   torch::load(optimizer, dir + "/optimizer.pt");
   return state.at("step").get<int64_t>();
 }
@@ -106,14 +117,20 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   const std::string ckpt_dir = out_dir + "/checkpoint", metrics_path = out_dir + "/metrics.jsonl";
 
   model->train();
-  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(opts.lr)
+  LoraAdapter lora = find_lora(model);
+  if (opts.lora.enabled() && !lora) lora = attach_lora(model, opts.lora);
+  if (lora)
+    spdlog::info("sft: LoRA r={} on {} layers, {} trainable parameters (base frozen)", lora.options().r,
+                 lora.layers().size(), lora.num_parameters());
+  const std::vector<torch::Tensor> params = lora ? lora.parameters() : model->parameters();
+  torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(opts.lr)
                                                          .betas({opts.beta1, opts.beta2})
                                                          .eps(opts.adam_eps)
                                                          .weight_decay(opts.weight_decay));
   SftRunResult result;
   int64_t start = 0;
   if (path_exists(ckpt_dir + "/state.json")) {
-    start = load_checkpoint(model, optimizer, ckpt_dir);
+    start = load_checkpoint(model, lora, optimizer, ckpt_dir);
     result.resumed_from = start;
     spdlog::info("sft: resuming from {} at step {}/{}", ckpt_dir, start, opts.steps);
   }
@@ -153,7 +170,7 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     for (const auto& batch : batches) loss_sum += sft_loss_backward(model, batch, n_targets, opts.loss_chunk);
     double grad_norm = 0;
     if (opts.grad_clip > 0) {
-      grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(), opts.grad_clip);
+      grad_norm = torch::nn::utils::clip_grad_norm_(params, opts.grad_clip);
     }
     optimizer.step();
     const double loss = loss_sum / n_targets;
@@ -174,7 +191,7 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
       spdlog::info("sft step {}/{}  loss {:.4f}  lr {:.2e}  grad_norm {:.3f}  {:.0f} ms/step", step + 1, opts.steps,
                    loss, lr, grad_norm, step_timer.seconds() * 1e3);
     if (opts.checkpoint_every > 0 && (step + 1) % opts.checkpoint_every == 0 && step + 1 < opts.steps)
-      save_checkpoint(model, optimizer, step + 1, ckpt_dir, tokenizer_dir);
+      save_checkpoint(model, lora, optimizer, step + 1, ckpt_dir, tokenizer_dir);
   }
   result.steps_done = opts.steps;
   result.seconds = total.seconds();

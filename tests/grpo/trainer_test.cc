@@ -17,6 +17,7 @@
 #include "core/fs.h"
 #include "grpo/trainer_state.h"
 #include "model/checkpoint.h"
+#include "model/lora.h"
 #include "tests/test_util.h"
 #include "tests/tokenizer_json_util.h"
 
@@ -409,6 +410,88 @@ TEST(GrpoTrainer, HangingRewardPluginIsKilledAndTheRunGoesOn) {
   EXPECT_EQ(masked, 8);  // the hung request's group (8 samples), and nothing else
   EXPECT_LT(seconds, 60.0);
   EXPECT_EQ(read_file(state + "/starts"), "2");  // killed and restarted once
+}
+
+// LoRA GRPO: only the adapter trains (the base weights stay), with the rollout replicas holding
+// either the merged weights or the adapter itself; both learn, the adapter is saved in PEFT format
+// and the final model is the merged policy; with beta > 0 the reference is the policy without its
+// adapter (KL exactly 0 at the first step, when B = 0).
+// The tiny model with 5x larger (tied) embeddings: LoRA leaves the embeddings and the final norm
+// frozen, and with N(0, 0.02) embeddings no adapter could move the logits by more than ~0.6.
+std::string make_tiny_lora_base(const std::string& root) {
+  const std::string dir = make_tiny_model(root);
+  ModelConfig cfg;
+  Transformer m = load_model(dir, &cfg, torch::kCPU, torch::kFloat32);
+  {
+    torch::NoGradGuard ng;
+    m->embed_tokens->weight.mul_(5.0);
+  }
+  SaveOptions save;
+  save.tokenizer_dir = root + "/tok";
+  save_model(m, cfg, root + "/lora_base", save);
+  return root + "/lora_base";
+}
+
+TEST(GrpoTrainer, LoraTrainsTheAdapterOnlyWithMergedOrAppliedRollout) {
+  for (const char* rollout : {"merged", "applied"}) {
+    const std::string root = fresh_dir(std::string("lora_") + rollout);
+    const std::string model_dir = make_tiny_lora_base(root);
+    GrpoOptions o = tiny_options();
+    o.steps = 16;
+    o.lr = 3e-2;
+    o.beta = 0.01;
+    o.lora.r = 8;
+    o.lora.alpha = 16;
+    o.lora.target_modules = {"all-linear"};
+    o.lora.rollout = rollout;
+    GrpoResult r = run_grpo(o, root + "/run", tiny_inputs(model_dir));
+    ASSERT_TRUE(r.finished);
+    std::vector<json> m = read_metrics(root + "/run");
+    ASSERT_EQ(m.size(), 16u);
+    EXPECT_EQ(m[0]["kl"].get<double>(), 0.0);  // step 1: the adapter is still zero
+    double first = 0, last = 0;
+    for (int i = 0; i < 4; ++i) first += m[i]["reward/mean"].get<double>() / 4, last += m[12 + i]["reward/mean"].get<double>() / 4;
+    std::printf("LoRA (%s rollout): mean reward first 4 steps %.3f, last 4 steps %.3f, kl at the end %.4f\n", rollout,
+                first, last, m.back()["kl"].get<double>());
+    EXPECT_GT(last, first + 0.2);
+    EXPECT_GT(m.back()["kl"].get<double>(), 0.0);
+    // The adapter applied to the untouched base model gives the saved (merged) final policy.
+    ASSERT_TRUE(path_exists(root + "/run/adapter/adapter_config.json"));
+    EXPECT_FALSE(path_exists(root + "/run/checkpoints/step-16/model"));  // checkpoints hold the adapter only
+    EXPECT_TRUE(path_exists(root + "/run/checkpoints/step-16/adapter/adapter_model.safetensors"));
+    Transformer base = load_model(model_dir, nullptr, torch::kCPU, torch::kFloat32);
+    Transformer final_model = load_model(r.model_dir, nullptr, torch::kCPU, torch::kFloat32);
+    base->eval();
+    final_model->eval();
+    load_peft_adapter(base, root + "/run/adapter");
+    torch::NoGradGuard ng;
+    const torch::Tensor ids = torch::tensor(std::vector<int64_t>{1, 2, 3, 4, 0, 0, 5}).view({1, -1});
+    const torch::Tensor pos = torch::arange(7, torch::kInt64).view({1, -1});
+    const double d = (base->forward(ids, pos) - final_model->forward(ids, pos)).abs().max().item<double>();
+    EXPECT_LT(d, 1e-4);
+  }
+}
+
+TEST(GrpoResume, LoraStopThenResumeEqualsUninterrupted) {
+  const std::string root = fresh_dir("lora_resume");
+  const std::string model_dir = make_tiny_model(root);
+  GrpoOptions o = resume_options();
+  o.lora.r = 4;
+  o.lora.target_modules = {"q_proj", "v_proj"};
+  GrpoInputs in = tiny_inputs(model_dir);
+  in.stop_after_steps = 3;
+  GrpoResult a = run_grpo(o, root + "/run", in);
+  EXPECT_FALSE(a.finished);
+  GrpoResult b = run_grpo(o, root + "/run", tiny_inputs(model_dir));
+  EXPECT_TRUE(b.finished);
+  EXPECT_EQ(b.resumed_from, 2);
+  GrpoResult full = run_grpo(o, root + "/full", tiny_inputs(model_dir));
+  std::vector<json> want = read_metrics(root + "/full"), got = read_metrics(root + "/run");
+  expect_every_step_once(got, 6);
+  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
+    EXPECT_NEAR(got[i]["reward/mean"].get<double>(), want[i]["reward/mean"].get<double>(), 1e-9) << "step " << i + 1;
+    EXPECT_NEAR(got[i]["loss"].get<double>(), want[i]["loss"].get<double>(), 1e-5) << "step " << i + 1;
+  }
 }
 
 }  // namespace

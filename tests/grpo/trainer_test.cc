@@ -98,6 +98,20 @@ GrpoOptions tiny_options() {
   return o;
 }
 
+// tiny_options() scoring with `reward` alone, under the label "accuracy".
+GrpoOptions tiny_options_with(std::shared_ptr<rewards::Reward> reward, const std::string& name,
+                              double error_score = 0.0) {
+  GrpoOptions o = tiny_options();
+  rewards::RewardEntry entry;
+  entry.label = "accuracy";
+  entry.name = name;
+  entry.error_score = error_score;
+  entry.reward = std::move(reward);
+  o.rewards = rewards::RewardSet();
+  o.rewards.add(entry);
+  return o;
+}
+
 GrpoInputs tiny_inputs(const std::string& model_dir) {
   GrpoInputs in;
   in.model_dir = model_dir;
@@ -239,13 +253,7 @@ class ConstantForSomePrompts : public rewards::Reward {
 TEST(GrpoTrainer, DynamicSamplingDropsAgreeingGroupsAndRefills) {
   const std::string root = fresh_dir("dynamic");
   const std::string model_dir = make_tiny_model(root);
-  GrpoOptions o = tiny_options();
-  rewards::RewardEntry entry;
-  entry.label = "accuracy";
-  entry.name = "constant_for_some";
-  entry.reward = std::make_shared<ConstantForSomePrompts>();
-  o.rewards = rewards::RewardSet();
-  o.rewards.add(entry);
+  GrpoOptions o = tiny_options_with(std::make_shared<ConstantForSomePrompts>(), "constant_for_some");
   o.steps = 3;
   o.dynamic_sampling = true;
   o.max_sampling_rounds = 8;
@@ -318,14 +326,8 @@ class ThrowsOnBC : public rewards::Reward {
 TEST(GrpoTrainer, ErroredRewardsAreMaskedNotScoredZero) {
   const std::string root = fresh_dir("masked");
   const std::string model_dir = make_tiny_model(root);
-  GrpoOptions o = tiny_options();
-  rewards::RewardEntry entry;
-  entry.label = "accuracy";
-  entry.name = "throws_on_bc";
-  entry.error_score = -100.0;  // would dominate every advantage if it were used as a score
-  entry.reward = std::make_shared<ThrowsOnBC>();
-  o.rewards = rewards::RewardSet();
-  o.rewards.add(entry);
+  // error_score -100 would dominate every advantage if it were used as a score.
+  GrpoOptions o = tiny_options_with(std::make_shared<ThrowsOnBC>(), "throws_on_bc", /*error_score=*/-100.0);
   o.steps = 3;
   o.max_completion_length = 3;
   o.min_valid_samples = 6;

@@ -4,12 +4,14 @@
 //   per step:
 //   1. sample B prompts from the stream (position saved in checkpoints)
 //   2. generate G completions per prompt with the rollout pool
-//   3. score each group as it streams in (rewards::RewardSet); DAPO dynamic sampling drops groups
-//      whose rewards all agree and draws more prompts (at most max_sampling_rounds extra rounds)
-//   4. group-relative advantages
+//   3. score each group as it streams in (rewards::RewardSet); samples whose reward errored are
+//      masked out (grpo/reward_mask.h) and groups left with too few valid samples dropped; DAPO
+//      dynamic sampling drops groups whose rewards all agree and draws more prompts (at most
+//      max_sampling_rounds extra rounds)
+//   4. group-relative advantages over each group's valid samples
 //   5. micro-batches of whole groups sorted by length (grpo/packed_batch.h: each prompt runs once
-//      for its G completions) and reference log-probs (only when beta > 0); the old log-probs
-//      are the first pass's own (detached), so there is no separate recompute for any num_iterations
+//      for its completions) and reference log-probs (only when beta > 0); the old log-probs are
+//      the first pass's own (detached), so there is no separate recompute for any num_iterations
 //   6. num_iterations passes over micro-batches, gradients accumulated with the full batch's
 //      normaliser (so the accumulated gradient is the unsplit batch's)
 //   7. AdamW with warm-up + cosine/constant schedule and grad-norm clipping (per pass)
@@ -27,14 +29,19 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/logging.h"
+#include "core/progress.h"
+#include "core/tensorboard.h"
 #include "core/thread_pool.h"
 #include "core/timer.h"
 #include "grpo/advantages.h"
 #include "grpo/logprobs.h"
 #include "grpo/loss.h"
 #include "grpo/packed_batch.h"
+#include "grpo/reward_mask.h"
 #include "grpo/trainer_state.h"
 #include "model/checkpoint.h"
+#include "model/lora.h"
+#include "model/master_weights.h"
 #include "model/tokenizer.h"
 #include "rollout/pool.h"
 
@@ -62,7 +69,8 @@ struct ScoredGroup {
   std::string prompt_text;
   Group group;
   std::vector<rewards::SampleScore> scores;  // one per sample
-  bool constant = false;                     // all totals equal (no learning signal)
+  GroupValidity validity;                    // samples whose rewards all succeeded
+  bool constant = false;                     // all valid totals equal (no learning signal)
 };
 
 // Whole groups of the training batch packed for one forward (grpo/packed_batch.h).
@@ -76,15 +84,19 @@ struct MicroBatch {
 
 std::vector<int64_t> to_int64(const std::vector<int32_t>& ids) { return {ids.begin(), ids.end()}; }
 
-std::vector<torch::Tensor> trainable(Transformer& model) {
+std::vector<torch::Tensor> trainable(Transformer& model, const LoraAdapter& lora) {
+  if (lora) return lora.parameters();  // the base is frozen
   std::vector<torch::Tensor> out;
   for (auto& p : model->parameters())
     if (p.requires_grad()) out.push_back(p);
   return out;
 }
 
-void set_lr(torch::optim::AdamW& opt, double lr) {
-  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+// What the rollout replicas load after a step: the weights, the weights with the adapter merged,
+// or (adapter applied in the replicas) the adapter's tensors only.
+NamedTensors pool_weights(Transformer& policy, const LoraAdapter& lora, const LoraOptions& o) {
+  if (!lora) return hf_state_dict(policy);
+  return o.rollout == "applied" ? lora.named_tensors() : merged_state_dict(policy);
 }
 
 }  // namespace
@@ -104,23 +116,35 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   TrainerState state;
   state.seed = o.seed;
   result.resumed_from = latest_checkpoint_step(run_dir);
-  const std::string start_dir =
-      result.resumed_from > 0 ? checkpoint_dir(run_dir, result.resumed_from) + "/model" : in.model_dir;
+  const std::string start_dir = result.resumed_from > 0 && !o.lora.enabled()
+                                    ? checkpoint_dir(run_dir, result.resumed_from) + "/model"
+                                    : in.model_dir;
 
   ModelConfig cfg;
   Transformer policy = load_model(start_dir, &cfg, in.device, in.dtype);
+  policy->set_compute_options(in.compute);
   policy->train();
+  // LoRA: only the adapter trains; the reference policy is the policy with its adapter off.
+  LoraAdapter lora;
+  if (o.lora.enabled()) {
+    lora = attach_lora(policy, o.lora, o.seed);
+    if (result.resumed_from > 0) load_peft_weights(lora, checkpoint_dir(run_dir, result.resumed_from) + "/adapter");
+  }
   policy->set_kernels(Kernels::kOneDnn);  // CPU float32 training linears through oneDNN (else ATen)
   Transformer reference{nullptr};
-  if (o.beta > 0) {  // beta = 0: no reference model is loaded or run at all
+  if (o.beta > 0 && !lora) {  // beta = 0: no reference model is loaded or run at all
     reference = load_model(in.model_dir, nullptr, in.device, in.dtype);
+    reference->set_compute_options(in.compute);
     reference->eval();
     reference->set_kernels(Kernels::kOneDnn);
     for (auto& p : reference->parameters()) p.set_requires_grad(false);
   }
   const Tokenizer tokenizer = Tokenizer::from_file(in.model_dir);
+  const PromptEncoder prompt_encoder(tokenizer, in.model_dir, in.prompt_format);  // BOS, chat template
 
-  torch::optim::AdamW optimizer(trainable(policy), torch::optim::AdamWOptions(o.lr)
+  // AdamW over the trainable parameters (the adapters only with LoRA); with a bf16 policy it runs
+  // on fp32 master copies of them (model/master_weights.h).
+  MasterWeights optimizer(trainable(policy, lora), torch::optim::AdamWOptions(o.lr)
                                                        .betas(std::make_tuple(o.adam_beta1, o.adam_beta2))
                                                        .eps(o.adam_eps)
                                                        .weight_decay(o.weight_decay));
@@ -136,15 +160,24 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   truncate_jsonl_after_step(samples_path, state.step);
   MetricsWriter metrics(metrics_path, /*append=*/true);
   MetricsWriter samples_log(samples_path, /*append=*/true);
+  TensorBoardWriter tb(o.tensorboard ? run_dir + "/tensorboard" : "", state.step + 1);
+  ProgressOptions bar;
+  bar.label = "grpo";
+  bar.unit = "step";
+  bar.total = o.steps;
+  bar.initial = state.step;
+  Progress progress(bar);
 
   PoolOptions pool_options;
   pool_options.num_workers = o.num_workers;
   pool_options.engine.max_batch = o.max_batch;
   pool_options.engine.token_budget = o.token_budget;
   pool_options.threads_per_worker = at::get_num_threads();  // the trainer's (recipe's) thread count
+  pool_options.with_lora = lora && o.lora.rollout == "applied";
   RolloutPool pool(policy, pool_options, [&tokenizer](const std::vector<int64_t>& ids) {
     return tokenizer.decode(std::vector<int32_t>(ids.begin(), ids.end()), /*skip_special_tokens=*/false);
   });
+  if (lora && !pool_options.with_lora && state.step > 0) pool.update_weights(state.step, merged_state_dict(policy));
 
   SamplingOptions sampling;
   sampling.temperature = o.temperature;
@@ -187,7 +220,8 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     std::vector<double> all_totals;                       // every generated sample, for the reward curve
     std::vector<std::vector<double>> all_by_reward(reward_entries.size());
     std::vector<int64_t> all_lengths;
-    int64_t all_truncated = 0, dropped_groups = 0, rounds = 0, reward_errors = 0;
+    int64_t all_truncated = 0, dropped_groups = 0, rounds = 0, reward_errors = 0, masked_samples = 0,
+            error_groups = 0;
     while (static_cast<int64_t>(kept.size()) < B) {
       const int64_t n = o.dynamic_sampling ? B - static_cast<int64_t>(kept.size()) : B;
       const int64_t first = state.data_position;
@@ -204,7 +238,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         round[i].record = rec;
         round[i].prompt_text = rec[o.prompt_field].get<std::string>();
         requests[i].id = std::to_string(first + i);
-        requests[i].prompt_ids = to_int64(tokenizer.encode(round[i].prompt_text));
+        requests[i].prompt_ids = to_int64(prompt_encoder.encode(round[i].prompt_text));
         R1_CHECK(!requests[i].prompt_ids.empty(), "run_grpo: prompt record ", first + i, " encodes to no tokens");
         requests[i].num_samples = G;
         // The seed follows the record's stream position: a resumed run draws the same samples.
@@ -231,21 +265,28 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         R1_CHECK(static_cast<int64_t>(sg.group.samples.size()) == G && sg.scores.size() == sg.group.samples.size(),
                  "run_grpo: group ", i, " came back with ", sg.group.samples.size(), " samples and ",
                  sg.scores.size(), " scores");
-        double lo = sg.scores[0].total, hi = lo;
+        sg.validity = group_validity(sg.scores, o.min_valid_samples);
+        double lo = std::numeric_limits<double>::infinity(), hi = -lo;
         for (size_t s = 0; s < sg.scores.size(); ++s) {
           const auto& score = sg.scores[s];
           const auto& sample = sg.group.samples[s];
-          lo = std::min(lo, score.total);
-          hi = std::max(hi, score.total);
-          all_totals.push_back(score.total);
-          for (size_t r = 0; r < reward_entries.size(); ++r) all_by_reward[r].push_back(score.outputs[r].score);
           all_lengths.push_back(static_cast<int64_t>(sample.completion_ids.size()));
           all_truncated += sample.finish_reason == FinishReason::kLength;
           generated_tokens += static_cast<int64_t>(sample.completion_ids.size());
           reward_errors += score.errors;
+          if (!sg.validity.valid[s]) {  // not a score: kept out of the reward curves and the loss
+            ++masked_samples;
+            continue;
+          }
+          lo = std::min(lo, score.total);
+          hi = std::max(hi, score.total);
+          all_totals.push_back(score.total);
+          for (size_t r = 0; r < reward_entries.size(); ++r) all_by_reward[r].push_back(score.outputs[r].score);
         }
         sg.constant = lo == hi;
-        if (o.dynamic_sampling && sg.constant) {
+        if (!sg.validity.keep) {
+          ++error_groups;
+        } else if (o.dynamic_sampling && sg.constant) {
           ++dropped_groups;
         } else if (static_cast<int64_t>(kept.size()) < B) {
           kept.push_back(std::move(sg));
@@ -255,27 +296,33 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       if (!o.dynamic_sampling || rounds > o.max_sampling_rounds) break;
     }
 
-    // ---- 4. Advantages (rows in group order: row g*G + s is sample s of kept group g) -----------
+    // ---- 4. Advantages (rows in group order: a kept group's valid samples, in sample order) -------
     Timer train_timer;
     const int64_t n_groups = static_cast<int64_t>(kept.size());
-    const int64_t rows = n_groups * G;
-    std::vector<GroupRows> groups_rows(n_groups);
-    std::vector<double> totals;
+    std::vector<GroupRows> groups_rows;                   // valid samples only
+    std::vector<std::vector<double>> group_totals;
+    std::vector<std::vector<int64_t>> row_of(n_groups);  // [group][sample] -> training row, -1 if masked
     std::vector<bool> truncated;
+    int64_t rows = 0;
     for (int64_t gi = 0; gi < n_groups; ++gi) {
       const ScoredGroup& sg = kept[gi];
-      groups_rows[gi].prompt = sg.group.prompt_ids;
+      group_totals.emplace_back();
+      GroupRows gr;
+      gr.prompt = sg.group.prompt_ids;
       for (size_t s = 0; s < sg.group.samples.size(); ++s) {
-        groups_rows[gi].completions.push_back(sg.group.samples[s].completion_ids);
-        groups_rows[gi].rows.push_back(static_cast<int64_t>(totals.size()));
-        totals.push_back(sg.scores[s].total);
+        row_of[gi].push_back(sg.validity.valid[s] ? rows : -1);
+        if (!sg.validity.valid[s]) continue;
+        gr.completions.push_back(sg.group.samples[s].completion_ids);
+        gr.rows.push_back(rows++);
+        group_totals.back().push_back(sg.scores[s].total);
         truncated.push_back(sg.group.samples[s].finish_reason == FinishReason::kLength);
       }
+      if (!gr.completions.empty()) groups_rows.push_back(std::move(gr));
     }
     torch::Tensor advantages;
-    if (rows > 0) advantages = compute_advantages(torch::tensor(totals, torch::kFloat64), adv_options);
+    if (rows > 0) advantages = ragged_group_advantages(group_totals, adv_options);
 
-    // ---- 5. Micro-batches: whole groups sorted by length, each prompt run once for its G
+    // ---- 5. Micro-batches: whole groups sorted by length, each prompt run once for its
     //         completions; reference log-probs (beta > 0). No old log-prob pass: the first pass's
     //         forward gives them (the policy has not stepped yet) ---------------------------------
     std::vector<MicroBatch> micro;
@@ -296,7 +343,8 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       normalizer.num_nonempty_rows += (mb.loss_mask.sum(1) > 0).sum().item<int64_t>();
       if (o.beta > 0) {
         torch::NoGradGuard no_grad;
-        mb.ref_logp = completion_logprobs(reference, mb.batch, lp_options).logprobs;
+        LoraDisabled base_only(lora);  // LoRA: the reference is the policy with its adapter off
+        mb.ref_logp = completion_logprobs(lora ? policy : reference, mb.batch, lp_options).logprobs;
       }
       micro.push_back(std::move(mb));
     }
@@ -304,7 +352,6 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     // ---- 6-7. num_iterations passes: accumulate over micro-batches, clip, AdamW step -------------
     GrpoLossStats sums;  // counts summed over passes and micro-batches
     double loss_first_pass = 0, grad_norm = 0, lr = 0, entropy_sum = 0, entropy_tokens = 0;
-    const std::vector<torch::Tensor> params = trainable(policy);
     for (int64_t pass = 0; pass < o.num_iterations && rows > 0; ++pass) {
       optimizer.zero_grad();
       for (MicroBatch& mb : micro) {
@@ -315,6 +362,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         GrpoLossOutput out = grpo_loss(cur.logprobs, mb.old_logp, mb.ref_logp, mb.advantages, mb.loss_mask,
                                        loss_options, normalizer);
         out.loss.backward();
+        optimizer.accumulate_grads();  // bf16 policy: summed in the fp32 master gradients
         if (pass == 0) {
           loss_first_pass += out.loss.item<double>();
           entropy_sum += (cur.entropy * mb.batch.completion_mask).sum().item<double>();
@@ -329,9 +377,9 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         sums.ratio_sum += st.ratio_sum;
       }
       lr = scheduled_lr(o, state.optimizer_steps, total_opt_steps);
-      set_lr(optimizer, lr);
+      optimizer.set_lr(lr);
       const double max_norm = o.max_grad_norm > 0 ? o.max_grad_norm : std::numeric_limits<double>::infinity();
-      grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
+      grad_norm = optimizer.clip_grad_norm(max_norm);
       R1_CHECK(std::isfinite(grad_norm), "run_grpo: step ", step, ": gradient norm is ", grad_norm,
                " (non-finite loss or log-probs)");
       optimizer.step();
@@ -339,8 +387,9 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     }
     const double train_s = train_timer.seconds();
 
-    // ---- 8. New weights to the pool: copied once, straight into the replicas -------------------
-    if (rows > 0) pool.load_weights(step, hf_state_dict(policy));
+    // ---- 8. New weights to the pool: copied once, straight into the replicas (LoRA: merged,
+    //         or the adapter's tensors when the replicas apply it) -----------------------------
+    if (rows > 0) pool.load_weights(step, pool_weights(policy, lora, o.lora));
     state.step = step;
 
     // ---- 9. Metrics, samples, checkpoint -------------------------------------------------------
@@ -369,6 +418,8 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       }
     }
     rec["reward/errors"] = reward_errors;
+    rec["samples/masked"] = masked_samples;
+    rec["groups/dropped_reward_errors"] = error_groups;
     int64_t len_max = 0;
     double len_sum = 0;
     for (int64_t l : all_lengths) len_sum += l, len_max = std::max(len_max, l);
@@ -407,6 +458,10 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       rec["time/eval"] = eval_timer.seconds();
     }
     metrics.write(rec);
+    tb.scalars(step, rec);
+    progress.add("tok", static_cast<double>(generated_tokens));
+    progress.set_note(fmt::format("reward {:.3f}", reward_mean));
+    progress.advance();
     spdlog::info(
         "grpo step {}/{} | reward {:.3f} ± {:.3f} | acc {:.3f} | len {:.1f} (max {}) | clip {:.3f} | kl {:.4f} | "
         "ent {:.3f} | gnorm {:.3f} | lr {:.2e} | {:.0f} tok/s | gen {:.2f}s rew {:.2f}s train {:.2f}s",
@@ -418,35 +473,45 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
                    rec.value("time/eval", 0.0));
 
     if (o.log_samples_every > 0 && step % o.log_samples_every == 0) {
-      int64_t written = 0;
-      for (size_t gi = 0; gi < kept.size() && written < o.samples_per_log; ++gi) {
-        for (size_t s = 0; s < kept[gi].group.samples.size() && written < o.samples_per_log; ++s, ++written) {
+      std::vector<json> lines;
+      for (size_t gi = 0; gi < kept.size() && static_cast<int64_t>(lines.size()) < o.samples_per_log; ++gi) {
+        for (size_t s = 0; s < kept[gi].group.samples.size() && static_cast<int64_t>(lines.size()) < o.samples_per_log;
+             ++s) {
           const Sample& sample = kept[gi].group.samples[s];
+          const int64_t row = row_of[gi][s];
           json line = {{"step", step},
                        {"prompt", kept[gi].prompt_text},
                        {"completion", sample.text},
                        {"finish_reason", finish_reason_name(sample.finish_reason)},
                        {"length", sample.completion_ids.size()},
-                       {"advantage", advantages[static_cast<int64_t>(gi) * G + s].item<double>()}};
+                       {"advantage", row >= 0 ? json(advantages[row].item<double>()) : json(nullptr)}};
           line.update(o.rewards.to_json(kept[gi].scores[s]));
           samples_log.write(line);
+          lines.push_back(std::move(line));
         }
       }
+      tb.text("samples", step, markdown_samples(lines, {"reward", "advantage", "length", "finish_reason"},
+                                                 {"prompt", "completion", "reward_errors"}));
     }
     if ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps) {
-      save_checkpoint(run_dir, state, policy, cfg, optimizer, in.model_dir, o.keep_checkpoints);
+      save_checkpoint(run_dir, state, policy, cfg, optimizer, in.model_dir, o.keep_checkpoints, &lora);
     }
     result.step = step;
     result.last_metrics = rec;
     if (in.on_step) in.on_step(rec);
     if (in.stop_after_steps > 0 && ++steps_this_call >= in.stop_after_steps && step < o.steps) {
       int64_t last = latest_checkpoint_step(run_dir);
-      result.model_dir = last > 0 ? checkpoint_dir(run_dir, last) + "/model" : "";
+      result.model_dir = last > 0 ? checkpoint_dir(run_dir, last) + (lora ? "/adapter" : "/model") : "";
       return result;
     }
   }
 
-  // The final policy, also when a previous call already finished every step.
+  // The final policy, also when a previous call already finished every step. LoRA: the adapter
+  // (PEFT format) and the merged model.
+  if (lora) {
+    save_peft_adapter(lora, run_dir + "/adapter", in.model_dir);
+    merge_lora(policy);
+  }
   SaveOptions save;
   save.tokenizer_dir = in.model_dir;
   save_model(policy, cfg, run_dir + "/model", save);

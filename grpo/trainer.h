@@ -8,6 +8,9 @@
 //   checkpoints/step-N/           model/ (HF checkpoint + tokenizer files), optimizer.pt,
 //                                 trainer_state.json (written last; the directory is renamed into place)
 //   model/                        the final policy (HF checkpoint), written when the run completes
+//   adapter/                      with LoRA (options.lora): the trained adapter in PEFT format (model/
+//                                 then holds the merged policy; checkpoints hold adapter/, not model/)
+//   tensorboard/                  the metrics as TensorBoard scalars, logged samples as text
 //
 // Resume: run_grpo on a run directory that has checkpoints continues from the newest one; metrics
 // and samples lines of later steps (from the interrupted run) are dropped first, so the logs have
@@ -23,6 +26,8 @@
 #include "core/json.h"
 #include "grpo/grpo_options.h"
 #include "grpo/prompt_source.h"
+#include "model/autocast.h"
+#include "model/tokenizer_prompt.h"
 #include "model/transformer.h"
 
 namespace r1kit::grpo {
@@ -32,6 +37,8 @@ struct GrpoInputs {
   PromptSource prompts;                  // training records (grpo/prompt_source.h)
   torch::Device device = torch::kCPU;    // training device (the pool's replicas use it too)
   torch::Dtype dtype = torch::kFloat32;  // parameter dtype of policy and reference
+  PromptFormat prompt_format;            // BOS / chat template for the prompt texts (model/tokenizer_prompt.h)
+  ComputeOptions compute;                // autocast, activation checkpointing (model/autocast.h)
   // Return after this many steps of this call without writing the final model (0: run to the
   // end). Simulates a preemption in tests; a later call resumes from the last checkpoint.
   int64_t stop_after_steps = 0;

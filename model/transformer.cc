@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "model/activation_checkpoint.h"
 
 namespace r1kit {
 
@@ -62,6 +63,16 @@ std::pair<torch::Tensor, torch::Tensor> RotaryEmbedding::cos_sin(const torch::Te
 
 namespace {
 
+// The layer's output with the chosen kernels, plus its LoRA update when an adapter is active
+// (model/linear.h: LinearImpl::forward's arithmetic).
+torch::Tensor apply_linear(LinearImpl& l, const torch::Tensor& x, Kernels kernels) {
+  torch::Tensor y = linear(x, l.weight, l.bias, kernels);
+  if (l.lora && l.lora->enabled) y = y + l.lora->delta(x, l.is_training()).to(y.scalar_type());
+  return y;
+}
+
+bool has_adapter(const LinearImpl& l) { return l.lora && l.lora->enabled; }
+
 // x [B,T,heads,D] -> x*cos + rotate_half(x)*sin, rotate_half(x) = cat(-x[D/2:], x[:D/2]).
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   const int64_t half = x.size(-1) / 2;
@@ -113,10 +124,10 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, int64_t layer_index)
     : n_heads_(cfg.num_attention_heads), n_kv_(cfg.num_key_value_heads), head_dim_(cfg.head_dim), layer_(layer_index) {
   const int64_t C = cfg.hidden_size, D = cfg.head_dim;
   const bool bias = cfg.attention_bias;
-  q_proj = register_module("q_proj", torch::nn::Linear(torch::nn::LinearOptions(C, n_heads_ * D).bias(bias)));
-  k_proj = register_module("k_proj", torch::nn::Linear(torch::nn::LinearOptions(C, n_kv_ * D).bias(bias)));
-  v_proj = register_module("v_proj", torch::nn::Linear(torch::nn::LinearOptions(C, n_kv_ * D).bias(bias)));
-  o_proj = register_module("o_proj", torch::nn::Linear(torch::nn::LinearOptions(n_heads_ * D, C).bias(false)));
+  q_proj = register_module("q_proj", Linear(torch::nn::LinearOptions(C, n_heads_ * D).bias(bias)));
+  k_proj = register_module("k_proj", Linear(torch::nn::LinearOptions(C, n_kv_ * D).bias(bias)));
+  v_proj = register_module("v_proj", Linear(torch::nn::LinearOptions(C, n_kv_ * D).bias(bias)));
+  o_proj = register_module("o_proj", Linear(torch::nn::LinearOptions(n_heads_ * D, C).bias(false)));
 }
 
 std::vector<torch::Tensor> AttentionImpl::qkv_weights() const { return {q_proj->weight, k_proj->weight, v_proj->weight}; }
@@ -129,10 +140,11 @@ void AttentionImpl::fuse_projections() {
 
 torch::Tensor AttentionImpl::project_qkv(const torch::Tensor& x2d, Kernels kernels) {
   const bool bias = q_proj->bias.defined();
-  if (qkv_weight_.valid(qkv_weights()) && (!bias || qkv_bias_.valid(qkv_biases())))
+  const bool adapters = has_adapter(*q_proj) || has_adapter(*k_proj) || has_adapter(*v_proj);
+  if (!adapters && qkv_weight_.valid(qkv_weights()) && (!bias || qkv_bias_.valid(qkv_biases())))
     return linear(x2d, qkv_weight_.tensor(), bias ? qkv_bias_.tensor() : torch::Tensor(), kernels);
-  return torch::cat({linear(x2d, q_proj->weight, q_proj->bias, kernels), linear(x2d, k_proj->weight, k_proj->bias, kernels),
-                     linear(x2d, v_proj->weight, v_proj->bias, kernels)},
+  return torch::cat({apply_linear(*q_proj, x2d, kernels), apply_linear(*k_proj, x2d, kernels),
+                     apply_linear(*v_proj, x2d, kernels)},
                     1);
 }
 
@@ -147,7 +159,7 @@ torch::Tensor AttentionImpl::forward_native_cached(const torch::Tensor& x, const
   torch::Tensor& cv = ctx.cache->v(layer_);
   native_cache_write(qkv, H * D, (H + KV) * D, ck, cv, ctx.rows, ctx.past, T);
   torch::Tensor y = native_cached_attention(qkv, ck, cv, ctx.rows, ctx.past, T, H, KV, D);  // [B*T, H*D]
-  return linear(y, o_proj->weight, o_proj->bias, Kernels::kNative).view({B, T, -1});
+  return apply_linear(*o_proj, y, Kernels::kNative).view({B, T, -1});
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContext& ctx) {
@@ -159,9 +171,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
     torch::Tensor qkv = project_qkv(x.reshape({B * T, x.size(2)}), kn).view({B, T, -1});
     q = qkv.narrow(2, 0, H * D), k = qkv.narrow(2, H * D, KV * D), v = qkv.narrow(2, (H + KV) * D, KV * D);
   } else {
-    q = linear(x, q_proj->weight, q_proj->bias, kn);
-    k = linear(x, k_proj->weight, k_proj->bias, kn);
-    v = linear(x, v_proj->weight, v_proj->bias, kn);
+    q = apply_linear(*q_proj, x, kn);
+    k = apply_linear(*k_proj, x, kn);
+    v = apply_linear(*v_proj, x, kn);
   }
   q = apply_rope(q.view({B, T, H, D}), ctx.cos, ctx.sin);   // [B,T,H,D]
   k = apply_rope(k.view({B, T, KV, D}), ctx.cos, ctx.sin);  // [B,T,KV,D]
@@ -211,7 +223,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
       values = values.repeat_interleave(R, 1);
     }
     auto y = at::scaled_dot_product_attention(q.transpose(1, 2), keys, values, {}, 0.0, /*is_causal=*/true);  // [B,H,T,D]
-    return linear(y.transpose(1, 2).reshape({B, T, H * D}), o_proj->weight, o_proj->bias, kn);
+    return apply_linear(*o_proj, y.transpose(1, 2).reshape({B, T, H * D}), kn);
 #else
     auto causal = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).tril();
     mask = causal.unsqueeze(0).expand({R, T, T}).reshape({1, 1, R * T, T});  // [1,1,R*T,T]
@@ -230,16 +242,16 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
 #endif
   (void)scale;
   // [B,KV,R*T,D] -> [B,H,T,D] -> [B,T,H*D]
-  return linear(y.view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D}), o_proj->weight, o_proj->bias, kn);
+  return apply_linear(*o_proj, y.view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D}), kn);
 }
 
 // ---------------------------------------------------------------------------------------------
 
 MLPImpl::MLPImpl(const ModelConfig& cfg) {
   const int64_t C = cfg.hidden_size, I = cfg.intermediate_size;
-  gate_proj = register_module("gate_proj", torch::nn::Linear(torch::nn::LinearOptions(C, I).bias(false)));
-  up_proj = register_module("up_proj", torch::nn::Linear(torch::nn::LinearOptions(C, I).bias(false)));
-  down_proj = register_module("down_proj", torch::nn::Linear(torch::nn::LinearOptions(I, C).bias(false)));
+  gate_proj = register_module("gate_proj", Linear(torch::nn::LinearOptions(C, I).bias(false)));
+  up_proj = register_module("up_proj", Linear(torch::nn::LinearOptions(C, I).bias(false)));
+  down_proj = register_module("down_proj", Linear(torch::nn::LinearOptions(I, C).bias(false)));
 }
 
 void MLPImpl::fuse_projections() {
@@ -247,13 +259,14 @@ void MLPImpl::fuse_projections() {
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x, Kernels kernels, bool use_fused) {
-  if (use_fused && gate_up_.valid({gate_proj->weight, up_proj->weight})) {
-    auto gate_up = linear(x, gate_up_.tensor(), {}, kernels);                 // [B,T,2I]
-    return linear(silu_gate(gate_up, kernels), down_proj->weight, {}, kernels);  // [B,T,C]
+  if (use_fused && !has_adapter(*gate_proj) && !has_adapter(*up_proj) &&
+      gate_up_.valid({gate_proj->weight, up_proj->weight})) {
+    auto gate_up = linear(x, gate_up_.tensor(), {}, kernels);                  // [B,T,2I]
+    return apply_linear(*down_proj, silu_gate(gate_up, kernels), kernels);  // [B,T,C]
   }
-  auto gate = linear(x, gate_proj->weight, gate_proj->bias, kernels);                     // [B,T,I]
-  auto up = linear(x, up_proj->weight, up_proj->bias, kernels);                           // [B,T,I]
-  return linear(torch::silu(gate) * up, down_proj->weight, down_proj->bias, kernels);  // [B,T,C]
+  auto gate = apply_linear(*gate_proj, x, kernels);                        // [B,T,I]
+  auto up = apply_linear(*up_proj, x, kernels);                            // [B,T,I]
+  return apply_linear(*down_proj, torch::silu(gate) * up, kernels);  // [B,T,C]
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_index) {
@@ -343,6 +356,7 @@ torch::Tensor TransformerImpl::forward_hidden(const torch::Tensor& ids, const to
            "[B,T], got ", ids.sizes(), " and ", positions.sizes());
   const int64_t B = ids.size(0), T = ids.size(1);
   const auto dev = device();
+  AutocastScope autocast(compute_.autocast, dev, compute_.autocast_dtype);
   auto x = embed_tokens(ids.to(dev, torch::kLong));  // [B,T,C]
   ForwardContext ctx;
   if (cache != nullptr) {
@@ -358,7 +372,16 @@ torch::Tensor TransformerImpl::forward_hidden(const torch::Tensor& ids, const to
     ctx.cos = cos.unsqueeze(2).to(x.scalar_type());  // [B,T,1,D]
     ctx.sin = sin.unsqueeze(2).to(x.scalar_type());
   }
-  for (const auto& layer : *layers) x = layer->as<DecoderLayer>()->forward(x, ctx);  // [B,T,C]
+  const bool recompute = checkpointing() && cache == nullptr;
+  for (const auto& layer : *layers) {
+    if (recompute) {  // keep only the layer's input; backward runs the layer again
+      x = checkpoint_activations([layer, ctx](const torch::Tensor& in) {
+        return layer->as<DecoderLayer>()->forward(in, ctx);
+      }, x, layer->parameters());
+    } else {
+      x = layer->as<DecoderLayer>()->forward(x, ctx);  // [B,T,C]
+    }
+  }
   if (cache != nullptr)
     for (int64_t b = 0; b < B; ++b) cache->set_length(ctx.rows[b], ctx.past[b] + T);
   return norm(x, ctx.kernels);  // [B,T,C]
@@ -374,6 +397,7 @@ SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& p
            " lengths, completions ", completion_ids.sizes(), ", group size ", G);
   const int64_t Tc = completion_ids.size(1), R = cfg_.n_rep();
   const auto dev = device();
+  AutocastScope autocast(compute_.autocast, dev, compute_.autocast_dtype);
   auto long_opts = torch::TensorOptions().dtype(torch::kLong);
   for (int64_t len : prompt_lengths)
     R1_CHECK(len >= 1 && len <= Tp, "Transformer::forward_shared_prefix: prompt length ", len, " not in [1, ", Tp, "]");
@@ -405,15 +429,39 @@ SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& p
   auto allowed = torch::cat({prompt_part, own_part}, 2);                                              // [P*G,Tc,L]
   cctx.mask = allowed.unsqueeze(1).unsqueeze(1).expand({P * G, 1, R, Tc, Tp + Tc}).reshape({P * G, 1, R * Tc, Tp + Tc});
 
-  for (const auto& layer : *layers) {
-    auto& l = *layer->as<DecoderLayer>();
-    xp = l.forward(xp, pctx);  // records this layer's prompt K/V
-    xc = l.forward(xc, cctx);  // attends to them
+  if (checkpointing()) {
+    // One recomputed block per layer over both parts (flattened into one tensor, as the
+    // checkpoint takes one input); the prompt K/V are recorded again inside each recompute.
+    const int64_t C = xp.size(2), np = P * Tp, L = cfg_.num_hidden_layers;
+    auto x = torch::cat({xp.reshape({np, C}), xc.reshape({P * G * Tc, C})}, 0);
+    for (const auto& layer : *layers) {
+      x = checkpoint_activations([layer, pctx, cctx, P, Tp, G, Tc, C, np, L](const torch::Tensor& in) {
+        PrefixKv local;  // pctx.record points into this call's frame, gone by backward
+        local.k.resize(L);
+        local.v.resize(L);
+        ForwardContext p = pctx, c = cctx;
+        p.record = &local;
+        c.prefix = &local;
+        auto& l = *layer->as<DecoderLayer>();
+        auto yp = l.forward(in.narrow(0, 0, np).view({P, Tp, C}), p);
+        auto yc = l.forward(in.narrow(0, np, in.size(0) - np).view({P * G, Tc, C}), c);
+        return torch::cat({yp.reshape({np, C}), yc.reshape({P * G * Tc, C})}, 0);
+      }, x, layer->parameters());
+    }
+    xp = x.narrow(0, 0, np).view({P, Tp, C});
+    xc = x.narrow(0, np, x.size(0) - np).view({P * G, Tc, C});
+  } else {
+    for (const auto& layer : *layers) {
+      auto& l = *layer->as<DecoderLayer>();
+      xp = l.forward(xp, pctx);  // records this layer's prompt K/V
+      xc = l.forward(xc, cctx);  // attends to them
+    }
   }
   return {norm(xp, kernels_), norm(xc, kernels_)};
 }
 
 torch::Tensor TransformerImpl::logits_from_hidden(const torch::Tensor& hidden) {
+  AutocastScope autocast(compute_.autocast, hidden.device(), compute_.autocast_dtype);
   return torch::nn::functional::linear(hidden, lm_head_weight()).to(torch::kFloat32);  // [...,V] f32
 }
 

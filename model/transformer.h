@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/autocast.h"
 #include "model/kv_cache.h"
 #include "model/layer_ops.h"
+#include "model/linear.h"
 #include "model/model_config.h"
 
 namespace r1kit {
@@ -86,7 +88,7 @@ class AttentionImpl : public torch::nn::Module {
   // x [B,T,C] -> [B,T,C].
   torch::Tensor forward(const torch::Tensor& x, const ForwardContext& ctx);
   void fuse_projections();
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};  // model/linear.h: + optional LoRA
 
  private:
   torch::Tensor forward_native_cached(const torch::Tensor& x, const ForwardContext& ctx);
@@ -102,10 +104,11 @@ TORCH_MODULE(Attention);
 class MLPImpl : public torch::nn::Module {
  public:
   explicit MLPImpl(const ModelConfig& cfg);
-  // down(silu(gate(x)) * up(x)); use_fused: one matmul for gate|up when fused (decoding).
+  // down(silu(gate(x)) * up(x)); use_fused: one matmul for gate|up when fused and no adapter is
+  // active on them (decoding).
   torch::Tensor forward(const torch::Tensor& x, Kernels kernels = Kernels::kAten, bool use_fused = false);
   void fuse_projections();
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};  // model/linear.h: + optional LoRA
 
  private:
   FusedRows gate_up_;
@@ -163,6 +166,10 @@ class TransformerImpl : public torch::nn::Module {
   // decoding runs one matmul per group. Idempotent; for inference replicas (the rollout engine).
   void fuse_projections();
 
+  // Autocast and activation checkpointing (model/autocast.h); not saved with the weights.
+  void set_compute_options(const ComputeOptions& options) { compute_ = options; }
+  const ComputeOptions& compute_options() const { return compute_; }
+
   const ModelConfig& config() const { return cfg_; }
   torch::Dtype dtype() const;    // dtype of the parameters
   torch::Device device() const;  // device of the parameters
@@ -175,11 +182,16 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
 
  private:
+  // Activation checkpointing applies to this call (training forward with gradients).
+  bool checkpointing() const {
+    return compute_.activation_checkpointing && is_training() && torch::GradMode::is_enabled();
+  }
   ForwardContext cache_context(int64_t B, int64_t T, KvCache* cache, const std::vector<int64_t>* rows,
                                const torch::Tensor& x);
   ModelConfig cfg_;
   RotaryEmbedding rope_;
   Kernels kernels_ = Kernels::kAten;
+  ComputeOptions compute_;
 };
 TORCH_MODULE(Transformer);
 

@@ -36,11 +36,14 @@ class EvalStage : public Stage {
     // 1. Model and tokenizer.
     ModelConfig cfg;
     Transformer model = load_model(env.input_model, &cfg, recipe_device(*env.recipe), recipe_dtype(*env.recipe));
+    model->set_compute_options(recipe_compute(*env.recipe));
     model->eval();
     auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(env.input_model));
 
     // 2. Generate for every held-out record and score (recipes/heldout_eval.h).
-    HeldoutEval evaluation(*env.task, model, tok, opts_);
+    HeldoutEvalOptions opts = opts_;
+    opts.prompt_format = env.recipe->data.prompt_format;
+    HeldoutEval evaluation(*env.task, model, tok, env.input_model, opts);
     const HeldoutResult res = evaluation.run(env.seed);
 
     // 3. samples.jsonl + eval.json.

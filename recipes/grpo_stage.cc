@@ -18,6 +18,7 @@
 #include "core/logging.h"
 #include "grpo/trainer.h"
 #include "model/checkpoint.h"
+#include "model/lora.h"
 #include "model/tokenizer.h"
 #include "recipes/grpo_metrics.h"
 #include "recipes/heldout_eval.h"
@@ -54,6 +55,8 @@ class GrpoStage : public Stage {
     in.prompts = [task, data_seed](int64_t first, int64_t n) { return task->train_prompts(data_seed, first, n); };
     in.device = recipe_device(*env.recipe);
     in.dtype = recipe_dtype(*env.recipe);
+    in.prompt_format = env.recipe->data.prompt_format;
+    in.compute = recipe_compute(*env.recipe);
     in.sample_metrics = [task](const std::vector<json>& records, const std::vector<std::string>& completions) {
       return task->sample_metrics(records, completions);
     };
@@ -67,6 +70,7 @@ class GrpoStage : public Stage {
       in.eval_every = eval_every_;
       HeldoutEvalOptions eo;
       eo.limit = eval_limit_;
+      eo.prompt_format = env.recipe->data.prompt_format;
       eo.sampling.temperature = 0.0;
       eo.sampling.max_new_tokens = o.max_completion_length;
       const std::string model_dir = env.input_model;
@@ -76,11 +80,12 @@ class GrpoStage : public Stage {
         if (!evaluator->eval) {
           evaluator->replica = Transformer(policy->config());
           evaluator->replica->to(policy->device(), policy->dtype());
+          evaluator->replica->set_compute_options(policy->compute_options());
           evaluator->replica->eval();
           auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(model_dir));
-          evaluator->eval = std::make_unique<HeldoutEval>(*task, evaluator->replica, tok, eo);
+          evaluator->eval = std::make_unique<HeldoutEval>(*task, evaluator->replica, tok, model_dir, eo);
         }
-        load_hf_state_dict(evaluator->replica, hf_state_dict(policy));
+        load_hf_state_dict(evaluator->replica, merged_state_dict(policy));  // LoRA: adapter merged
         const json summary = evaluator->eval->run(seed).summary;
         json out = json::object();
         for (const auto& [key, value] : summary.items())

@@ -6,15 +6,16 @@
 namespace r1kit::recipes {
 
 HeldoutEval::HeldoutEval(const Task& task, Transformer model, std::shared_ptr<const Tokenizer> tokenizer,
-                         HeldoutEvalOptions options)
+                         const std::string& tokenizer_dir, HeldoutEvalOptions options)
     : task_(task), tokenizer_(std::move(tokenizer)), options_(std::move(options)) {
   ConfigNode reward_node(options_.reward_options, options_.where, options_.reward_path);
   reward_ = rewards::RewardRegistry::global().create(options_.reward, reward_node);
   records_ = task.eval_records(options_.limit);
+  const PromptEncoder prompt_encoder(*tokenizer_, tokenizer_dir, options_.prompt_format);
   for (size_t i = 0; i < records_.size(); ++i) {
     PromptRequest r;
     r.id = std::to_string(i);
-    const std::vector<int32_t> ids = tokenizer_->encode(records_[i].at("prompt").get<std::string>());
+    const std::vector<int32_t> ids = prompt_encoder.encode(records_[i].at("prompt").get<std::string>());
     r.prompt_ids.assign(ids.begin(), ids.end());
     r.num_samples = options_.samples;
     requests_.push_back(std::move(r));

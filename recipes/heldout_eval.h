@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "model/tokenizer.h"
+#include "model/tokenizer_prompt.h"
 #include "recipes/task.h"
 #include "rewards/reward.h"
 #include "rollout/engine.h"
@@ -21,6 +22,7 @@ struct HeldoutEvalOptions {
   int64_t samples = 1;          // completions per record
   SamplingOptions sampling;     // temperature, top_p, top_k, max_new_tokens
   int64_t max_batch = 256;      // sequences decoded together
+  PromptFormat prompt_format;   // plain or chat prompts (model/tokenizer_prompt.h)
   std::string reward = "accuracy";
   json reward_options = json::object();
   std::string where;            // recipe file + stage, for reward option errors
@@ -39,8 +41,10 @@ struct HeldoutResult {
 
 class HeldoutEval {
  public:
-  // Evaluates `model` (generation only; the caller keeps it current) on task.eval_records().
-  HeldoutEval(const Task& task, Transformer model, std::shared_ptr<const Tokenizer> tokenizer, HeldoutEvalOptions options);
+  // Evaluates `model` (generation only; the caller keeps it current) on task.eval_records();
+  // tokenizer_dir holds tokenizer_config.json for the prompt format.
+  HeldoutEval(const Task& task, Transformer model, std::shared_ptr<const Tokenizer> tokenizer,
+              const std::string& tokenizer_dir, HeldoutEvalOptions options);
   HeldoutResult run(uint64_t seed);
 
  private:

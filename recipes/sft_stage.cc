@@ -5,13 +5,17 @@
 //     steps: 300            # optimiser steps          batch_size: 64     micro_batch_size: 0 (= batch)
 //     lr: 2.0e-3            # peak, after warmup_steps; cosine to min_lr
 //     checkpoint_every: 100 # a re-run resumes from RUN_DIR/<name>/checkpoint
+//     lora: {r: 8, alpha: 16, dropout: 0.05, target_modules: all-linear}   # optional: LoRA on the
+//                           # frozen model; writes RUN_DIR/<name>/adapter (PEFT) + the merged model
 #include <torch/torch.h>
 
 #include <filesystem>
 
 #include "core/logging.h"
 #include "model/checkpoint.h"
+#include "model/lora.h"
 #include "model/tokenizer.h"
+#include "model/tokenizer_prompt.h"
 #include "recipes/stages.h"
 #include "sft/sft_trainer.h"
 
@@ -27,20 +31,22 @@ class SftStage : public Stage {
     // 1. Model and tokenizer from the input directory.
     ModelConfig cfg;
     Transformer model = load_model(env.input_model, &cfg, recipe_device(*env.recipe), recipe_dtype(*env.recipe));
+    model->set_compute_options(recipe_compute(*env.recipe));
     const Tokenizer tok = Tokenizer::from_file(env.input_model);
     R1_CHECK(!cfg.eos_token_ids.empty(), env.input_model, "/config.json: no eos_token_id (needed to end completions)");
     const int64_t eos = cfg.eos_token_ids.front();
+    const PromptEncoder prompt(tok, env.input_model, env.recipe->data.prompt_format);  // as generation sees it
 
     // 2. Examples of step s are records s*B .. s*B+B-1 of the task's SFT stream: a resumed run
     //    sees the same data.
     const Task& task = *env.task;
     const uint64_t seed = env.seed;
     const sft::SftFormatOptions format = format_;
-    auto source = [&task, &tok, seed, format, eos](int64_t step, int64_t n) {
+    auto source = [&task, &tok, &prompt, seed, format, eos](int64_t step, int64_t n) {
       std::vector<sft::SftExample> out;
       for (int64_t j = 0; j < n; ++j) {
         const json rec = task.sft_record(seed, step * n + j);
-        out.push_back(sft::encode_sft_example(tok, rec, format, eos, rec.value("_source", "sft record")));
+        out.push_back(sft::encode_sft_example(tok, rec, format, eos, rec.value("_source", "sft record"), &prompt));
       }
       return out;
     };
@@ -49,6 +55,10 @@ class SftStage : public Stage {
     torch::manual_seed(seed);
     const sft::SftRunResult r = sft::run_sft(model, source, opts_, env.stage_dir, eos, env.input_model);
     const std::string out = env.stage_dir + "/model";
+    if (opts_.lora.enabled()) {  // the adapter in PEFT format, and the merged model for the next stage
+      save_peft_adapter(find_lora(model), env.stage_dir + "/adapter", env.input_model);
+      merge_lora(model);
+    }
     SaveOptions save;
     save.tokenizer_dir = env.input_model;
     save_model(model, cfg, out, save);
@@ -80,6 +90,12 @@ std::unique_ptr<Stage> parse_sft_stage(ConfigNode& node, const RecipeSettings&) 
   node.read("grad_clip", o.grad_clip);
   node.read("checkpoint_every", o.checkpoint_every);
   node.read("log_every", o.log_every);
+  node.read("tensorboard", o.tensorboard);
+  if (node.has("lora")) {
+    ConfigNode lora = node.child("lora");
+    o.lora = read_lora_options(lora);
+    lora.finish();
+  }
   sft::SftFormatOptions f;
   node.read("max_length", f.max_length);
   node.read("append_eos", f.append_eos);

@@ -34,6 +34,7 @@ struct PoolOptions {
   int threads_per_worker = 0;         // intra-op threads per worker; 0: cores / num_workers (at least 1)
   std::vector<torch::Device> devices; // worker i runs on devices[i % size]; empty: the model's device
   EngineOptions engine;               // per-worker engine (slots, token budget)
+  bool with_lora = false;             // replicas carry the model's LoRA adapter (model/lora.h), unmerged
 };
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
@@ -54,11 +55,13 @@ class RolloutPool {
                               const std::function<void(const Group&)>& on_group = nullptr);
 
   // HF-named tensors (model/checkpoint.h hf_state_dict) of the policy at `version` (> the current
-  // version). Copied before returning; groups admitted afterwards use them.
+  // version), or only its LoRA adapter's tensors (model/lora.h load_weights) when the replicas
+  // carry it. Copied before returning; groups admitted afterwards use them.
   void update_weights(int64_t version, const NamedTensors& hf_named_tensors);
   // The same for a caller that changes nothing while the pool works (the synchronous trainer):
-  // copies `hf_named_tensors` straight into every replica (one copy, no snapshot) and returns when
-  // they hold them. Call between generate() calls, not during one.
+  // copies `hf_named_tensors` (or only the adapter's tensors, as above) straight into every
+  // replica (one copy, no snapshot) and returns when they hold them. Call between generate()
+  // calls, not during one.
   void load_weights(int64_t version, const NamedTensors& hf_named_tensors);
   int64_t weight_version() const;
 

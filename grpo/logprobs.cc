@@ -139,6 +139,8 @@ std::pair<torch::Tensor, torch::Tensor> token_logprobs(Transformer& model, const
     return {outs[0], options.entropy ? outs[1] : torch::Tensor()};
   }
   const int64_t M = selected.size(0);
+  const ComputeOptions& co = model->compute_options();  // the lm_head under autocast, as logits_from_hidden
+  AutocastScope autocast(co.autocast, selected.device(), co.autocast_dtype);
   std::vector<torch::Tensor> lp_chunks, ent_chunks;
   for (int64_t s = 0; s < M; s += options.chunk_size) {
     const int64_t e = std::min(M, s + options.chunk_size);

@@ -67,7 +67,7 @@ void RolloutPool::worker_loop(Worker& w) {
     try {
       if (load) {
         torch::NoGradGuard no_grad;
-        load_weights(w.engine->model(), load->tensors);
+        r1kit::load_weights(w.engine->model(), load->tensors);  // model/lora.h (not the member)
         std::lock_guard<std::mutex> lock(mu_);
         w.weights = load;
       } else {

@@ -12,6 +12,7 @@
 #include "core/logging.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
+#include "model/tokenizer_prompt.h"
 #include "recipes/stages.h"
 #include "sft/sft_trainer.h"
 
@@ -27,20 +28,22 @@ class SftStage : public Stage {
     // 1. Model and tokenizer from the input directory.
     ModelConfig cfg;
     Transformer model = load_model(env.input_model, &cfg, recipe_device(*env.recipe), recipe_dtype(*env.recipe));
+    model->set_compute_options(recipe_compute(*env.recipe));
     const Tokenizer tok = Tokenizer::from_file(env.input_model);
     R1_CHECK(!cfg.eos_token_ids.empty(), env.input_model, "/config.json: no eos_token_id (needed to end completions)");
     const int64_t eos = cfg.eos_token_ids.front();
+    const PromptEncoder prompt(tok, env.input_model, env.recipe->data.prompt_format);  // as generation sees it
 
     // 2. Examples of step s are records s*B .. s*B+B-1 of the task's SFT stream: a resumed run
     //    sees the same data.
     const Task& task = *env.task;
     const uint64_t seed = env.seed;
     const sft::SftFormatOptions format = format_;
-    auto source = [&task, &tok, seed, format, eos](int64_t step, int64_t n) {
+    auto source = [&task, &tok, &prompt, seed, format, eos](int64_t step, int64_t n) {
       std::vector<sft::SftExample> out;
       for (int64_t j = 0; j < n; ++j) {
         const json rec = task.sft_record(seed, step * n + j);
-        out.push_back(sft::encode_sft_example(tok, rec, format, eos, rec.value("_source", "sft record")));
+        out.push_back(sft::encode_sft_example(tok, rec, format, eos, rec.value("_source", "sft record"), &prompt));
       }
       return out;
     };

@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "model/tokenizer.h"
+#include "model/tokenizer_prompt.h"
 
 namespace r1kit::sft {
 namespace {
@@ -28,12 +29,13 @@ void append(SftExample& ex, const std::vector<int32_t>& ids, uint8_t mask) {
 }  // namespace
 
 SftExample encode_sft_example(const Tokenizer& tok, const json& record, const SftFormatOptions& opts,
-                              int64_t eos_id, const std::string& where) {
+                              int64_t eos_id, const std::string& where, const PromptEncoder* prompt) {
   SftExample ex;
   if (opts.format == "prompt_completion") {
     // Prompt and completion are encoded separately so the mask boundary is exact; this is also how
     // the rollout engine sees them (prompt ids, then generated ids).
-    append(ex, tok.encode(string_field(record, opts.prompt_field, where)), 0);
+    const std::string& prompt_text = string_field(record, opts.prompt_field, where);
+    append(ex, prompt ? prompt->encode(prompt_text) : tok.encode(prompt_text), 0);
     append(ex, tok.encode(string_field(record, opts.completion_field, where)), 1);
   } else {
     R1_FAIL(where, ": unknown SFT format '", opts.format, "' (prompt_completion)");

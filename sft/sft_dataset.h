@@ -16,6 +16,7 @@
 #include "core/json.h"
 
 namespace r1kit {
+class PromptEncoder;
 class Tokenizer;
 }
 
@@ -38,9 +39,10 @@ struct SftFormatOptions {
 };
 
 // Encodes one record. `where` (e.g. "train.jsonl:12") prefixes errors: missing/ill-typed fields,
-// no target tokens. eos_id < 0 disables append_eos.
+// no target tokens. eos_id < 0 disables append_eos. `prompt`, when given, encodes prompt_completion
+// prompts (BOS, chat template: model/tokenizer_prompt.h) as generation sees them.
 SftExample encode_sft_example(const Tokenizer& tok, const json& record, const SftFormatOptions& opts,
-                              int64_t eos_id, const std::string& where);
+                              int64_t eos_id, const std::string& where, const PromptEncoder* prompt = nullptr);
 
 // A right-padded batch for next-token training. Row b's real tokens are ids[b, 0:len_b];
 // targets[b, t] = ids[b, t+1] when token t+1 is a target, else -100 (ignored).

@@ -22,6 +22,7 @@ GrpoOptions read_grpo_options(ConfigNode& node) {
   node.read_enum("lr_schedule", o.lr_schedule, {"constant", "cosine"});
   node.read("min_lr_ratio", o.min_lr_ratio);
   node.read("max_grad_norm", o.max_grad_norm);
+  node.read_enum("policy_loss", o.policy_loss, {"ppo", "gspo", "cispo"});
   node.read("beta", o.beta);
   node.read("epsilon", o.epsilon);
   node.read("epsilon_high", o.epsilon_high);
@@ -73,7 +74,10 @@ void validate(const GrpoOptions& o, const std::string& where) {
   need(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1, "min_lr_ratio", "must be in [0, 1]");
   need(o.max_grad_norm >= 0, "max_grad_norm", "must be >= 0");
   need(o.beta >= 0, "beta", "must be >= 0");
-  need(o.epsilon >= 0 && o.epsilon < 1, "epsilon", "must be in [0, 1)");
+  const bool cispo = o.policy_loss == "cispo";
+  need(o.epsilon >= 0 && (o.epsilon < 1 || (cispo && o.epsilon == 1)), "epsilon",
+       cispo ? "must be in [0, 1] (1: no floor on the weight)" : "must be in [0, 1)");
+  need(!cispo || o.dual_clip == 0, "dual_clip", "must be 0 with policy_loss cispo (the weight is clamped)");
   need(o.epsilon_high >= 0, "epsilon_high", "must be >= 0");
   need(o.dual_clip == 0 || o.dual_clip > 1, "dual_clip", "must be 0 (off) or > 1");
   need(o.advantage_eps >= 0, "advantage_eps", "must be >= 0");
@@ -89,6 +93,7 @@ void validate(const GrpoOptions& o, const std::string& where) {
   need(!o.rewards.empty(), "rewards", "must list at least one reward");
   parse_advantage_scale(o.scale_rewards, where + ": scale_rewards");
   parse_loss_aggregation(o.loss_aggregation, where + ": loss_aggregation");
+  parse_policy_loss(o.policy_loss, where + ": policy_loss");
 }
 
 }  // namespace r1kit::grpo

@@ -31,8 +31,9 @@ struct GrpoOptions {
   double max_grad_norm = 1.0;        // clip the global grad norm; 0 = off
 
   // --- objective (grpo/loss.h, grpo/advantages.h) -------------------------------------------
+  std::string policy_loss = "ppo";   // "ppo" (token clip) | "gspo" (sequence ratio/clip) | "cispo" (clipped IS weight)
   double beta = 0.0;                 // KL coefficient; 0 loads no reference model
-  double epsilon = 0.2;              // eps_low: ratio floor 1 - epsilon
+  double epsilon = 0.2;              // eps_low: ratio floor 1 - epsilon (cispo: 1 = no floor)
   double epsilon_high = 0.2;         // ratio ceiling 1 + epsilon_high (DAPO clip-higher: 0.28)
   double dual_clip = 0.0;            // c > 1: cap A < 0 token losses at c*|A| (veRL); 0 = off
   std::string scale_rewards = "group";    // "group" | "batch" | "none" (Dr. GRPO)

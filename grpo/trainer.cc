@@ -155,6 +155,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   adv_options.scale = parse_advantage_scale(o.scale_rewards);
   adv_options.eps = o.advantage_eps;
   GrpoLossOptions loss_options;
+  loss_options.policy_loss = parse_policy_loss(o.policy_loss);
   loss_options.eps_low = o.epsilon;
   loss_options.eps_high = o.epsilon_high;
   loss_options.dual_clip = o.dual_clip;

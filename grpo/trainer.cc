@@ -28,6 +28,7 @@
 #include "core/thread_pool.h"
 #include "core/timer.h"
 #include "grpo/advantages.h"
+#include "grpo/data_parallel.h"
 #include "grpo/logprobs.h"
 #include "grpo/loss.h"
 #include "grpo/trainer_state.h"
@@ -93,6 +94,12 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   const std::string samples_path = run_dir + "/samples.jsonl";
   const int64_t G = o.group_size, B = o.prompts_per_step;
   const int64_t total_opt_steps = o.steps * o.num_iterations;
+  // Data parallel under torchrun/Slurm/`r1kit launch` (grpo/data_parallel.h); one process otherwise.
+  const DataParallel dp = DataParallel::from_env(in.device);
+  R1_CHECK(B % dp.world_size() == 0, "run_grpo: prompts_per_step ", B, " must be a multiple of the world size ",
+           dp.world_size());
+  R1_CHECK(!dp.active() || !o.dynamic_sampling, "run_grpo: dynamic_sampling is not supported with ",
+           dp.world_size(), " data-parallel ranks yet");
 
   GrpoResult result;
   TrainerState state;
@@ -103,6 +110,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
 
   ModelConfig cfg;
   Transformer policy = load_model(start_dir, &cfg, in.device, in.dtype);
+  dp.broadcast_parameters(policy);
   policy->set_compute_options(in.compute);
   policy->train();
   Transformer reference{nullptr};
@@ -127,11 +135,13 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     spdlog::info("grpo: resuming from {} (step {}, data position {})", checkpoint_dir(run_dir, state.step),
                  state.step, state.data_position);
   }
-  // Lines of steps after the checkpoint belong to the interrupted run: drop them.
-  truncate_jsonl_after_step(metrics_path, state.step);
-  truncate_jsonl_after_step(samples_path, state.step);
-  MetricsWriter metrics(metrics_path, /*append=*/true);
-  MetricsWriter samples_log(samples_path, /*append=*/true);
+  // Lines of steps after the checkpoint belong to the interrupted run: drop them. Rank 0 writes.
+  if (dp.is_main()) {
+    truncate_jsonl_after_step(metrics_path, state.step);
+    truncate_jsonl_after_step(samples_path, state.step);
+  }
+  MetricsWriter metrics(dp.is_main() ? metrics_path : "/dev/null", /*append=*/true);
+  MetricsWriter samples_log(dp.is_main() ? samples_path : "/dev/null", /*append=*/true);
 
   PoolOptions pool_options;
   pool_options.num_workers = o.num_workers;
@@ -181,12 +191,13 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     std::vector<int64_t> all_lengths;
     int64_t all_truncated = 0, dropped_groups = 0, rounds = 0, reward_errors = 0;
     while (static_cast<int64_t>(kept.size()) < B) {
-      const int64_t n = o.dynamic_sampling ? B - static_cast<int64_t>(kept.size()) : B;
-      const int64_t first = state.data_position;
+      const int64_t global_n = o.dynamic_sampling ? B - static_cast<int64_t>(kept.size()) : B;
+      const auto [shard_begin, shard_end] = dp.shard(global_n);  // this rank's share of the global batch
+      const int64_t first = state.data_position + shard_begin, n = shard_end - shard_begin;
       std::vector<json> records = in.prompts(first, n);
       R1_CHECK(static_cast<int64_t>(records.size()) == n, "run_grpo: prompt source returned ", records.size(),
                " records for ", n);
-      state.data_position += n;
+      state.data_position += global_n;
       std::vector<ScoredGroup> round(n);
       std::vector<PromptRequest> requests(n);
       for (int64_t i = 0; i < n; ++i) {
@@ -246,6 +257,14 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       ++rounds;
       if (!o.dynamic_sampling || rounds > o.max_sampling_rounds) break;
     }
+    if (dp.active()) {  // step metrics cover every rank's samples (rank order = global order)
+      all_totals = dp.gather(all_totals);
+      for (auto& v : all_by_reward) v = dp.gather(v);
+      std::vector<double> lengths = dp.gather({all_lengths.begin(), all_lengths.end()});
+      all_lengths.assign(lengths.begin(), lengths.end());
+      std::vector<double> c = dp.sum({double(all_truncated), double(generated_tokens), double(reward_errors)});
+      all_truncated = int64_t(c[0]), generated_tokens = int64_t(c[1]), reward_errors = int64_t(c[2]);
+    }
 
     // ---- 4. Advantages -------------------------------------------------------------------------
     Timer train_timer;
@@ -282,7 +301,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
           if (truncated[r]) cut.push_back(r - s);
         if (!cut.empty()) mb.loss_mask.index_fill_(0, torch::tensor(cut, torch::kInt64).to(in.device), false);
       }
-      normalizer.num_tokens += mb.loss_mask.sum().item<double>();
+      normalizer.num_tokens += mb.loss_mask.sum().item<double>();  // this rank's; summed over ranks below
       normalizer.num_nonempty_rows += (mb.loss_mask.sum(1) > 0).sum().item<int64_t>();
       {
         torch::NoGradGuard no_grad;
@@ -291,6 +310,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       }
       micro.push_back(std::move(mb));
     }
+    dp.all_reduce(normalizer);  // global denominators: each rank's loss is its share of the global loss
 
     // ---- 6-7. num_iterations passes: accumulate over micro-batches, clip, AdamW step -------------
     GrpoLossStats sums;  // counts summed over passes and micro-batches
@@ -319,6 +339,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         sums.kl_sum += st.kl_sum;
         sums.ratio_sum += st.ratio_sum;
       }
+      dp.all_reduce_grads(optimizer);  // bucketed sum over ranks: the global batch's gradient everywhere
       lr = scheduled_lr(o, state.optimizer_steps, total_opt_steps);
       optimizer.set_lr(lr);
       const double max_norm = o.max_grad_norm > 0 ? o.max_grad_norm : std::numeric_limits<double>::infinity();
@@ -329,6 +350,16 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       ++state.optimizer_steps;
     }
     const double train_s = train_timer.seconds();
+    int64_t groups_trained = n_groups;
+    if (dp.active()) {
+      std::vector<double> v = dp.sum({loss_first_pass, entropy_sum, entropy_tokens, double(n_groups), sums.num_tokens,
+                                      sums.clip_low_count, sums.clip_high_count, sums.dual_clip_count, sums.kl_sum,
+                                      sums.ratio_sum});
+      loss_first_pass = v[0], entropy_sum = v[1], entropy_tokens = v[2];
+      sums.num_tokens = v[4], sums.clip_low_count = v[5], sums.clip_high_count = v[6], sums.dual_clip_count = v[7];
+      sums.kl_sum = v[8], sums.ratio_sum = v[9];
+      groups_trained = int64_t(v[3]);
+    }
 
     // ---- 8. New weights to the pool ------------------------------------------------------------
     if (rows > 0) pool.update_weights(step, hf_state_dict(policy));
@@ -366,7 +397,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     rec["completion_length/mean"] = len_sum / std::max<size_t>(1, all_lengths.size());
     rec["completion_length/max"] = len_max;
     rec["truncated_frac"] = static_cast<double>(all_truncated) / std::max<size_t>(1, all_lengths.size());
-    rec["groups/trained"] = n_groups;
+    rec["groups/trained"] = groups_trained;
     rec["groups/dropped"] = dropped_groups;
     rec["sampling_rounds"] = rounds;
     rec["loss"] = loss_first_pass;
@@ -386,7 +417,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     rec["time/step"] = step_timer.seconds();
     rec["data_position"] = state.data_position;
     metrics.write(rec);
-    spdlog::info(
+    if (dp.is_main()) spdlog::info(
         "grpo step {}/{} | reward {:.3f} ± {:.3f} | acc {:.3f} | len {:.1f} (max {}) | clip {:.3f} | kl {:.4f} | "
         "ent {:.3f} | gnorm {:.3f} | lr {:.2e} | {:.0f} tok/s | gen {:.2f}s rew {:.2f}s train {:.2f}s",
         step, o.steps, reward_mean, reward_std, rec.value("reward/accuracy", 0.0), rec["completion_length/mean"].get<double>(),
@@ -410,7 +441,9 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       }
     }
     if ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps) {
-      save_checkpoint(run_dir, state, policy, cfg, optimizer, in.model_dir, o.keep_checkpoints);
+      dp.barrier();  // every rank finished the step; then no rank runs ahead of a half-written checkpoint
+      if (dp.is_main()) save_checkpoint(run_dir, state, policy, cfg, optimizer, in.model_dir, o.keep_checkpoints);
+      dp.barrier();
     }
     result.step = step;
     result.last_metrics = rec;
@@ -425,7 +458,8 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   // The final policy, also when a previous call already finished every step.
   SaveOptions save;
   save.tokenizer_dir = in.model_dir;
-  save_model(policy, cfg, run_dir + "/model", save);
+  if (dp.is_main()) save_model(policy, cfg, run_dir + "/model", save);
+  dp.barrier();
   result.finished = true;
   result.step = state.step;
   result.model_dir = run_dir + "/model";

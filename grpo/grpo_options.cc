@@ -30,6 +30,10 @@ GrpoOptions read_grpo_options(ConfigNode& node) {
   node.read_enum("scale_rewards", o.scale_rewards, {"group", "batch", "none"});
   node.read("advantage_eps", o.advantage_eps);
   node.read_enum("loss_aggregation", o.loss_aggregation, {"grpo", "token_mean", "dr_grpo", "seq_mean_nonempty"});
+  node.read("async_rollout", o.async_rollout);
+  node.read("max_staleness", o.max_staleness);
+  node.read_enum("off_policy_correction", o.off_policy_correction, {"none", "tis", "mis"});
+  node.read("is_cap", o.is_cap);
   node.read("dynamic_sampling", o.dynamic_sampling);
   node.read("max_sampling_rounds", o.max_sampling_rounds);
   node.read("mask_truncated", o.mask_truncated);
@@ -81,6 +85,8 @@ void validate(const GrpoOptions& o, const std::string& where) {
   need(o.epsilon_high >= 0, "epsilon_high", "must be >= 0");
   need(o.dual_clip == 0 || o.dual_clip > 1, "dual_clip", "must be 0 (off) or > 1");
   need(o.advantage_eps >= 0, "advantage_eps", "must be >= 0");
+  need(o.max_staleness >= 0, "max_staleness", "must be >= 0");
+  need(o.is_cap >= 1, "is_cap", "must be >= 1");
   need(o.max_sampling_rounds >= 0, "max_sampling_rounds", "must be >= 0");
   need(o.max_completion_length >= 1, "max_completion_length", "must be >= 1");
   need(o.temperature > 0, "temperature", "must be > 0 (GRPO samples; greedy groups would all agree)");

@@ -40,6 +40,12 @@ struct GrpoOptions {
   double advantage_eps = 1e-4;       // added to the std
   std::string loss_aggregation = "grpo";  // "grpo" | "token_mean" | "dr_grpo" | "seq_mean_nonempty"
 
+  // --- asynchronous rollout and off-policy correction (grpo/async_rollout.h, grpo/off_policy.h) --
+  bool async_rollout = false;        // generate later steps' batches while the current step trains
+  int64_t max_staleness = 1;         // with async_rollout: batches at most this many policy versions old
+  std::string off_policy_correction = "none";  // "none" | "tis" (truncated IS) | "mis" (masked IS)
+  double is_cap = 2.0;               // cap C on the sampler->trainer ratio for tis / mis
+
   // --- DAPO --------------------------------------------------------------------------------
   bool dynamic_sampling = false;     // drop groups whose rewards all agree, sample more prompts
   int64_t max_sampling_rounds = 3;   // extra generation rounds per step to refill the batch

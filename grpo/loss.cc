@@ -75,7 +75,7 @@ torch::Tensor aggregate_loss(const torch::Tensor& per_token_loss, const torch::T
 
 GrpoLossOutput grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& ref_logp,
                          const torch::Tensor& advantages, const torch::Tensor& mask, const GrpoLossOptions& options,
-                         const LossNormalizer& normalizer) {
+                         const LossNormalizer& normalizer, const torch::Tensor& is_weights) {
   R1_CHECK(logp.dim() == 2, "grpo loss: logp must be [B, T], got ", logp.sizes());
   R1_CHECK(logp.is_floating_point(), "grpo loss: logp must be floating point, got ", logp.dtype());
   R1_CHECK(old_logp.sizes() == logp.sizes(), "grpo loss: old_logp ", old_logp.sizes(), " != logp ", logp.sizes());
@@ -133,6 +133,11 @@ GrpoLossOutput grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_log
     kl = torch::zeros_like(logp);
   }
   torch::Tensor per_token = -objective;
+  if (is_weights.defined()) {
+    R1_CHECK(is_weights.sizes() == logp.sizes(), "grpo loss: is_weights ", is_weights.sizes(), " != logp ",
+             logp.sizes());
+    per_token = per_token * torch::where(valid, is_weights.detach().to(logp.dtype()), zero);
+  }
   if (options.beta > 0) per_token = per_token + options.beta * kl;
   per_token = per_token * m;
 

@@ -95,9 +95,11 @@ struct GrpoLossOutput {
 // advantages: [B]. mask: [B, T], 1 = completion token that enters the loss (bool or numeric).
 // Values at masked positions are ignored entirely (they may be junk, even inf).
 // All floating tensors must share one dtype (float32 or float64) and device.
+// is_weights: optional [B, T] constants multiplying each token's policy term (not the KL term): the
+// off-policy correction between sampler and trainer (grpo/off_policy.h).
 GrpoLossOutput grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& ref_logp,
                          const torch::Tensor& advantages, const torch::Tensor& mask, const GrpoLossOptions& options,
-                         const LossNormalizer& normalizer = {});
+                         const LossNormalizer& normalizer = {}, const torch::Tensor& is_weights = {});
 
 // Aggregates masked per-token losses [B, T] (already multiplied by the mask) with `aggregation`.
 torch::Tensor aggregate_loss(const torch::Tensor& per_token_loss, const torch::Tensor& mask,

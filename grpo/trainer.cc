@@ -28,6 +28,9 @@
 #include "core/thread_pool.h"
 #include "core/timer.h"
 #include "grpo/advantages.h"
+#include "grpo/async_rollout.h"
+#include "grpo/off_policy.h"
+#include "grpo/rollout_batch.h"
 #include "grpo/data_parallel.h"
 #include "grpo/logprobs.h"
 #include "grpo/loss.h"
@@ -55,15 +58,6 @@ int64_t latest_checkpoint_step(const std::string& run_dir) {
 
 namespace {
 
-// One prompt's group with its record and reward scores.
-struct ScoredGroup {
-  json record;
-  std::string prompt_text;
-  Group group;
-  std::vector<rewards::SampleScore> scores;  // one per sample
-  bool constant = false;                     // all totals equal (no learning signal)
-};
-
 // Rows [begin, end) of the training batch, packed for one forward.
 struct MicroBatch {
   CompletionBatch batch;
@@ -71,9 +65,8 @@ struct MicroBatch {
   torch::Tensor loss_mask;   // [b, C] bool
   torch::Tensor old_logp;    // [b, C] (num_iterations > 1)
   torch::Tensor ref_logp;    // [b, C] (beta > 0)
+  torch::Tensor sampler_logp;  // [b, C] the sampler's log-probs of the same tokens
 };
-
-std::vector<int64_t> to_int64(const std::vector<int32_t>& ids) { return {ids.begin(), ids.end()}; }
 
 std::vector<torch::Tensor> trainable(Transformer& model) {
   std::vector<torch::Tensor> out;
@@ -179,84 +172,31 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   const auto& reward_entries = o.rewards.entries();
   ThreadPool reward_pool(static_cast<unsigned>(o.reward_threads));  // code rewards run sandboxes: score in parallel
   int64_t steps_this_call = 0;
+  // Versions in the pool are step numbers: a resumed run publishes its starting weights as state.step.
+  if (state.step > 0) pool.update_weights(state.step, hf_state_dict(policy));
+  const OffPolicyCorrection correction = parse_off_policy_correction(o.off_policy_correction);
+  const RolloutContext rollout_context{o, in.prompts, prompt_encoder, pool, sampling, reward_pool, dp};
+  AsyncRollout rollout([&rollout_context](int64_t position) { return generate_rollout_batch(rollout_context, position); },
+                       state.step + 1, in.stop_after_steps > 0 ? std::min(o.steps, state.step + in.stop_after_steps)
+                                                               : o.steps,
+                       state.data_position, o.max_staleness, o.async_rollout);
   for (int64_t step = state.step + 1; step <= o.steps; ++step) {
     Timer step_timer;
     double generate_s = 0, reward_s = 0;
     int64_t generated_tokens = 0;
 
-    // ---- 1-3. Prompts -> pool -> rewards (streamed per group), dynamic sampling ---------------
-    std::vector<ScoredGroup> kept;
-    std::vector<double> all_totals;                       // every generated sample, for the reward curve
-    std::vector<std::vector<double>> all_by_reward(reward_entries.size());
-    std::vector<int64_t> all_lengths;
-    int64_t all_truncated = 0, dropped_groups = 0, rounds = 0, reward_errors = 0;
-    while (static_cast<int64_t>(kept.size()) < B) {
-      const int64_t global_n = o.dynamic_sampling ? B - static_cast<int64_t>(kept.size()) : B;
-      const auto [shard_begin, shard_end] = dp.shard(global_n);  // this rank's share of the global batch
-      const int64_t first = state.data_position + shard_begin, n = shard_end - shard_begin;
-      std::vector<json> records = in.prompts(first, n);
-      R1_CHECK(static_cast<int64_t>(records.size()) == n, "run_grpo: prompt source returned ", records.size(),
-               " records for ", n);
-      state.data_position += global_n;
-      std::vector<ScoredGroup> round(n);
-      std::vector<PromptRequest> requests(n);
-      for (int64_t i = 0; i < n; ++i) {
-        const json& rec = records[i];
-        R1_CHECK(rec.contains(o.prompt_field) && rec[o.prompt_field].is_string(), "run_grpo: prompt record ",
-                 first + i, " has no string field '", o.prompt_field, "'");
-        round[i].record = rec;
-        round[i].prompt_text = rec[o.prompt_field].get<std::string>();
-        requests[i].id = std::to_string(first + i);
-        requests[i].prompt_ids = to_int64(prompt_encoder.encode(round[i].prompt_text));
-        R1_CHECK(!requests[i].prompt_ids.empty(), "run_grpo: prompt record ", first + i, " encodes to no tokens");
-        requests[i].num_samples = G;
-        // The seed follows the record's stream position: a resumed run draws the same samples.
-        requests[i].seed = static_cast<int64_t>(derive_seed(o.seed, static_cast<uint64_t>(first + i)) >> 1);
-      }
-      Timer gen_timer;
-      double scoring_s = 0;
-      std::vector<Group> groups = pool.generate(requests, sampling, [&](const Group& g) {
-        Timer t;  // score while the pool keeps generating the other groups
-        std::vector<rewards::RewardInput> inputs(g.samples.size());
-        for (size_t s = 0; s < g.samples.size(); ++s) {
-          inputs[s].prompt = round[g.index].prompt_text;
-          inputs[s].completion = g.samples[s].text;
-          inputs[s].fields = round[g.index].record;
-        }
-        round[g.index].scores = o.rewards.score(inputs, &reward_pool);
-        scoring_s += t.seconds();
-      });
-      generate_s += gen_timer.seconds() - scoring_s;
-      reward_s += scoring_s;
-      for (int64_t i = 0; i < n; ++i) {
-        ScoredGroup& sg = round[i];
-        sg.group = std::move(groups[i]);
-        R1_CHECK(static_cast<int64_t>(sg.group.samples.size()) == G && sg.scores.size() == sg.group.samples.size(),
-                 "run_grpo: group ", i, " came back with ", sg.group.samples.size(), " samples and ",
-                 sg.scores.size(), " scores");
-        double lo = sg.scores[0].total, hi = lo;
-        for (size_t s = 0; s < sg.scores.size(); ++s) {
-          const auto& score = sg.scores[s];
-          const auto& sample = sg.group.samples[s];
-          lo = std::min(lo, score.total);
-          hi = std::max(hi, score.total);
-          all_totals.push_back(score.total);
-          for (size_t r = 0; r < reward_entries.size(); ++r) all_by_reward[r].push_back(score.outputs[r].score);
-          all_lengths.push_back(static_cast<int64_t>(sample.completion_ids.size()));
-          all_truncated += sample.finish_reason == FinishReason::kLength;
-          generated_tokens += static_cast<int64_t>(sample.completion_ids.size());
-          reward_errors += score.errors;
-        }
-        sg.constant = lo == hi;
-        if (o.dynamic_sampling && sg.constant) {
-          ++dropped_groups;
-        } else if (static_cast<int64_t>(kept.size()) < B) {
-          kept.push_back(std::move(sg));
-        }
-      }
-      ++rounds;
-      if (!o.dynamic_sampling || rounds > o.max_sampling_rounds) break;
-    }
+    // ---- 1-3. Prompts -> pool -> rewards (grpo/rollout_batch.h); async: generated ahead --------
+    RolloutBatch batch = rollout.next(step);
+    state.data_position = batch.data_position_end;
+    std::vector<ScoredGroup>& kept = batch.kept;
+    std::vector<double>& all_totals = batch.all_totals;
+    std::vector<std::vector<double>>& all_by_reward = batch.all_by_reward;
+    std::vector<int64_t>& all_lengths = batch.all_lengths;
+    int64_t all_truncated = batch.all_truncated, dropped_groups = batch.dropped_groups, rounds = batch.rounds,
+            reward_errors = batch.reward_errors;
+    generated_tokens = batch.generated_tokens;
+    generate_s = batch.generate_s;
+    reward_s = batch.reward_s;
     if (dp.active()) {  // step metrics cover every rank's samples (rank order = global order)
       all_totals = dp.gather(all_totals);
       for (auto& v : all_by_reward) v = dp.gather(v);
@@ -273,8 +213,10 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     std::vector<std::vector<int64_t>> prompts, completions;
     std::vector<double> totals;
     std::vector<bool> truncated;
+    std::vector<const std::vector<float>*> sampler_logprobs;  // per row: the sampler's log-probs
     for (const ScoredGroup& sg : kept) {
       for (size_t s = 0; s < sg.group.samples.size(); ++s) {
+        sampler_logprobs.push_back(&sg.group.samples[s].logprobs);
         prompts.push_back(sg.group.prompt_ids);
         completions.push_back(sg.group.samples[s].completion_ids);
         totals.push_back(sg.scores[s].total);
@@ -295,6 +237,8 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
                                        {completions.begin() + s, completions.begin() + e}, in.device);
       mb.advantages = advantages.slice(0, s, e).to(torch::kFloat32).to(in.device);
       mb.loss_mask = mb.batch.completion_mask.clone();
+      mb.sampler_logp = pad_sampler_logprobs({sampler_logprobs.begin() + s, sampler_logprobs.begin() + e},
+                                             mb.batch.completion_mask.size(1), in.device);
       if (o.mask_truncated) {
         std::vector<int64_t> cut;  // DAPO overlong filtering: truncated completions get no loss
         for (int64_t r = s; r < e; ++r)
@@ -314,6 +258,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
 
     // ---- 6-7. num_iterations passes: accumulate over micro-batches, clip, AdamW step -------------
     GrpoLossStats sums;  // counts summed over passes and micro-batches
+    MismatchStats mismatch;  // sampler vs trainer (old) log-probs, first pass
     double loss_first_pass = 0, grad_norm = 0, lr = 0, entropy_sum = 0, entropy_tokens = 0;
     for (int64_t pass = 0; pass < o.num_iterations && rows > 0; ++pass) {
       optimizer.zero_grad();
@@ -322,8 +267,12 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         opts.entropy = pass == 0;
         CompletionLogprobs cur = completion_logprobs(policy, mb.batch, opts);
         torch::Tensor old = o.num_iterations > 1 ? mb.old_logp : cur.logprobs.detach();
+        // Off-policy correction: sampler -> trainer importance weights (grpo/off_policy.h).
+        torch::Tensor is_w = importance_weights(old, mb.sampler_logp, mb.loss_mask, correction, o.is_cap,
+                                                pass == 0 ? &mismatch : nullptr);
+        if (correction == OffPolicyCorrection::kNone) is_w = torch::Tensor();
         GrpoLossOutput out = grpo_loss(cur.logprobs, old, mb.ref_logp, mb.advantages, mb.loss_mask, loss_options,
-                                       normalizer);
+                                       normalizer, is_w);
         out.loss.backward();
         optimizer.accumulate_grads();  // bf16 policy: summed in the fp32 master gradients
         if (pass == 0) {
@@ -354,7 +303,9 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     if (dp.active()) {
       std::vector<double> v = dp.sum({loss_first_pass, entropy_sum, entropy_tokens, double(n_groups), sums.num_tokens,
                                       sums.clip_low_count, sums.clip_high_count, sums.dual_clip_count, sums.kl_sum,
-                                      sums.ratio_sum});
+                                      sums.ratio_sum, mismatch.tokens, mismatch.abs_diff_sum, mismatch.k1_sum,
+                                      mismatch.k3_sum, mismatch.weight_sum, mismatch.capped});
+      mismatch = {v[10], v[11], v[12], v[13], v[14], v[15]};
       loss_first_pass = v[0], entropy_sum = v[1], entropy_tokens = v[2];
       sums.num_tokens = v[4], sums.clip_low_count = v[5], sums.clip_high_count = v[6], sums.dual_clip_count = v[7];
       sums.kl_sum = v[8], sums.ratio_sum = v[9];
@@ -363,6 +314,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
 
     // ---- 8. New weights to the pool ------------------------------------------------------------
     if (rows > 0) pool.update_weights(step, hf_state_dict(policy));
+    rollout.weights_published(step);  // async: generation may now run up to step + 1 + max_staleness
     state.step = step;
 
     // ---- 9. Metrics, samples, checkpoint -------------------------------------------------------
@@ -407,6 +359,13 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     rec["clip_ratio/dual"] = sums.dual_clip_count / tok_denom;
     rec["ratio/mean"] = sums.ratio_sum / tok_denom;
     rec["kl"] = sums.kl_sum / tok_denom;
+    const double mm_denom = std::max(1.0, mismatch.tokens);
+    rec["mismatch/abs_logp_diff"] = mismatch.abs_diff_sum / mm_denom;
+    rec["mismatch/kl_k1"] = mismatch.k1_sum / mm_denom;
+    rec["mismatch/kl_k3"] = mismatch.k3_sum / mm_denom;
+    rec["is_weight/mean"] = mismatch.weight_sum / mm_denom;
+    rec["is_weight/capped_frac"] = mismatch.capped / mm_denom;
+    rec["staleness"] = batch.oldest_weight_version < 0 ? 0 : step - 1 - batch.oldest_weight_version;
     rec["entropy"] = entropy_sum / std::max(1.0, entropy_tokens);
     rec["grad_norm"] = grad_norm;
     rec["lr"] = lr;

@@ -1,5 +1,7 @@
 #include "grpo/rollout_batch.h"
 
+#include <limits>
+
 #include "core/check.h"
 #include "core/timer.h"
 #include "rollout/sampler.h"
@@ -59,21 +61,28 @@ RolloutBatch generate_rollout_batch(const RolloutContext& c, int64_t position) {
       R1_CHECK(static_cast<int64_t>(sg.group.samples.size()) == G && sg.scores.size() == sg.group.samples.size(),
                "run_grpo: group ", i, " came back with ", sg.group.samples.size(), " samples and ",
                sg.scores.size(), " scores");
-      double lo = sg.scores[0].total, hi = lo;
+      sg.validity = group_validity(sg.scores, o.min_valid_samples);
+      double lo = std::numeric_limits<double>::infinity(), hi = -lo;
       for (size_t s = 0; s < sg.scores.size(); ++s) {
         const auto& score = sg.scores[s];
         const auto& sample = sg.group.samples[s];
-        lo = std::min(lo, score.total);
-        hi = std::max(hi, score.total);
-        b.all_totals.push_back(score.total);
-        for (size_t r = 0; r < reward_entries.size(); ++r) b.all_by_reward[r].push_back(score.outputs[r].score);
         b.all_lengths.push_back(static_cast<int64_t>(sample.completion_ids.size()));
         b.all_truncated += sample.finish_reason == FinishReason::kLength;
         b.generated_tokens += static_cast<int64_t>(sample.completion_ids.size());
         b.reward_errors += score.errors;
+        if (!sg.validity.valid[s]) {  // not a score: kept out of the reward curves and the loss
+          ++b.masked_samples;
+          continue;
+        }
+        lo = std::min(lo, score.total);
+        hi = std::max(hi, score.total);
+        b.all_totals.push_back(score.total);
+        for (size_t r = 0; r < reward_entries.size(); ++r) b.all_by_reward[r].push_back(score.outputs[r].score);
       }
       sg.constant = lo == hi;
-      if (o.dynamic_sampling && sg.constant) {
+      if (!sg.validity.keep) {
+        ++b.error_groups;
+      } else if (o.dynamic_sampling && sg.constant) {
         ++b.dropped_groups;
       } else if (static_cast<int64_t>(b.kept.size()) < B) {
         b.kept.push_back(std::move(sg));

@@ -13,6 +13,7 @@
 #include "grpo/data_parallel.h"
 #include "grpo/grpo_options.h"
 #include "grpo/prompt_source.h"
+#include "grpo/reward_mask.h"
 #include "model/tokenizer_prompt.h"
 #include "rewards/reward_set.h"
 #include "rollout/pool.h"
@@ -25,7 +26,8 @@ struct ScoredGroup {
   std::string prompt_text;
   Group group;                               // samples carry the sampler's per-token log-probs
   std::vector<rewards::SampleScore> scores;  // one per sample
-  bool constant = false;                     // all totals equal (no learning signal)
+  GroupValidity validity;                    // samples whose rewards all succeeded
+  bool constant = false;                     // all valid totals equal (no learning signal)
 };
 
 struct RolloutBatch {
@@ -34,6 +36,7 @@ struct RolloutBatch {
   std::vector<std::vector<double>> all_by_reward;   // per reward function
   std::vector<int64_t> all_lengths;
   int64_t all_truncated = 0, dropped_groups = 0, rounds = 0, reward_errors = 0, generated_tokens = 0;
+  int64_t masked_samples = 0, error_groups = 0;  // samples whose reward errored; groups dropped for it
   double generate_s = 0, reward_s = 0;
   int64_t data_position_end = 0;       // prompt stream position after this batch (saved in checkpoints)
   int64_t oldest_weight_version = -1;  // oldest policy version among the kept groups

@@ -4,9 +4,11 @@
 //   per step:
 //   1. sample B prompts from the stream (position saved in checkpoints)
 //   2. generate G completions per prompt with the rollout pool
-//   3. score each group as it streams in (rewards::RewardSet); DAPO dynamic sampling drops groups
-//      whose rewards all agree and draws more prompts (at most max_sampling_rounds extra rounds)
-//   4. group-relative advantages
+//   3. score each group as it streams in (rewards::RewardSet); samples whose reward errored are
+//      masked out (grpo/reward_mask.h) and groups left with too few valid samples dropped; DAPO
+//      dynamic sampling drops groups whose rewards all agree and draws more prompts (at most
+//      max_sampling_rounds extra rounds)
+//   4. group-relative advantages over each group's valid samples
 //   5. old log-probs (only when num_iterations > 1; else old = detached current, as TRL) and
 //      reference log-probs (only when beta > 0)
 //   6. num_iterations passes over micro-batches, gradients accumulated with the full batch's
@@ -25,17 +27,21 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/logging.h"
+#include "core/progress.h"
+#include "core/tensorboard.h"
 #include "core/thread_pool.h"
 #include "core/timer.h"
 #include "grpo/advantages.h"
 #include "grpo/async_rollout.h"
+#include "grpo/data_parallel.h"
 #include "grpo/off_policy.h"
 #include "grpo/rollout_batch.h"
-#include "grpo/data_parallel.h"
 #include "grpo/logprobs.h"
 #include "grpo/loss.h"
+#include "grpo/reward_mask.h"
 #include "grpo/trainer_state.h"
 #include "model/checkpoint.h"
+#include "model/lora.h"
 #include "model/master_weights.h"
 #include "model/tokenizer.h"
 #include "rollout/pool.h"
@@ -68,11 +74,19 @@ struct MicroBatch {
   torch::Tensor sampler_logp;  // [b, C] the sampler's log-probs of the same tokens
 };
 
-std::vector<torch::Tensor> trainable(Transformer& model) {
+std::vector<torch::Tensor> trainable(Transformer& model, const LoraAdapter& lora) {
+  if (lora) return lora.parameters();  // the base is frozen
   std::vector<torch::Tensor> out;
   for (auto& p : model->parameters())
     if (p.requires_grad()) out.push_back(p);
   return out;
+}
+
+// What the rollout replicas load after a step: the weights, the weights with the adapter merged,
+// or (adapter applied in the replicas) the adapter's tensors only.
+NamedTensors pool_weights(Transformer& policy, const LoraAdapter& lora, const LoraOptions& o) {
+  if (!lora) return hf_state_dict(policy);
+  return o.rollout == "applied" ? lora.named_tensors() : merged_state_dict(policy);
 }
 
 }  // namespace
@@ -98,16 +112,23 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   TrainerState state;
   state.seed = o.seed;
   result.resumed_from = latest_checkpoint_step(run_dir);
-  const std::string start_dir =
-      result.resumed_from > 0 ? checkpoint_dir(run_dir, result.resumed_from) + "/model" : in.model_dir;
+  const std::string start_dir = result.resumed_from > 0 && !o.lora.enabled()
+                                    ? checkpoint_dir(run_dir, result.resumed_from) + "/model"
+                                    : in.model_dir;
 
   ModelConfig cfg;
   Transformer policy = load_model(start_dir, &cfg, in.device, in.dtype);
   dp.broadcast_parameters(policy);
   policy->set_compute_options(in.compute);
   policy->train();
+  // LoRA: only the adapter trains; the reference policy is the policy with its adapter off.
+  LoraAdapter lora;
+  if (o.lora.enabled()) {
+    lora = attach_lora(policy, o.lora, o.seed);
+    if (result.resumed_from > 0) load_peft_weights(lora, checkpoint_dir(run_dir, result.resumed_from) + "/adapter");
+  }
   Transformer reference{nullptr};
-  if (o.beta > 0) {  // beta = 0: no reference model is loaded or run at all
+  if (o.beta > 0 && !lora) {  // beta = 0: no reference model is loaded or run at all
     reference = load_model(in.model_dir, nullptr, in.device, in.dtype);
     reference->set_compute_options(in.compute);
     reference->eval();
@@ -116,11 +137,12 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   const Tokenizer tokenizer = Tokenizer::from_file(in.model_dir);
   const PromptEncoder prompt_encoder(tokenizer, in.model_dir, in.prompt_format);  // BOS, chat template
 
-  // AdamW; with a bf16 policy it runs on fp32 master copies of the weights (model/master_weights.h).
-  MasterWeights optimizer(trainable(policy), torch::optim::AdamWOptions(o.lr)
-                                                 .betas(std::make_tuple(o.adam_beta1, o.adam_beta2))
-                                                 .eps(o.adam_eps)
-                                                 .weight_decay(o.weight_decay));
+  // AdamW over the trainable parameters (the adapters only with LoRA); with a bf16 policy it runs
+  // on fp32 master copies of them (model/master_weights.h).
+  MasterWeights optimizer(trainable(policy, lora), torch::optim::AdamWOptions(o.lr)
+                                                       .betas(std::make_tuple(o.adam_beta1, o.adam_beta2))
+                                                       .eps(o.adam_eps)
+                                                       .weight_decay(o.weight_decay));
   if (result.resumed_from > 0) {
     state = load_checkpoint_state(run_dir, result.resumed_from, optimizer, in.device);
     R1_CHECK(state.seed == o.seed, run_dir, ": checkpoint step-", state.step, " was trained with seed ", state.seed,
@@ -128,21 +150,30 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     spdlog::info("grpo: resuming from {} (step {}, data position {})", checkpoint_dir(run_dir, state.step),
                  state.step, state.data_position);
   }
-  // Lines of steps after the checkpoint belong to the interrupted run: drop them. Rank 0 writes.
-  if (dp.is_main()) {
+  // Lines of steps after the checkpoint belong to the interrupted run: drop them.
+  if (dp.is_main()) {  // rank 0 writes the run directory
     truncate_jsonl_after_step(metrics_path, state.step);
     truncate_jsonl_after_step(samples_path, state.step);
   }
   MetricsWriter metrics(dp.is_main() ? metrics_path : "/dev/null", /*append=*/true);
   MetricsWriter samples_log(dp.is_main() ? samples_path : "/dev/null", /*append=*/true);
+  TensorBoardWriter tb(o.tensorboard && dp.is_main() ? run_dir + "/tensorboard" : "", state.step + 1);
+  ProgressOptions bar;
+  bar.label = "grpo";
+  bar.unit = "step";
+  bar.total = o.steps;
+  bar.initial = state.step;
+  Progress progress(bar);
 
   PoolOptions pool_options;
   pool_options.num_workers = o.num_workers;
   pool_options.engine.max_batch = o.max_batch;
   pool_options.engine.token_budget = o.token_budget;
+  pool_options.with_lora = lora && o.lora.rollout == "applied";
   RolloutPool pool(policy, pool_options, [&tokenizer](const std::vector<int64_t>& ids) {
     return tokenizer.decode(std::vector<int32_t>(ids.begin(), ids.end()), /*skip_special_tokens=*/false);
   });
+  if (lora && !pool_options.with_lora && state.step > 0) pool.update_weights(state.step, merged_state_dict(policy));
 
   SamplingOptions sampling;
   sampling.temperature = o.temperature;
@@ -173,7 +204,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   ThreadPool reward_pool(static_cast<unsigned>(o.reward_threads));  // code rewards run sandboxes: score in parallel
   int64_t steps_this_call = 0;
   // Versions in the pool are step numbers: a resumed run publishes its starting weights as state.step.
-  if (state.step > 0) pool.update_weights(state.step, hf_state_dict(policy));
+  if (state.step > 0 && pool.weight_version() < state.step) pool.update_weights(state.step, pool_weights(policy, lora, o.lora));
   const OffPolicyCorrection correction = parse_off_policy_correction(o.off_policy_correction);
   const RolloutContext rollout_context{o, in.prompts, prompt_encoder, pool, sampling, reward_pool, dp};
   AsyncRollout rollout([&rollout_context](int64_t position) { return generate_rollout_batch(rollout_context, position); },
@@ -193,7 +224,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     std::vector<std::vector<double>>& all_by_reward = batch.all_by_reward;
     std::vector<int64_t>& all_lengths = batch.all_lengths;
     int64_t all_truncated = batch.all_truncated, dropped_groups = batch.dropped_groups, rounds = batch.rounds,
-            reward_errors = batch.reward_errors;
+            reward_errors = batch.reward_errors, masked_samples = batch.masked_samples, error_groups = batch.error_groups;
     generated_tokens = batch.generated_tokens;
     generate_s = batch.generate_s;
     reward_s = batch.reward_s;
@@ -202,29 +233,36 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       for (auto& v : all_by_reward) v = dp.gather(v);
       std::vector<double> lengths = dp.gather({all_lengths.begin(), all_lengths.end()});
       all_lengths.assign(lengths.begin(), lengths.end());
-      std::vector<double> c = dp.sum({double(all_truncated), double(generated_tokens), double(reward_errors)});
+      std::vector<double> c = dp.sum({double(all_truncated), double(generated_tokens), double(reward_errors),
+                                      double(masked_samples), double(error_groups)});
       all_truncated = int64_t(c[0]), generated_tokens = int64_t(c[1]), reward_errors = int64_t(c[2]);
+      masked_samples = int64_t(c[3]), error_groups = int64_t(c[4]);
     }
 
     // ---- 4. Advantages -------------------------------------------------------------------------
     Timer train_timer;
     const int64_t n_groups = static_cast<int64_t>(kept.size());
-    const int64_t rows = n_groups * G;
     std::vector<std::vector<int64_t>> prompts, completions;
-    std::vector<double> totals;
+    std::vector<std::vector<double>> group_totals;
+    std::vector<std::vector<int64_t>> row_of(n_groups);  // [group][sample] -> training row, -1 if masked
     std::vector<bool> truncated;
     std::vector<const std::vector<float>*> sampler_logprobs;  // per row: the sampler's log-probs
-    for (const ScoredGroup& sg : kept) {
+    for (int64_t gi = 0; gi < n_groups; ++gi) {
+      const ScoredGroup& sg = kept[gi];
+      group_totals.emplace_back();
       for (size_t s = 0; s < sg.group.samples.size(); ++s) {
+        row_of[gi].push_back(sg.validity.valid[s] ? static_cast<int64_t>(prompts.size()) : -1);
+        if (!sg.validity.valid[s]) continue;
         sampler_logprobs.push_back(&sg.group.samples[s].logprobs);
         prompts.push_back(sg.group.prompt_ids);
         completions.push_back(sg.group.samples[s].completion_ids);
-        totals.push_back(sg.scores[s].total);
+        group_totals.back().push_back(sg.scores[s].total);
         truncated.push_back(sg.group.samples[s].finish_reason == FinishReason::kLength);
       }
     }
+    const int64_t rows = static_cast<int64_t>(prompts.size());
     torch::Tensor advantages;
-    if (rows > 0) advantages = compute_advantages(torch::tensor(totals, torch::kFloat64), adv_options);
+    if (rows > 0) advantages = ragged_group_advantages(group_totals, adv_options);
 
     // ---- 5. Micro-batches with old and reference log-probs ---------------------------------------
     std::vector<MicroBatch> micro;
@@ -250,7 +288,10 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       {
         torch::NoGradGuard no_grad;
         if (o.num_iterations > 1) mb.old_logp = completion_logprobs(policy, mb.batch, lp_options).logprobs;
-        if (o.beta > 0) mb.ref_logp = completion_logprobs(reference, mb.batch, lp_options).logprobs;
+        if (o.beta > 0) {
+          LoraDisabled base_only(lora);
+          mb.ref_logp = completion_logprobs(lora ? policy : reference, mb.batch, lp_options).logprobs;
+        }
       }
       micro.push_back(std::move(mb));
     }
@@ -305,15 +346,15 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
                                       sums.clip_low_count, sums.clip_high_count, sums.dual_clip_count, sums.kl_sum,
                                       sums.ratio_sum, mismatch.tokens, mismatch.abs_diff_sum, mismatch.k1_sum,
                                       mismatch.k3_sum, mismatch.weight_sum, mismatch.capped});
-      mismatch = {v[10], v[11], v[12], v[13], v[14], v[15]};
       loss_first_pass = v[0], entropy_sum = v[1], entropy_tokens = v[2];
       sums.num_tokens = v[4], sums.clip_low_count = v[5], sums.clip_high_count = v[6], sums.dual_clip_count = v[7];
       sums.kl_sum = v[8], sums.ratio_sum = v[9];
+      mismatch = {v[10], v[11], v[12], v[13], v[14], v[15]};
       groups_trained = int64_t(v[3]);
     }
 
     // ---- 8. New weights to the pool ------------------------------------------------------------
-    if (rows > 0) pool.update_weights(step, hf_state_dict(policy));
+    if (rows > 0) pool.update_weights(step, pool_weights(policy, lora, o.lora));
     rollout.weights_published(step);  // async: generation may now run up to step + 1 + max_staleness
     state.step = step;
 
@@ -343,6 +384,8 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       }
     }
     rec["reward/errors"] = reward_errors;
+    rec["samples/masked"] = masked_samples;
+    rec["groups/dropped_reward_errors"] = error_groups;
     int64_t len_max = 0;
     double len_sum = 0;
     for (int64_t l : all_lengths) len_sum += l, len_max = std::max(len_max, l);
@@ -376,6 +419,10 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     rec["time/step"] = step_timer.seconds();
     rec["data_position"] = state.data_position;
     metrics.write(rec);
+    tb.scalars(step, rec);  // no-op off rank 0
+    progress.add("tok", static_cast<double>(generated_tokens));
+    progress.set_note(fmt::format("reward {:.3f}", reward_mean));
+    progress.advance();
     if (dp.is_main()) spdlog::info(
         "grpo step {}/{} | reward {:.3f} ± {:.3f} | acc {:.3f} | len {:.1f} (max {}) | clip {:.3f} | kl {:.4f} | "
         "ent {:.3f} | gnorm {:.3f} | lr {:.2e} | {:.0f} tok/s | gen {:.2f}s rew {:.2f}s train {:.2f}s",
@@ -384,24 +431,29 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         grad_norm, lr, rec["tokens_per_s"].get<double>(), generate_s, reward_s, train_s);
 
     if (o.log_samples_every > 0 && step % o.log_samples_every == 0) {
-      int64_t written = 0;
-      for (size_t gi = 0; gi < kept.size() && written < o.samples_per_log; ++gi) {
-        for (size_t s = 0; s < kept[gi].group.samples.size() && written < o.samples_per_log; ++s, ++written) {
+      std::vector<json> lines;
+      for (size_t gi = 0; gi < kept.size() && static_cast<int64_t>(lines.size()) < o.samples_per_log; ++gi) {
+        for (size_t s = 0; s < kept[gi].group.samples.size() && static_cast<int64_t>(lines.size()) < o.samples_per_log;
+             ++s) {
           const Sample& sample = kept[gi].group.samples[s];
+          const int64_t row = row_of[gi][s];
           json line = {{"step", step},
                        {"prompt", kept[gi].prompt_text},
                        {"completion", sample.text},
                        {"finish_reason", finish_reason_name(sample.finish_reason)},
                        {"length", sample.completion_ids.size()},
-                       {"advantage", advantages[static_cast<int64_t>(gi) * G + s].item<double>()}};
+                       {"advantage", row >= 0 ? json(advantages[row].item<double>()) : json(nullptr)}};
           line.update(o.rewards.to_json(kept[gi].scores[s]));
           samples_log.write(line);
+          lines.push_back(std::move(line));
         }
       }
+      tb.text("samples", step, markdown_samples(lines, {"reward", "advantage", "length", "finish_reason"},
+                                                 {"prompt", "completion", "reward_errors"}));
     }
     if ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps) {
       dp.barrier();  // every rank finished the step; then no rank runs ahead of a half-written checkpoint
-      if (dp.is_main()) save_checkpoint(run_dir, state, policy, cfg, optimizer, in.model_dir, o.keep_checkpoints);
+      if (dp.is_main()) save_checkpoint(run_dir, state, policy, cfg, optimizer, in.model_dir, o.keep_checkpoints, &lora);
       dp.barrier();
     }
     result.step = step;
@@ -409,12 +461,17 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     if (in.on_step) in.on_step(rec);
     if (in.stop_after_steps > 0 && ++steps_this_call >= in.stop_after_steps && step < o.steps) {
       int64_t last = latest_checkpoint_step(run_dir);
-      result.model_dir = last > 0 ? checkpoint_dir(run_dir, last) + "/model" : "";
+      result.model_dir = last > 0 ? checkpoint_dir(run_dir, last) + (lora ? "/adapter" : "/model") : "";
       return result;
     }
   }
 
-  // The final policy, also when a previous call already finished every step.
+  // The final policy, also when a previous call already finished every step. LoRA: the adapter
+  // (PEFT format) and the merged model.
+  if (lora) {
+    if (dp.is_main()) save_peft_adapter(lora, run_dir + "/adapter", in.model_dir);
+    merge_lora(policy);
+  }
   SaveOptions save;
   save.tokenizer_dir = in.model_dir;
   if (dp.is_main()) save_model(policy, cfg, run_dir + "/model", save);

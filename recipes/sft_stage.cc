@@ -5,12 +5,15 @@
 //     steps: 300            # optimiser steps          batch_size: 64     micro_batch_size: 0 (= batch)
 //     lr: 2.0e-3            # peak, after warmup_steps; cosine to min_lr
 //     checkpoint_every: 100 # a re-run resumes from RUN_DIR/<name>/checkpoint
+//     lora: {r: 8, alpha: 16, dropout: 0.05, target_modules: all-linear}   # optional: LoRA on the
+//                           # frozen model; writes RUN_DIR/<name>/adapter (PEFT) + the merged model
 #include <torch/torch.h>
 
 #include <filesystem>
 
 #include "core/logging.h"
 #include "model/checkpoint.h"
+#include "model/lora.h"
 #include "model/tokenizer.h"
 #include "model/tokenizer_prompt.h"
 #include "recipes/stages.h"
@@ -52,6 +55,10 @@ class SftStage : public Stage {
     torch::manual_seed(seed);
     const sft::SftRunResult r = sft::run_sft(model, source, opts_, env.stage_dir, eos, env.input_model);
     const std::string out = env.stage_dir + "/model";
+    if (opts_.lora.enabled()) {  // the adapter in PEFT format, and the merged model for the next stage
+      save_peft_adapter(find_lora(model), env.stage_dir + "/adapter", env.input_model);
+      merge_lora(model);
+    }
     SaveOptions save;
     save.tokenizer_dir = env.input_model;
     save_model(model, cfg, out, save);
@@ -83,6 +90,12 @@ std::unique_ptr<Stage> parse_sft_stage(ConfigNode& node, const RecipeSettings&) 
   node.read("grad_clip", o.grad_clip);
   node.read("checkpoint_every", o.checkpoint_every);
   node.read("log_every", o.log_every);
+  node.read("tensorboard", o.tensorboard);
+  if (node.has("lora")) {
+    ConfigNode lora = node.child("lora");
+    o.lora = read_lora_options(lora);
+    lora.finish();
+  }
   sft::SftFormatOptions f;
   node.read("max_length", f.max_length);
   node.read("append_eos", f.append_eos);

@@ -90,6 +90,20 @@ inline GrpoOptions tiny_options() {
   return o;
 }
 
+// tiny_options() scoring with `reward` alone, under the label "accuracy".
+inline GrpoOptions tiny_options_with(std::shared_ptr<rewards::Reward> reward, const std::string& name,
+                                     double error_score = 0.0) {
+  GrpoOptions o = tiny_options();
+  rewards::RewardEntry entry;
+  entry.label = "accuracy";
+  entry.name = name;
+  entry.error_score = error_score;
+  entry.reward = std::move(reward);
+  o.rewards = rewards::RewardSet();
+  o.rewards.add(entry);
+  return o;
+}
+
 inline GrpoInputs tiny_inputs(const std::string& model_dir) {
   GrpoInputs in;
   in.model_dir = model_dir;

@@ -20,15 +20,6 @@ namespace {
 
 using namespace tiny;  // NOLINT: the shared tiny set-up (tests/grpo/tiny_grpo.h)
 
-double max_param_diff(const std::string& a, const std::string& b) {
-  Transformer x = load_model(a, nullptr, torch::kCPU, torch::kFloat32);
-  Transformer y = load_model(b, nullptr, torch::kCPU, torch::kFloat32);
-  double d = 0;
-  auto px = x->parameters(), py = y->parameters();
-  for (size_t i = 0; i < px.size(); ++i) d = std::max(d, (px[i] - py[i]).abs().max().item<double>());
-  return d;
-}
-
 TEST(OffPolicy, MismatchIsZeroWhenSamplerAndTrainerShareWeights) {
   const std::string root = fresh_dir("mismatch0");
   const std::string model_dir = make_tiny_model(root);

@@ -149,16 +149,6 @@ TEST(DataParallel, GlooCollectivesOnLoopback) {
   for (int s : st) EXPECT_TRUE(exited_ok(s)) << "rank status " << s;
 }
 
-// Largest |a - b| over the parameters of two checkpoints' models.
-double max_param_diff(const std::string& a, const std::string& b) {
-  Transformer x = load_model(a, nullptr, torch::kCPU, torch::kFloat32);
-  Transformer y = load_model(b, nullptr, torch::kCPU, torch::kFloat32);
-  double d = 0;
-  auto px = x->parameters(), py = y->parameters();
-  for (size_t i = 0; i < px.size(); ++i) d = std::max(d, (px[i] - py[i]).abs().max().item<double>());
-  return d;
-}
-
 void expect_same_trajectory(const std::string& want_run, const std::string& got_run, const char* what) {
   std::vector<json> want = read_metrics(want_run), got = read_metrics(got_run);
   ASSERT_EQ(got.size(), 5u) << what;

@@ -126,4 +126,14 @@ inline std::string fresh_dir(const std::string& name) {
   return d;
 }
 
+// Largest |a - b| over the parameters of two saved models (HF directories).
+inline double max_param_diff(const std::string& a, const std::string& b) {
+  Transformer x = load_model(a, nullptr, torch::kCPU, torch::kFloat32);
+  Transformer y = load_model(b, nullptr, torch::kCPU, torch::kFloat32);
+  double d = 0;
+  auto px = x->parameters(), py = y->parameters();
+  for (size_t i = 0; i < px.size(); ++i) d = std::max(d, (px[i] - py[i]).abs().max().item<double>());
+  return d;
+}
+
 }  // namespace r1kit::grpo::tiny

@@ -97,9 +97,9 @@ BenchmarkSpec custom_benchmark(const std::string& path, const std::string& mappi
   R1_CHECK(!s.prompt_field.empty(), "column mapping '", mapping, "': needs prompt=COLUMN");
   R1_CHECK(checker == Checker::kCode || !s.answer_field.empty(), "column mapping '", mapping,
            "': a math benchmark needs answer=COLUMN");
-  s.instruction = checker == Checker::kMath
-                      ? "{" + s.prompt_field + "}\nPlease reason step by step, and put your final answer within \\boxed{}."
-                      : "{" + s.prompt_field + "}";
+  // The prompt as written: a custom file's prompts are already what the model should see (the
+  // boxed-answer instruction is part of the built-in benchmarks' R1 protocol).
+  s.instruction = "{" + s.prompt_field + "}";
   return s;
 }
 

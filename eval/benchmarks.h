@@ -9,7 +9,8 @@
 //   humaneval  humaneval/test.jsonl        task_id   prompt    test/entry_point  code (sandbox)
 //   mbpp       mbpp/mbpp_sanitized.jsonl   task_id   prompt    test_list         code (sandbox)
 //
-// Any other JSONL: custom_benchmark(path, "id=qid,prompt=question,answer=final", checker).
+// Any other JSONL: custom_benchmark(path, "id=qid,prompt=question,answer=final", checker); its
+// prompts are used as written (no instruction added).
 // Presets: r1 (temperature 0.6, top-p 0.95, k = 64 for AIME else 16, boxed-answer instruction,
 // the response starts after "<think>\n") and greedy (temperature 0, k = 1, same prompts).
 #pragma once

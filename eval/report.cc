@@ -1,5 +1,6 @@
 #include "eval/report.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/check.h"
@@ -27,6 +28,14 @@ BenchmarkResult BenchmarkResult::from_json(const json& j, const std::string& whe
       MetricValue m{v.at("mean").get<double>(), v.at("stderr").get<double>(), v.at("problems").get<int64_t>()};
       r.summary.metrics.emplace_back(name, m);
     }
+    // JSON objects are sorted by name: restore the report order (pass@k, maj@k by k, then greedy).
+    auto rank = [](const std::string& n) {
+      const size_t at = n.find('@');
+      const int family = n.compare(0, at, "pass") == 0 ? 0 : n.compare(0, at, "maj") == 0 ? 1 : 2;
+      return std::make_pair(family, at == std::string::npos ? 0LL : std::stoll(n.substr(at + 1)));
+    };
+    std::stable_sort(r.summary.metrics.begin(), r.summary.metrics.end(),
+                     [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
     return r;
   } catch (const json::exception& e) {
     R1_FAIL(where, ": not an evaluation summary: ", e.what());

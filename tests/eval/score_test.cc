@@ -75,7 +75,11 @@ TEST(EvalScore, UnknownProblemIdOfABenchmarkNamesTheLine) {
   const BenchmarkSpec spec = custom_benchmark(data, "id=qid,prompt=question,answer=final", Checker::kMath);
   const std::vector<Problem> problems = load_problems(spec, "");
   ASSERT_EQ(problems.size(), 1u);
-  EXPECT_NE(problems[0].prompt.find("1+1?\nPlease reason step by step"), std::string::npos);
+  EXPECT_EQ(problems[0].prompt, "1+1?");  // a custom file's prompt as written
+  if (path_exists(default_data_dir() + "/aime2024/test.jsonl"))  // ../shared present: the R1 instruction
+    EXPECT_NE(load_problems(find_benchmark("aime2024"), default_data_dir(), 1)[0].prompt.find(
+                "\nPlease reason step by step, and put your final answer within \\boxed{}."),
+            std::string::npos);
   const std::string e = error_of(R"({"problem_id": "q1", "completion": "\\boxed{2}"})" "\n"
                                  R"({"problem_id": "q9", "completion": "\\boxed{2}"})" "\n", spec, &problems);
   EXPECT_NE(e.find("bad.jsonl:2"), std::string::npos) << e;
@@ -116,6 +120,7 @@ TEST(EvalScore, ScoresAndWritesEveryOutput) {
   const std::string md = recipes::write_eval_report(out);
   EXPECT_NE(md.find("## synthetic"), std::string::npos) << md;
   EXPECT_NE(md.find("| maj@4 | 50.00 |"), std::string::npos) << md;
+  EXPECT_LT(md.find("| pass@4 |"), md.find("| maj@1 |")) << md;  // report order survives summary.json
   EXPECT_TRUE(fs::exists(out + "/report.md"));
   // problems.jsonl: the maj answer of b is its first member "7".
   const std::string problems = read_file(out + "/synthetic/problems.jsonl");

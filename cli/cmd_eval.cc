@@ -112,10 +112,8 @@ Registrar reg{
     "eval", "evaluate a model on benchmarks (pass@k, maj@k, greedy) or score existing samples (eval score)",
     [](CLI::App& sub) {
       auto a = std::make_shared<EvalArgs>();
-      sub.add_option("--model", a->model.model, "model directory (config.json + *.safetensors + tokenizer.json)");
-      sub.add_option("--device", a->model.device, "cpu | cuda | cuda:N");
-      sub.add_option("--dtype", a->model.dtype, "float32 | bfloat16 | float16");
-      sub.add_option("--adapter", a->model.adapter, "a PEFT LoRA adapter to apply");
+      add_model_options(sub, a->model);
+      sub.get_option("--model")->required(false);  // `eval score` needs no model
       sub.add_option("--benchmark", a->benchmarks, "gsm8k, math500, aime2024, amc2023, humaneval, mbpp (comma-separated)");
       sub.add_option("--data", a->data, "any JSONL benchmark (with --columns)");
       sub.add_option("--columns", a->columns, "column mapping for --data: id=COL,prompt=COL,answer=COL[,format=auto|latex|gsm8k|int]");

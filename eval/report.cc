@@ -78,9 +78,12 @@ std::string report_markdown(const std::vector<BenchmarkResult>& results) {
     md += "\n## " + r.benchmark + "\n\n";
     std::string settings;
     for (const auto& [k, v] : r.settings.items()) settings += (settings.empty() ? "" : ", ") + k + " " + (v.is_string() ? v.get<std::string>() : v.dump());
-    std::snprintf(buf, sizeof buf, "%lld problems, %lld samples, mean response %.1f tokens.\n",
-                  static_cast<long long>(r.summary.problems), static_cast<long long>(r.summary.samples), r.mean_tokens);
+    std::snprintf(buf, sizeof buf, "%lld problems, %lld samples", static_cast<long long>(r.summary.problems),
+                  static_cast<long long>(r.summary.samples));
     md += buf;
+    // Lengths are known for generated samples (and scored files that carry "tokens").
+    std::snprintf(buf, sizeof buf, ", mean response %.1f tokens", r.mean_tokens);
+    md += (r.mean_tokens > 0 ? std::string(buf) : std::string()) + ".\n";
     if (!settings.empty()) md += "Settings: " + settings + ".\n";
     md += "\n| metric | value (%) | std. error (%) | problems |\n|---|---:|---:|---:|\n";
     for (const auto& [name, v] : r.summary.metrics) {

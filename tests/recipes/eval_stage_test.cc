@@ -73,3 +73,44 @@ TEST(EvalStage, EightSamplesWriteReportPlotsAndPassAtK) {
   EXPECT_NE(md.find("| maj@8 |"), std::string::npos) << md;
   std::printf("%s", md.c_str());
 }
+
+// `benchmark: gsm8k` mode (plumbing, with an untrained model): problems from ../shared/data, k samples
+// plus a greedy one, the benchmark's report and plots. Skips without ../shared.
+TEST(EvalStage, BenchmarkModeWritesTheBenchmarkReport) {
+  const std::string gsm8k = std::string(R1_SHARED_DIR) + "/data/gsm8k/test.jsonl";
+  if (!fs::exists(gsm8k)) GTEST_SKIP() << "missing " << gsm8k;
+  const std::string dir = testing::TempDir() + "/eval_stage_bench_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir + "/r.yaml") << R"(name: bench
+seed: 2
+model:
+  create: {hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2, intermediate_size: 64, max_position_embeddings: 2048}
+data:
+  kind: tiny_chain
+  tiny_chain: {n_ops: 2, n_heldout: 8}
+stages:
+  - name: eval_gsm8k
+    kind: eval
+    benchmark: gsm8k
+    samples: 4
+    max_new_tokens: 8
+    limit: 3
+    greedy: true
+)";
+  Recipe recipe = load_recipe(dir + "/r.yaml");
+  RunOptions opts;
+  opts.run_dir = dir + "/run";
+  opts.print_table = false;
+  run_recipe(recipe, opts);
+  const std::string st = opts.run_dir + "/eval_gsm8k";
+  for (const char* f : {"/report.md", "/eval.json", "/gsm8k/summary.json", "/gsm8k/problems.jsonl", "/gsm8k/plots/pass_at_k.svg"})
+    EXPECT_TRUE(fs::exists(st + f)) << f;
+  const json s = parse_json(read_file(st + "/gsm8k/summary.json"), "summary.json");
+  EXPECT_EQ(s["problems"], 3);
+  EXPECT_EQ(s["samples"], 12);
+  EXPECT_EQ(s["settings"]["k"], 4);
+  EXPECT_DOUBLE_EQ(s["settings"]["temperature"].get<double>(), 0.6);  // the r1 preset
+  EXPECT_TRUE(s["metrics"].contains("greedy"));
+  EXPECT_TRUE(s["metrics"].contains("maj@4"));
+}

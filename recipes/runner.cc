@@ -274,16 +274,18 @@ std::string format_summary(const json& summary) {
   }
   out += pad("total", wname) + "  " + pad("", wkind) + "  " + lpad(fmt_seconds(total), 9) + "\n";
 
-  // Before/after: the last evaluation, and the last evaluation before the training stage preceding it.
+  // Before/after: the last greedy evaluation, and the last one before the training stage preceding it
+  // (sampled evaluations, e.g. a k = 8 report, measure something else).
+  auto greedy_eval = [&](int i) { return stages[i].contains("eval") && stages[i]["eval"].value("greedy", true); };
   int after = -1;
   for (int i = static_cast<int>(stages.size()) - 1; i >= 0 && after < 0; --i)
-    if (stages[i].contains("eval")) after = i;
+    if (greedy_eval(i)) after = i;
   int train = -1;
   for (int i = after - 1; i >= 0 && train < 0; --i)
     if (stages[i].at("kind") != "eval") train = i;
   int before = -1;
   for (int i = train - 1; i >= 0 && before < 0; --i)
-    if (stages[i].contains("eval")) before = i;
+    if (greedy_eval(i)) before = i;
   if (after >= 0 && before >= 0) {
     const double a = stages[before]["eval"]["accuracy"].get<double>(), b = stages[after]["eval"]["accuracy"].get<double>();
     char buf[256];

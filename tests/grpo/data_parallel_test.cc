@@ -96,7 +96,15 @@ std::vector<int> run_ranks(int world, const std::string& role, std::map<std::str
 bool exited_ok(int st) { return WIFEXITED(st) && WEXITSTATUS(st) == 0; }
 
 GrpoOptions dp_options() {
-  GrpoOptions o = tiny_options();  // B = 4 prompts x G = 8, micro-batches of 16 completions
+  GrpoOptions o = tiny_options();  // B = 4 prompts x G = 8
+  // One group per micro-batch: the trainer packs a step's groups sorted by length, so with larger
+  // micro-batches one process and two ranks would run different groups side by side (different
+  // padding and summation order), not a different computation.
+  o.micro_batch_size = 8;
+  // lr 1e-3: the packed float32 path sums in a different order on 2 ranks than in 1 process, and
+  // AdamW turns ~1e-7 gradient differences of near-zero gradients into lr-sized parameter steps
+  // (1.2e-5 at lr 1e-2). Without the all-reduce the two runs differ by ~lr, so the test still fails.
+  o.lr = 1e-3;
   o.steps = 5;
   o.save_every = 1;  // a checkpoint per step: the parameter trajectory
   o.keep_checkpoints = 5;

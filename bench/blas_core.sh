@@ -6,7 +6,7 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
   cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
   has() { for f in "$@"; do [[ "$cpu_flags" == *" $f "* ]] || return 1; done; }
   if has avx512f avx512bw avx512vl avx512dq avx512cd; then
-    if has avx512_bf16; then export OPENBLAS_CORETYPE=COOPERLAKE; else export OPENBLAS_CORETYPE=SKYLAKEX; fi
+    export OPENBLAS_CORETYPE=SKYLAKEX
   elif has avx2 fma; then
     export OPENBLAS_CORETYPE=HASWELL
   fi

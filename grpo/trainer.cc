@@ -171,6 +171,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   bar.unit = "step";
   bar.total = o.steps;
   bar.initial = state.step;
+  if (!dp.is_main()) bar.enabled = 0;  // one progress line per run, rank 0's
   Progress progress(bar);
 
   PoolOptions pool_options;

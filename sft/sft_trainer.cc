@@ -160,6 +160,7 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   bar.unit = "step";
   bar.total = opts.steps;
   bar.initial = start;
+  if (!dp.is_main()) bar.enabled = 0;  // one progress line per run, rank 0's
   Progress progress(bar);
 
   Timer total;

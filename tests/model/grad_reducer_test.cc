@@ -6,7 +6,8 @@
 //     for bit, over 2 steps (the second with the buckets rebuilt in gradient-ready order), and the
 //     buckets start inside the last backward (the overlap), not after it;
 //   - a parameter with a gradient on one rank only gets the sum on both; one with none stays
-//     without a gradient (AdamW skips it, as in one process).
+//     without a gradient (AdamW skips it, as in one process);
+//   - a gradient that changes after its bucket started is an Error.
 #include "model/grad_reducer.h"
 
 #include <gtest/gtest.h>
@@ -208,6 +209,32 @@ TEST(GradReducer, GradientOnOneRankOnlyAndNone) {
     EXPECT_TRUE(torch::equal(g[0], torch::full({3}, 3.0))) << "rank " << r;  // 1 + 2
     EXPECT_TRUE(torch::equal(g[1], torch::full({2}, 5.0))) << "rank " << r;  // rank 1's only
     EXPECT_FALSE(g[2].defined()) << "rank " << r;                            // no rank had one
+  }
+}
+
+TEST(GradReducer, GradientAfterItsBucketStartedIsAnError) {
+  // Armed too early (two backward calls after prepare_for_backward): the second gradient of `b`
+  // would miss its bucket, which already started. A clear error, not a silently stale sum.
+  std::vector<std::string> errors(2);
+  on_two_ranks([&](int rank, const std::shared_ptr<ProcessGroup>& pg) {
+    torch::Tensor a = torch::full({3}, 1.0).requires_grad_(true);
+    torch::Tensor b = torch::full({2}, 1.0).requires_grad_(true);
+    MasterWeights opt({a, b}, torch::optim::AdamWOptions(1e-3));
+    GradReducerOptions ro;
+    ro.bucket_bytes = 1;
+    GradReducer reducer(pg, opt, ro);
+    reducer.prepare_for_backward();
+    ((a * 2.0).sum() + (b * 3.0).sum()).backward();  // both buckets start
+    try {
+      (b * 4.0).sum().backward();
+    } catch (const std::exception& e) {
+      errors[static_cast<size_t>(rank)] = e.what();
+    }
+    reducer.finish();
+  });
+  for (const auto& e : errors) {
+    std::printf("error: %s\n", e.c_str());
+    EXPECT_NE(e.find("received another gradient after its bucket's all-reduce started"), std::string::npos) << e;
   }
 }
 

@@ -6,6 +6,8 @@
 # Prints the grpo stage seconds, the ratio, the held-out accuracy of both runs and the load average
 # before and after each run (the ratio is only meaningful between runs under similar load).
 # R1KIT=path runs another binary (e.g. a copy, so a rebuild during the benchmark does not change it).
+# R1_BENCH_SFT_FROM=RUN_DIR reuses that run's base_model, sft and eval_sft stages for both runs (only
+# the GRPO stages and the evaluations after them run: a cheap second sample).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/bench-async}
@@ -16,6 +18,10 @@ recipe=recipes/tiny-r1-zero.yaml
 rm -rf "$out"
 mkdir -p "$out"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+if [ -n "${R1_BENCH_SFT_FROM:-}" ]; then
+  mkdir -p "$out/sync"
+  cp -r "$R1_BENCH_SFT_FROM/base_model" "$R1_BENCH_SFT_FROM/sft" "$R1_BENCH_SFT_FROM/eval_sft" "$out/sync/"
+fi
 echo "sync  start: load $(load)" | tee "$out/load.txt"
 "$r1kit" run "$recipe" --out "$out/sync" "$@" >"$out/sync.log" 2>&1
 echo "sync  end:   load $(load)" | tee -a "$out/load.txt"

@@ -110,7 +110,8 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   R1_CHECK(B % dp.world_size() == 0, "run_grpo: prompts_per_step ", B, " must be a multiple of the world size ",
            dp.world_size());
   R1_CHECK(!dp.active() || !o.dynamic_sampling, "run_grpo: dynamic_sampling is not supported with ",
-           dp.world_size(), " data-parallel ranks yet");
+           dp.world_size(), " data-parallel ranks yet (each rank would refill its own share differently): set "
+           "dynamic_sampling: false, or run one process");
 
   GrpoResult result;
   TrainerState state;

@@ -13,6 +13,7 @@
 
 #include "core/logging.h"
 #include "model/checkpoint.h"
+#include "model/data_parallel.h"
 #include "model/lora.h"
 #include "model/tokenizer.h"
 #include "model/tokenizer_prompt.h"
@@ -52,17 +53,21 @@ class SftStage : public Stage {
     };
 
     // 3. Train (resuming from RUN_DIR/<name>/checkpoint when present), save, drop the checkpoint.
+    //    Under a data-parallel launch every rank trains its share of each batch; rank 0 writes.
     torch::manual_seed(seed);
-    const sft::SftRunResult r = sft::run_sft(model, source, opts_, env.stage_dir, eos, env.input_model);
+    const DataParallel dp = DataParallel::from_env(model->device());
+    const sft::SftRunResult r = sft::run_sft(model, source, opts_, env.stage_dir, eos, env.input_model, dp);
     const std::string out = env.stage_dir + "/model";
-    if (opts_.lora.enabled()) {  // the adapter in PEFT format, and the merged model for the next stage
-      save_peft_adapter(find_lora(model), env.stage_dir + "/adapter", env.input_model);
-      merge_lora(model);
+    if (dp.is_main()) {
+      if (opts_.lora.enabled()) {  // the adapter in PEFT format, and the merged model for the next stage
+        save_peft_adapter(find_lora(model), env.stage_dir + "/adapter", env.input_model);
+        merge_lora(model);
+      }
+      SaveOptions save;
+      save.tokenizer_dir = env.input_model;
+      save_model(model, cfg, out, save);
+      std::filesystem::remove_all(env.stage_dir + "/checkpoint");
     }
-    SaveOptions save;
-    save.tokenizer_dir = env.input_model;
-    save_model(model, cfg, out, save);
-    std::filesystem::remove_all(env.stage_dir + "/checkpoint");
     StageResult result;
     result.model_dir = out;
     result.info = {{"steps", r.steps_done}, {"resumed_from", r.resumed_from}, {"last_loss", r.last_loss}};

@@ -75,8 +75,6 @@ torch::Tensor onednn_linear(const torch::Tensor& x, const torch::Tensor& w, cons
   return y.view(out_shape);
 }
 
-constexpr int64_t kGemmRows = 8;
-
 torch::Tensor native_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   const int64_t K = x.size(-1), N = w.size(0);
   R1_CHECK(w.size(1) == K, "linear: input has ", K, " features, weight is ", w.sizes());
@@ -87,9 +85,6 @@ torch::Tensor native_linear(const torch::Tensor& x, const torch::Tensor& w, cons
   const torch::Tensor wc = w.contiguous();
   const torch::Tensor bc = b.defined() ? b.contiguous() : b;
   const int64_t M = x2.size(0);
-  // From kGemmRows rows on, a packed GEMM (BLAS) reads each weight once for all rows; the native
-  // kernel streams the weights once per row, which is what one or a few rows need.
-  if (M >= kGemmRows) return torch::nn::functional::linear(x2, wc, bc).view(out_shape);
   torch::Tensor y = torch::empty({M, N}, x.options());
   if (M > 0) {
     cpu::LinearArgs a;

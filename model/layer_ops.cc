@@ -3,8 +3,13 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <set>
+#include <string>
 
 #include "core/check.h"
 #include "model/cpu_kernels.h"
@@ -225,6 +230,23 @@ torch::Tensor native_cached_attention(const torch::Tensor& x2d, const torch::Ten
   const auto& k = cpu::kernels();
   at::parallel_for(0, items, grain, [&](int64_t i0, int64_t i1) { k.attention(a, i0, i1); });
   return out;
+}
+
+Kernels cpu_training_kernels() {
+  static const Kernels chosen = [] {
+    // openblas_get_corename is OpenBLAS's own report of the kernel set it loaded; looked up at run time
+    // so that builds against another BLAS (MKL in the official LibTorch) link and keep oneDNN.
+    using CoreName = char* (*)();
+    auto corename = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+    if (corename == nullptr || corename() == nullptr) return Kernels::kOneDnn;
+    std::string name = corename();
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    static const std::set<std::string> generic = {"prescott", "core2",    "penryn", "dunnington", "nehalem",
+                                                  "atom",     "katmai",   "coppermine", "northwood", "banias",
+                                                  "sandybridge", "unknown"};
+    return generic.count(name) ? Kernels::kOneDnn : Kernels::kAten;
+  }();
+  return chosen;
 }
 
 }  // namespace r1kit

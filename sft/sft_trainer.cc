@@ -171,13 +171,13 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   const std::string ckpt_dir = out_dir + "/checkpoint", metrics_path = out_dir + "/metrics.jsonl";
 
   model->train();
-  // CPU float32 linears through oneDNN while training (model/layer_ops.h); restored on return.
+  // CPU float32 training linears through the faster of BLAS and oneDNN (model/layer_ops.h); restored on return.
   struct KernelsScope {
     Transformer& m;
     Kernels before;
     ~KernelsScope() { m->set_kernels(before); }
   } kernels_scope{model, model->kernels()};
-  model->set_kernels(Kernels::kOneDnn);
+  model->set_kernels(cpu_training_kernels());
   LoraAdapter lora = find_lora(model);
   if (opts.lora.enabled() && !lora) lora = attach_lora(model, opts.lora);
   if (lora)

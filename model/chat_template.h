@@ -29,11 +29,15 @@ enum class ChatFamily {
   kLlama31,     // Llama 3.1+: BOS, system header with knowledge/today dates
   kDeepSeekR1,  // <｜User｜>/<｜Assistant｜>, last system prompt, thinking stripped from past turns
   kDeepSeekV3,  // as R1 but system prompts joined by "\n\n" and no thinking stripped
+  kPlain,       // the contents concatenated, no markers (models trained on raw prompt text, e.g. the tiny task)
 };
+
+// The Jinja text of the "plain" template (written into tokenizer_config.json of such models).
+inline constexpr const char* kPlainChatTemplate = "{% for message in messages %}{{ message['content'] }}{% endfor %}";
 
 class ChatTemplate {
  public:
-  // Names: "qwen2.5", "qwen3", "llama3", "llama3.1", "deepseek-r1", "deepseek-v3".
+  // Names: "qwen2.5", "qwen3", "llama3", "llama3.1", "deepseek-r1", "deepseek-v3", "plain".
   static ChatTemplate by_name(const std::string& name);
   // Recognises the family of a Jinja chat_template text; `where` is named in errors.
   static ChatTemplate from_jinja(const std::string& chat_template, const std::string& where);

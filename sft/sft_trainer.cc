@@ -97,7 +97,8 @@ double sft_eval_loss(Transformer& model, const SftBatch& batch) {
 }
 
 SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const SftOptions& opts,
-                     const std::string& out_dir, int64_t pad_id, const std::string& tokenizer_dir) {
+                     const std::string& out_dir, int64_t pad_id, const std::string& tokenizer_dir,
+                     const SftLossFn& loss_fn) {
   R1_CHECK(opts.steps > 0 && opts.batch_size > 0, "sft: steps and batch_size must be positive");
   const int64_t micro = opts.micro_batch_size > 0 ? std::min(opts.micro_batch_size, opts.batch_size) : opts.batch_size;
   make_dirs(out_dir);
@@ -141,7 +142,8 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     // 2. Forward/backward per micro-batch, clip, step.
     optimizer.zero_grad();
     double loss_sum = 0;
-    for (const auto& batch : batches) loss_sum += sft_loss_backward(model, batch, n_targets, opts.loss_chunk);
+    for (const auto& batch : batches)
+      loss_sum += loss_fn ? loss_fn(model, batch, n_targets) : sft_loss_backward(model, batch, n_targets, opts.loss_chunk);
     double grad_norm = 0;
     if (opts.grad_clip > 0) {
       grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(), opts.grad_clip);

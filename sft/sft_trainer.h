@@ -49,6 +49,11 @@ double sft_loss_backward(Transformer& model, const SftBatch& batch, double norma
 // Mean masked cross-entropy without gradients (for tests and evaluation).
 double sft_eval_loss(Transformer& model, const SftBatch& batch);
 
+// The training objective of one micro-batch, for trainers that reuse this loop with another loss
+// (distill/: logit KD, on-policy distillation). Same contract as sft_loss_backward: accumulate
+// gradients of (summed loss / normalizer) and return the summed loss.
+using SftLossFn = std::function<double(Transformer& model, const SftBatch& batch, double normalizer)>;
+
 struct SftRunResult {
   int64_t steps_done = 0;     // == opts.steps on success
   int64_t resumed_from = 0;   // step restored from a checkpoint (0 = fresh start)
@@ -61,7 +66,9 @@ struct SftRunResult {
 // grad_norm, tokens, seconds) and <out_dir>/checkpoint/ (HF model + optimizer.pt + state.json);
 // when that checkpoint exists, training resumes from it (metrics after it are dropped first).
 // `tokenizer_dir` is copied into checkpoints so they are complete HF directories.
+// `loss` replaces the masked cross-entropy when given.
 SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const SftOptions& opts,
-                     const std::string& out_dir, int64_t pad_id, const std::string& tokenizer_dir = "");
+                     const std::string& out_dir, int64_t pad_id, const std::string& tokenizer_dir = "",
+                     const SftLossFn& loss = nullptr);
 
 }  // namespace r1kit::sft

@@ -13,11 +13,13 @@ set(R1_WARNINGS -Wall -Wextra -Wno-unused-parameter)
 add_library(r1_torch_pch STATIC ${CMAKE_SOURCE_DIR}/cmake/torch_pch.cc)
 target_link_libraries(r1_torch_pch PUBLIC ${TORCH_LIBRARIES})
 target_include_directories(r1_torch_pch PUBLIC ${TORCH_INCLUDE_DIRS})
+target_include_directories(r1_torch_pch SYSTEM BEFORE PUBLIC ${R1_WHEEL_CUDA_INCLUDE_DIRS})
 target_precompile_headers(r1_torch_pch PRIVATE <torch/torch.h>)
 
 function(r1_use_torch target)
   target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES})
   target_include_directories(${target} SYSTEM PUBLIC ${TORCH_INCLUDE_DIRS})
+  target_include_directories(${target} SYSTEM BEFORE PUBLIC ${R1_WHEEL_CUDA_INCLUDE_DIRS})
   target_precompile_headers(${target} REUSE_FROM r1_torch_pch)
 endfunction()
 

@@ -32,6 +32,7 @@
 #include "grpo/loss.h"
 #include "grpo/trainer_state.h"
 #include "model/checkpoint.h"
+#include "model/master_weights.h"
 #include "model/tokenizer.h"
 #include "rollout/pool.h"
 
@@ -80,10 +81,6 @@ std::vector<torch::Tensor> trainable(Transformer& model) {
   return out;
 }
 
-void set_lr(torch::optim::AdamW& opt, double lr) {
-  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-}
-
 }  // namespace
 
 GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const GrpoInputs& in) {
@@ -106,19 +103,23 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
 
   ModelConfig cfg;
   Transformer policy = load_model(start_dir, &cfg, in.device, in.dtype);
+  policy->set_compute_options(in.compute);
   policy->train();
   Transformer reference{nullptr};
   if (o.beta > 0) {  // beta = 0: no reference model is loaded or run at all
     reference = load_model(in.model_dir, nullptr, in.device, in.dtype);
+    reference->set_compute_options(in.compute);
     reference->eval();
     for (auto& p : reference->parameters()) p.set_requires_grad(false);
   }
   const Tokenizer tokenizer = Tokenizer::from_file(in.model_dir);
+  const PromptEncoder prompt_encoder(tokenizer, in.model_dir, in.prompt_format);  // BOS, chat template
 
-  torch::optim::AdamW optimizer(trainable(policy), torch::optim::AdamWOptions(o.lr)
-                                                       .betas(std::make_tuple(o.adam_beta1, o.adam_beta2))
-                                                       .eps(o.adam_eps)
-                                                       .weight_decay(o.weight_decay));
+  // AdamW; with a bf16 policy it runs on fp32 master copies of the weights (model/master_weights.h).
+  MasterWeights optimizer(trainable(policy), torch::optim::AdamWOptions(o.lr)
+                                                 .betas(std::make_tuple(o.adam_beta1, o.adam_beta2))
+                                                 .eps(o.adam_eps)
+                                                 .weight_decay(o.weight_decay));
   if (result.resumed_from > 0) {
     state = load_checkpoint_state(run_dir, result.resumed_from, optimizer, in.device);
     R1_CHECK(state.seed == o.seed, run_dir, ": checkpoint step-", state.step, " was trained with seed ", state.seed,
@@ -194,7 +195,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         round[i].record = rec;
         round[i].prompt_text = rec[o.prompt_field].get<std::string>();
         requests[i].id = std::to_string(first + i);
-        requests[i].prompt_ids = to_int64(tokenizer.encode(round[i].prompt_text));
+        requests[i].prompt_ids = to_int64(prompt_encoder.encode(round[i].prompt_text));
         R1_CHECK(!requests[i].prompt_ids.empty(), "run_grpo: prompt record ", first + i, " encodes to no tokens");
         requests[i].num_samples = G;
         // The seed follows the record's stream position: a resumed run draws the same samples.
@@ -293,7 +294,6 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     // ---- 6-7. num_iterations passes: accumulate over micro-batches, clip, AdamW step -------------
     GrpoLossStats sums;  // counts summed over passes and micro-batches
     double loss_first_pass = 0, grad_norm = 0, lr = 0, entropy_sum = 0, entropy_tokens = 0;
-    const std::vector<torch::Tensor> params = trainable(policy);
     for (int64_t pass = 0; pass < o.num_iterations && rows > 0; ++pass) {
       optimizer.zero_grad();
       for (MicroBatch& mb : micro) {
@@ -304,6 +304,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         GrpoLossOutput out = grpo_loss(cur.logprobs, old, mb.ref_logp, mb.advantages, mb.loss_mask, loss_options,
                                        normalizer);
         out.loss.backward();
+        optimizer.accumulate_grads();  // bf16 policy: summed in the fp32 master gradients
         if (pass == 0) {
           loss_first_pass += out.loss.item<double>();
           entropy_sum += (cur.entropy * mb.batch.completion_mask).sum().item<double>();
@@ -318,9 +319,9 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         sums.ratio_sum += st.ratio_sum;
       }
       lr = scheduled_lr(o, state.optimizer_steps, total_opt_steps);
-      set_lr(optimizer, lr);
+      optimizer.set_lr(lr);
       const double max_norm = o.max_grad_norm > 0 ? o.max_grad_norm : std::numeric_limits<double>::infinity();
-      grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
+      grad_norm = optimizer.clip_grad_norm(max_norm);
       R1_CHECK(std::isfinite(grad_norm), "run_grpo: step ", step, ": gradient norm is ", grad_norm,
                " (non-finite loss or log-probs)");
       optimizer.step();

@@ -23,6 +23,8 @@
 #include "core/json.h"
 #include "grpo/grpo_options.h"
 #include "grpo/prompt_source.h"
+#include "model/autocast.h"
+#include "model/tokenizer_prompt.h"
 
 namespace r1kit::grpo {
 
@@ -31,6 +33,8 @@ struct GrpoInputs {
   PromptSource prompts;                  // training records (grpo/prompt_source.h)
   torch::Device device = torch::kCPU;    // training device (the pool's replicas use it too)
   torch::Dtype dtype = torch::kFloat32;  // parameter dtype of policy and reference
+  PromptFormat prompt_format;            // BOS / chat template for the prompt texts (model/tokenizer_prompt.h)
+  ComputeOptions compute;                // autocast, activation checkpointing (model/autocast.h)
   // Return after this many steps of this call without writing the final model (0: run to the
   // end). Simulates a preemption in tests; a later call resumes from the last checkpoint.
   int64_t stop_after_steps = 0;

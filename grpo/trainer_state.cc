@@ -62,7 +62,7 @@ std::vector<int64_t> checkpoint_steps(const std::string& run_dir) {
 }
 
 void save_checkpoint(const std::string& run_dir, const TrainerState& state, Transformer& policy,
-                     const ModelConfig& cfg, torch::optim::Optimizer& optimizer, const std::string& tokenizer_dir,
+                     const ModelConfig& cfg, const MasterWeights& optimizer, const std::string& tokenizer_dir,
                      int64_t keep) {
   const std::string final_dir = checkpoint_dir(run_dir, state.step);
   const std::string tmp = final_dir + ".tmp";
@@ -72,13 +72,7 @@ void save_checkpoint(const std::string& run_dir, const TrainerState& state, Tran
   SaveOptions save;
   save.tokenizer_dir = tokenizer_dir;
   save_model(policy, cfg, tmp + "/model", save);
-  {
-    torch::serialize::OutputArchive archive;
-    optimizer.save(archive);
-    std::ostringstream os;
-    archive.save_to(os);
-    write_file_atomic(tmp + "/optimizer.pt", os.str());
-  }
+  optimizer.save_to_file(tmp + "/optimizer.pt");
   write_file_atomic(tmp + "/trainer_state.json", state.to_json().dump(1) + "\n");
   replace_directory(tmp, final_dir);
 
@@ -95,21 +89,13 @@ void save_checkpoint(const std::string& run_dir, const TrainerState& state, Tran
   for (const fs::path& p : stale) fs::remove_all(p, ec);
 }
 
-TrainerState load_checkpoint_state(const std::string& run_dir, int64_t step, torch::optim::Optimizer& optimizer,
+TrainerState load_checkpoint_state(const std::string& run_dir, int64_t step, MasterWeights& optimizer,
                                    torch::Device device) {
   const std::string dir = checkpoint_dir(run_dir, step);
   const std::string state_path = dir + "/trainer_state.json";
   TrainerState state = TrainerState::from_json(parse_json(read_file(state_path), state_path), state_path);
   R1_CHECK(state.step == step, state_path, ": holds step ", state.step, " but the directory says ", step);
-  const std::string opt_path = dir + "/optimizer.pt";
-  R1_CHECK(path_exists(opt_path), opt_path, ": missing optimizer state");
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(opt_path, device);
-    optimizer.load(archive);
-  } catch (const c10::Error& e) {
-    R1_FAIL(opt_path, ": cannot load optimizer state: ", e.what_without_backtrace());
-  }
+  optimizer.load_from_file(dir + "/optimizer.pt", device);
   return state;
 }
 

@@ -10,10 +10,7 @@
 
 #include "core/json.h"
 #include "model/checkpoint.h"
-
-namespace torch::optim {
-class Optimizer;
-}
+#include "model/master_weights.h"
 
 namespace r1kit::grpo {
 
@@ -31,14 +28,15 @@ std::string checkpoint_dir(const std::string& run_dir, int64_t step);
 
 // Writes the checkpoint of `state.step` and keeps the newest `keep` checkpoints.
 void save_checkpoint(const std::string& run_dir, const TrainerState& state, Transformer& policy,
-                     const ModelConfig& cfg, torch::optim::Optimizer& optimizer, const std::string& tokenizer_dir,
+                     const ModelConfig& cfg, const MasterWeights& optimizer, const std::string& tokenizer_dir,
                      int64_t keep);
 
 // Steps of the complete checkpoints (those with trainer_state.json), ascending.
 std::vector<int64_t> checkpoint_steps(const std::string& run_dir);
 
-// Reads trainer_state.json of checkpoint `step` and loads optimizer.pt into `optimizer`.
-TrainerState load_checkpoint_state(const std::string& run_dir, int64_t step, torch::optim::Optimizer& optimizer,
+// Reads trainer_state.json of checkpoint `step` and loads optimizer.pt (AdamW state and, for a bf16
+// policy, the fp32 master weights) into `optimizer`.
+TrainerState load_checkpoint_state(const std::string& run_dir, int64_t step, MasterWeights& optimizer,
                                    torch::Device device);
 
 // Rewrites a JSONL log (atomically) without the records whose "step" is > max_step; a torn last

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "model/activation_checkpoint.h"
 
 namespace r1kit {
 
@@ -198,6 +199,7 @@ torch::Tensor TransformerImpl::forward_hidden(const torch::Tensor& ids, const to
            "[B,T], got ", ids.sizes(), " and ", positions.sizes());
   const int64_t B = ids.size(0), T = ids.size(1), R = cfg_.n_rep();
   const auto dev = device();
+  AutocastScope autocast(compute_.autocast, dev, compute_.autocast_dtype);
   auto tok = ids.to(dev, torch::kLong);
   auto pos = positions.to(dev, torch::kLong);
 
@@ -236,7 +238,17 @@ torch::Tensor TransformerImpl::forward_hidden(const torch::Tensor& ids, const to
   auto [cos, sin] = rope_.cos_sin(pos);                              // [B,T,D] f32
   cos = cos.unsqueeze(2).to(x.scalar_type());                        // [B,T,1,D]
   sin = sin.unsqueeze(2).to(x.scalar_type());
-  for (const auto& layer : *layers) x = layer->as<DecoderLayer>()->forward(x, cos, sin, step);  // [B,T,C]
+  const bool recompute = compute_.activation_checkpointing && is_training() && cache == nullptr &&
+                         torch::GradMode::is_enabled();
+  for (const auto& layer : *layers) {
+    if (recompute) {  // keep only the layer's input; backward runs the layer again
+      x = checkpoint_activations([layer, cos, sin, step](const torch::Tensor& in) {
+        return layer->as<DecoderLayer>()->forward(in, cos, sin, step);
+      }, x, layer->parameters());
+    } else {
+      x = layer->as<DecoderLayer>()->forward(x, cos, sin, step);  // [B,T,C]
+    }
+  }
   if (cache != nullptr)
     for (int64_t b = 0; b < B; ++b) {
       const int64_t r = rows ? (*rows)[b] : b;
@@ -246,6 +258,7 @@ torch::Tensor TransformerImpl::forward_hidden(const torch::Tensor& ids, const to
 }
 
 torch::Tensor TransformerImpl::logits_from_hidden(const torch::Tensor& hidden) {
+  AutocastScope autocast(compute_.autocast, hidden.device(), compute_.autocast_dtype);
   return torch::nn::functional::linear(hidden, lm_head_weight()).to(torch::kFloat32);  // [...,V] f32
 }
 

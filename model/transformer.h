@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/autocast.h"
 #include "model/kv_cache.h"
 #include "model/model_config.h"
 
@@ -99,6 +100,10 @@ class TransformerImpl : public torch::nn::Module {
   // lm_head applied to hidden [..., C] -> float32 logits [..., V].
   torch::Tensor logits_from_hidden(const torch::Tensor& hidden);
 
+  // Autocast and activation checkpointing (model/autocast.h); not saved with the weights.
+  void set_compute_options(const ComputeOptions& options) { compute_ = options; }
+  const ComputeOptions& compute_options() const { return compute_; }
+
   const ModelConfig& config() const { return cfg_; }
   torch::Dtype dtype() const;    // dtype of the parameters
   torch::Device device() const;  // device of the parameters
@@ -113,6 +118,7 @@ class TransformerImpl : public torch::nn::Module {
  private:
   ModelConfig cfg_;
   RotaryEmbedding rope_;
+  ComputeOptions compute_;
 };
 TORCH_MODULE(Transformer);
 

@@ -17,6 +17,7 @@
 #include "core/timer.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
+#include "model/tokenizer_prompt.h"
 #include "recipes/stages.h"
 #include "rewards/registry.h"
 #include "rollout/engine.h"
@@ -46,8 +47,10 @@ class EvalStage : public Stage {
     // 1. Model, tokenizer, reward.
     ModelConfig cfg;
     Transformer model = load_model(env.input_model, &cfg, recipe_device(*env.recipe), recipe_dtype(*env.recipe));
+    model->set_compute_options(recipe_compute(*env.recipe));
     model->eval();
     const Tokenizer tok = Tokenizer::from_file(env.input_model);
+    const PromptEncoder prompt_encoder(tok, env.input_model, env.recipe->data.prompt_format);
     ConfigNode reward_node(opts_.reward_options, opts_.where, opts_.reward_path);
     const auto reward = rewards::RewardRegistry::global().create(opts_.reward, reward_node);
 
@@ -57,7 +60,7 @@ class EvalStage : public Stage {
     for (size_t i = 0; i < records.size(); ++i) {
       PromptRequest r;
       r.id = std::to_string(i);
-      const std::vector<int32_t> ids = tok.encode(records[i].at("prompt").get<std::string>());
+      const std::vector<int32_t> ids = prompt_encoder.encode(records[i].at("prompt").get<std::string>());
       r.prompt_ids.assign(ids.begin(), ids.end());
       r.num_samples = opts_.samples;
       requests.push_back(std::move(r));

@@ -43,6 +43,8 @@ class GrpoStage : public Stage {
     in.prompts = [task, data_seed](int64_t first, int64_t n) { return task->train_prompts(data_seed, first, n); };
     in.device = recipe_device(*env.recipe);
     in.dtype = recipe_dtype(*env.recipe);
+    in.prompt_format = env.recipe->data.prompt_format;
+    in.compute = recipe_compute(*env.recipe);
     const grpo::GrpoResult r = grpo::run_grpo(o, env.stage_dir, in);
     R1_CHECK(r.finished, "grpo stage '", env.name, "' stopped at step ", r.step, " of ", o.steps);
 

@@ -11,6 +11,7 @@
 #include "core/fs.h"
 #include "core/logging.h"
 #include "core/timer.h"
+#include "model/device.h"
 #include "recipes/run_plots.h"
 #include "recipes/tiny_model.h"
 
@@ -128,9 +129,17 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
   node.read("device", s.device);
   node.read_enum("dtype", s.dtype, {"auto", "float32", "f32", "bfloat16", "bf16", "float16", "f16"});
   node.read("threads", s.threads);
+  node.read("autocast", s.autocast);
+  node.read("activation_checkpointing", s.activation_checkpointing);
   if (s.name.empty() || s.name.find('/') != std::string::npos) node.fail("name", "must be a non-empty name without '/'");
-  if (s.device != "cpu" && s.device.rfind("cuda", 0) != 0) node.fail("device", "'" + s.device + "' is not cpu, cuda or cuda:N");
+  try {
+    parse_device(s.device, "device", /*check_available=*/false);
+  } catch (const Error&) {
+    node.fail("device", "'" + s.device + "' is not cpu, cuda or cuda:N");
+  }
   if (s.threads < 0) node.fail("threads", "must be >= 0");
+  if (s.autocast && s.dtype != "float32" && s.dtype != "f32")
+    node.fail("autocast", "needs dtype: float32 (autocast computes in bf16 over float32 weights)");
 
   ConfigNode model = node.child("model");
   model.read("path", s.model_path);

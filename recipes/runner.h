@@ -52,6 +52,8 @@ struct RecipeSettings {
   std::string device = "cpu";        // "cpu" | "cuda" | "cuda:N"
   std::string dtype = "auto";        // "auto" (bf16 on CUDA, f32 on CPU) | "float32" | "bfloat16" | "float16"
   int threads = 0;                   // intra-op threads; 0 = all cores (or $R1_THREADS)
+  bool autocast = false;             // bf16 autocast over float32 weights (use with dtype: float32; docs/gpu.md)
+  bool activation_checkpointing = false;  // training stages recompute each layer in backward (less memory)
   // model: where the first stage's model comes from.
   std::string model_path;            // an HF checkpoint directory; or
   json model_create;                 // {hidden_size, ...}: a fresh Qwen2-shaped model with r1kit's tiny tokenizer

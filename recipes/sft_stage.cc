@@ -17,6 +17,7 @@
 #include "core/logging.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
+#include "model/tokenizer_prompt.h"
 #include "recipes/stages.h"
 #include "sft/sft_data_file.h"
 
@@ -69,12 +70,14 @@ StageResult run_sft_training(const StageEnv& env, const SftTrainOptions& t, cons
   // 1. Model and tokenizer from the input directory.
   ModelConfig cfg;
   Transformer model = load_model(env.input_model, &cfg, recipe_device(*env.recipe), recipe_dtype(*env.recipe));
+  model->set_compute_options(recipe_compute(*env.recipe));
   const Tokenizer tok = Tokenizer::from_file(env.input_model);
   R1_CHECK(!cfg.eos_token_ids.empty(), env.input_model, "/config.json: no eos_token_id (needed to end completions)");
   const int64_t eos = cfg.eos_token_ids.front();
   sft::SftFormatOptions format = t.format;
   format.tokenizer_dir = env.input_model;
-  const sft::SftEncoder encoder(tok, format, eos);
+  const PromptEncoder prompt(tok, env.input_model, env.recipe->data.prompt_format);  // as generation sees it
+  const sft::SftEncoder encoder(tok, format, eos, &prompt);
 
   // 2. The data: a dataset file encoded once and served in seeded epochs, or the task's endless
   //    SFT stream (examples of step s are records s*B .. s*B+B-1). Either way a pure function of

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "model/checkpoint.h"
+#include "model/device.h"
 #include "model/threads.h"
 
 namespace r1kit::recipes {
@@ -24,10 +25,20 @@ const std::vector<StageKind>& stage_kinds() {
   return kinds;
 }
 
-torch::Device recipe_device(const RecipeSettings& recipe) { return torch::Device(recipe.device); }
+// Checked when a stage runs (a CUDA recipe still validates on a machine without a GPU).
+torch::Device recipe_device(const RecipeSettings& recipe) {
+  return parse_device(recipe.device, recipe.file + ": key 'device'");
+}
 
 torch::Dtype recipe_dtype(const RecipeSettings& recipe) {
   return recipe.dtype == "auto" ? default_dtype(recipe_device(recipe)) : parse_dtype(recipe.dtype);
+}
+
+ComputeOptions recipe_compute(const RecipeSettings& recipe) {
+  ComputeOptions c;
+  c.autocast = recipe.autocast;
+  c.activation_checkpointing = recipe.activation_checkpointing;
+  return c;
 }
 
 void apply_recipe_threads(const RecipeSettings& recipe) {

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "core/config.h"
+#include "model/autocast.h"
 #include "recipes/runner.h"
 #include "distill/kd_trainer.h"
 #include "sft/sft_trainer.h"
@@ -47,6 +48,8 @@ StageResult run_sft_training(const StageEnv& env, const SftTrainOptions& t, cons
 // The recipe's device, and its dtype ("auto": bf16 on CUDA, f32 on CPU).
 torch::Device recipe_device(const RecipeSettings& recipe);
 torch::Dtype recipe_dtype(const RecipeSettings& recipe);
+// The recipe's autocast / activation checkpointing for the models its stages load.
+ComputeOptions recipe_compute(const RecipeSettings& recipe);
 // Sets intra-op threads from the recipe (0: all cores or $R1_THREADS).
 void apply_recipe_threads(const RecipeSettings& recipe);
 

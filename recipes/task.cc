@@ -152,7 +152,17 @@ TaskOptions read_task_options(ConfigNode& node) {
   node.read("nonreasoning_file", o.nonreasoning_file);
   node.read("prompt_template", o.prompt_template);
   node.read("completion_field", o.completion_field);
+  node.read("chat", o.prompt_format.chat);
+  node.read("system_prompt", o.prompt_format.system_prompt);
+  node.read("chat_template", o.prompt_format.chat_template);
   node.finish();
+  if (!o.prompt_format.chat && (!o.prompt_format.system_prompt.empty() || !o.prompt_format.chat_template.empty()))
+    node.fail(o.prompt_format.system_prompt.empty() ? "chat_template" : "system_prompt", "needs chat: true");
+  if (!o.prompt_format.chat_template.empty()) {
+    const auto names = ChatTemplate::names();
+    if (std::find(names.begin(), names.end(), o.prompt_format.chat_template) == names.end())
+      node.fail("chat_template", "unknown template '" + o.prompt_format.chat_template + "'");
+  }
   if (o.kind == "jsonl") {
     if (o.train_file.empty() && o.test_file.empty()) node.fail("train_file", "kind jsonl needs train_file and/or test_file");
     const std::pair<const char*, const std::string*> files[] = {

@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/json.h"
+#include "model/tokenizer_prompt.h"
 #include "recipes/tiny_task.h"
 
 namespace r1kit::recipes {
@@ -28,6 +29,10 @@ struct TaskOptions {
   std::string nonreasoning_file;    // non-reasoning SFT records (messages or prompt/completion) to mix in
   std::string prompt_template = "{question}";  // "{field}" placeholders filled from each record
   std::string completion_field = "completion";  // SFT target text in sft_file records
+  // How the rendered prompt becomes token ids (model/tokenizer_prompt.h): `chat: true` for chat-tuned
+  // models puts it through the chat template (+ `system_prompt`, `chat_template` name); otherwise it
+  // is encoded as-is with BOS where the tokenizer asks for it.
+  PromptFormat prompt_format;
   std::string where;                // the recipe file, for errors
 };
 

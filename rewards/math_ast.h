@@ -48,6 +48,7 @@ struct Node {
   std::vector<RelOp> ops;       // kRel
   bool lo_closed = false, hi_closed = false;  // kInterval
   bool maybe_interval = false;  // kTuple of 2 in round brackets
+  bool call = false;            // kMul written F(v): a one-letter name applied to one bracketed symbol
   int rows = 0, cols = 0;       // kMatrix
 };
 
@@ -72,7 +73,7 @@ std::string normalize_answer_text(const std::string& text);
 std::string to_string(const Node& n);
 
 struct CompareOptions {
-  int float_rounding = 6;
+  int float_rounding = 4;
   bool strict = true;
   bool allow_set_relation = false;
 };

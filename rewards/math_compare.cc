@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <set>
 
 #include "rewards/math_ast.h"
 #include "rewards/math_canonical.h"
@@ -381,6 +382,23 @@ struct Cmp {
     return ordered_eq(g.kids, p.kids);
   }
 
+  // "f(x) = x^2" and "f(t) = t^2" define the same function: the argument of a definition is a bound
+  // variable, so renaming it is no change of answer (strict or not). Same function letter, and no
+  // capture: the new name must not already occur in the old right-hand side, nor the old in the new.
+  bool same_definition(const Node& g, const Node& p) {
+    const Node& gl = *g.kids[0];
+    const Node& pl = *p.kids[0];
+    if (!gl.call || !pl.call || gl.kids[0]->name != pl.kids[0]->name) return false;
+    const std::string& gv = gl.kids[1]->name;
+    const std::string& pv = pl.kids[1]->name;
+    if (gv == pv) return false;
+    std::set<std::string> gs, ps;
+    collect_symbols(*g.kids[1], gs);
+    collect_symbols(*p.kids[1], ps);
+    if (gs.count(pv) || ps.count(gv)) return false;
+    return eq(rename(*g.kids[1], gv, pv), p.kids[1]) && note_true("same definition, argument renamed");
+  }
+
   bool same_symbols(const Node& a, const Node& b) {
     std::set<std::string> x, y;
     collect_symbols(a, x);
@@ -401,6 +419,7 @@ struct Cmp {
     if (p_label_eq && G.kind != Kind::kRel) return eq(g, P.kids[1]);
     if (g_label_eq && p_label_eq) {
       if (eq(G.kids[0], P.kids[0]) && eq(G.kids[1], P.kids[1])) return true;
+      if (same_definition(G, P)) return true;
     }
     if (G.kind == Kind::kRel && P.kind == Kind::kRel) return relation_eq(G, P);
     // relation vs set (gold relation always; gold set only when allowed)

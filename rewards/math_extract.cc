@@ -120,7 +120,7 @@ bool match_number(const std::string& s, size_t i, bool european, NumMatch& m) {
     neg = true;
     ++j;
   }
-  std::string intpart, dec;
+  std::string intpart, dec, comma;
   size_t k = j;
   // format 1: thousands groups with ',' or ' '
   if (k < s.size() && s[k] >= '1' && s[k] <= '9') {
@@ -156,6 +156,15 @@ bool match_number(const std::string& s, size_t i, bool european, NumMatch& m) {
         while (d < s.size() && is_digit(s[d])) ++d;
         dec = s.substr(k + 1, d - k - 1);
         k = d;
+      } else if (k + 1 < s.size() && s[k] == ',' && is_digit(s[k + 1])) {
+        // "2,74" (not a thousands group): kept as written, "2,74"; math_verify reads it as the list
+        // 2, 74 or, against a decimal written with a point, as 2.74. "1,5,7" stays a list (only "1").
+        size_t d = k + 1;
+        while (d < s.size() && is_digit(s[d])) ++d;
+        if (!(d + 1 < s.size() && s[d] == ',' && is_digit(s[d + 1]))) {
+          comma = s.substr(k + 1, d - k - 1);
+          k = d;
+        }
       }
     } else if (k + 1 < s.size() && s[k] == '.' && is_digit(s[k + 1]) && !neg) {
       size_t d = k + 1;
@@ -170,7 +179,7 @@ bool match_number(const std::string& s, size_t i, bool european, NumMatch& m) {
   size_t nz = intpart.find_first_not_of('0');
   intpart = nz == std::string::npos ? "0" : intpart.substr(nz);
   m.start = i;
-  m.value = (neg ? "-" : "") + intpart + (dec.empty() ? "" : "." + dec);
+  m.value = (neg ? "-" : "") + intpart + (dec.empty() ? "" : "." + dec) + (comma.empty() ? "" : "," + comma);
   bool pct = false;
   size_t after = percent_after(s, k, &pct);
   if (pct) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <string_view>
 
 #include "rewards/math_ast.h"
 
@@ -14,7 +15,9 @@ bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0;
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
+// The helpers take string_view: they run ~80 times per answer, and building a std::string from each
+// literal cost more than the scans themselves.
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
   if (from.empty()) return;
   size_t pos = 0;
   while ((pos = s.find(from, pos)) != std::string::npos) {
@@ -25,7 +28,7 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 
 // Replaces a LaTeX command `cmd` (e.g. "\\quad") only where it is not the prefix of a longer command
 // name, except when `prefix_ok` (\quadx is \quad followed by x in model output).
-void replace_cmd(std::string& s, const std::string& cmd, const std::string& to, bool prefix_ok = false) {
+void replace_cmd(std::string& s, std::string_view cmd, std::string_view to, bool prefix_ok = false) {
   size_t pos = 0;
   while ((pos = s.find(cmd, pos)) != std::string::npos) {
     size_t end = pos + cmd.size();
@@ -39,7 +42,7 @@ void replace_cmd(std::string& s, const std::string& cmd, const std::string& to, 
 }
 
 // Whole-word replacement (ASCII letters delimit words).
-void replace_word(std::string& s, const std::string& word, const std::string& to) {
+void replace_word(std::string& s, std::string_view word, std::string_view to) {
   size_t pos = 0;
   while ((pos = s.find(word, pos)) != std::string::npos) {
     bool left_ok = pos == 0 || (!is_alpha(s[pos - 1]) && s[pos - 1] != '\\');
@@ -68,6 +71,7 @@ void strip_trailing_units(std::string& s) {
     std::string t = s;
     if (t.size() > 2 && t[t.size() - 2] == '^' && is_digit(t.back())) t.resize(t.size() - 2);
     else if (t.size() > 4 && t.compare(t.size() - 4, 2, "^{") == 0 && t.back() == '}') t.resize(t.size() - 4);
+    if (t.empty() || !is_alpha(t.back())) return;  // every unit word ends in a letter
     bool stripped = false;
     for (const char* u : kUnitWords) {
       size_t n = std::strlen(u);
@@ -98,9 +102,13 @@ std::string normalize_answer_text(const std::string& in) {
       {"\u2208", "\\in "},    {"\u00b1", "\\pm "},     {"\u2205", "\\emptyset "}, {"\u00a0", " "},
       {"\u2009", " "},        {"\u202f", ""},          {"\u20ac", ""},          {"\u00a3", ""},
       {"\u00a5", ""},         {"\u2248", "\\approx "}, {"\u2217", "*"}};
-  for (auto& [from, to] : kUnicode) replace_all(s, from, to);
+  // Most answers are plain ASCII without LaTeX commands: skip the groups that cannot match.
+  bool high = std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+  if (high)
+    for (auto& [from, to] : kUnicode) replace_all(s, from, to);
+  bool backslash = s.find('\\') != std::string::npos;
   // Doubled backslashes before a command (JSON-escaped LaTeX) unless they separate matrix rows.
-  if (s.find("matrix") == std::string::npos && s.find("array") == std::string::npos) {
+  if (backslash && s.find("matrix") == std::string::npos && s.find("array") == std::string::npos) {
     std::string out;
     for (size_t i = 0; i < s.size(); ++i) {
       if (s[i] == '\\' && i + 2 < s.size() && s[i + 1] == '\\' && is_alpha(s[i + 2])) continue;
@@ -108,19 +116,21 @@ std::string normalize_answer_text(const std::string& in) {
     }
     s.swap(out);
   }
-  replace_all(s, "\\left.", "");
-  replace_all(s, "\\right.", "");
-  for (const char* c : {"\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\biggl", "\\biggr", "\\bigg",
-                        "\\Bigg", "\\big", "\\Big", "\\middle", "\\displaystyle", "\\textstyle", "\\limits"})
-    replace_cmd(s, c, "");
-  for (const char* c : {"\\dfrac", "\\tfrac", "\\cfrac"}) replace_cmd(s, c, "\\frac");
-  replace_all(s, "\\mathrm{e}", "\\eulere ");
-  replace_all(s, "\\mathrm{th}", "");
-  for (const char* c : {"\\mathrm", "\\mathit", "\\mathbf", "\\mathsf", "\\textnormal", "\\textbf", "\\textit",
-                        "\\textrm", "\\mbox", "\\operatorname", "\\textup", "\\hbox"})
-    replace_cmd(s, c, "\\text");
+  if (backslash) {
+    replace_all(s, "\\left.", "");
+    replace_all(s, "\\right.", "");
+    for (const char* c : {"\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\biggl", "\\biggr", "\\bigg",
+                          "\\Bigg", "\\big", "\\Big", "\\middle", "\\displaystyle", "\\textstyle", "\\limits"})
+      replace_cmd(s, c, "");
+    for (const char* c : {"\\dfrac", "\\tfrac", "\\cfrac"}) replace_cmd(s, c, "\\frac");
+    replace_all(s, "\\mathrm{e}", "\\eulere ");
+    replace_all(s, "\\mathrm{th}", "");
+    for (const char* c : {"\\mathrm", "\\mathit", "\\mathbf", "\\mathsf", "\\textnormal", "\\textbf", "\\textit",
+                          "\\textrm", "\\mbox", "\\operatorname", "\\textup", "\\hbox"})
+      replace_cmd(s, c, "\\text");
+  }
   // \! (with trailing space) is a thousands-separator artefact: 11,\! 111 -> 11,111.
-  {
+  if (backslash) {
     std::string out;
     for (size_t i = 0; i < s.size(); ++i) {
       if (s[i] == '\\' && i + 1 < s.size() && s[i + 1] == '!') {
@@ -133,7 +143,7 @@ std::string normalize_answer_text(const std::string& in) {
     s.swap(out);
   }
   // {,} as thousands separator (14{,}916), with optional spaces.
-  {
+  if (s.find('{') != std::string::npos) {
     std::string out;
     for (size_t i = 0; i < s.size(); ++i) {
       if (s[i] == '{') {
@@ -154,20 +164,27 @@ std::string normalize_answer_text(const std::string& in) {
     }
     s.swap(out);
   }
-  replace_all(s, "\\$", "");
-  replace_all(s, "$", "");
-  replace_all(s, "\\%", "%");
-  for (const char* c : {"\\qquad", "\\quad"}) replace_cmd(s, c, " ", /*prefix_ok=*/true);
-  for (const char* c : {"\\,", "\\;", "\\:", "~", "\\>"}) replace_all(s, c, " ");
-  replace_all(s, "\\{,\\}", ",");
-  for (const char* c : {"^\\circ", "^{\\circ}", "^ \\circ", "^{ \\circ}", "\\circ", "\\degree"}) replace_all(s, c, "");
-  for (const char* c : {"\\ldots", "\\cdots", "\\dots"}) replace_cmd(s, c, " ");
+  if (s.find('$') != std::string::npos) {
+    replace_all(s, "\\$", "");
+    replace_all(s, "$", "");
+  }
+  if (backslash) {
+    replace_all(s, "\\%", "%");
+    for (const char* c : {"\\qquad", "\\quad"}) replace_cmd(s, c, " ", /*prefix_ok=*/true);
+    for (const char* c : {"\\,", "\\;", "\\:", "\\>"}) replace_all(s, c, " ");
+    replace_all(s, "\\{,\\}", ",");
+    for (const char* c : {"^\\circ", "^{\\circ}", "^ \\circ", "^{ \\circ}", "\\circ", "\\degree"}) replace_all(s, c, "");
+    for (const char* c : {"\\ldots", "\\cdots", "\\dots"}) replace_cmd(s, c, " ");
+  }
+  replace_all(s, "~", " ");
   replace_word(s, "infinity", "\\infty");
   replace_word(s, "percentage", "%");
   replace_word(s, "percent", "%");
   replace_word(s, "pct", "%");
-  replace_all(s, "\\text{%}", "%");
-  replace_all(s, "\\text{ %}", "%");
+  if (backslash) {
+    replace_all(s, "\\text{%}", "%");
+    replace_all(s, "\\text{ %}", "%");
+  }
   for (char& c : s)
     if (c == '\n' || c == '\t' || c == '\r') c = ' ';
   strip_trailing_units(s);

@@ -192,6 +192,9 @@ class Parser {
   NodeP parse_mul() {
     DepthGuard g(depth_);
     std::vector<NodeP> factors{parse_unary()};
+    // f(x), W(n) as written (a product for evaluation), remembered for "f(x) = x^2" vs "f(t) = t^2"
+    bool call = factors[0]->kind == Kind::kSym && factors[0]->name.size() == 1 && is_sym("(") &&
+                peek(1).type == Tok::kIdent && is_sym(")", 2);
     for (;;) {
       if (is_sym("*") || is_cmd("cdot") || is_cmd("times")) {
         ++i_;
@@ -230,6 +233,13 @@ class Parser {
       }
     }
     if (factors.size() == 1) return factors[0];
+    if (call && factors.size() == 2 && factors[1]->kind == Kind::kSym) {
+      Node n;
+      n.kind = Kind::kMul;
+      n.kids = std::move(factors);
+      n.call = true;
+      return mk(std::move(n));
+    }
     return mk_kids(Kind::kMul, std::move(factors));
   }
 

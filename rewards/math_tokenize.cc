@@ -51,6 +51,15 @@ std::string lower_trim(const std::string& t) {
 std::vector<Token> tokenize(const std::string& s) {
   std::vector<Token> out;
   size_t i = 0;
+  // The left-hand side of a leading "W(x)=": a glued "or"/"and" followed by it again separates
+  // answers ("W(x)=1orW(x)=-1", spaces lost), where "1orW" would otherwise read as a product.
+  std::string lhs;
+  size_t eq = s.find('=');
+  if (eq != std::string::npos && eq <= 24) {
+    lhs = s.substr(0, eq);
+    while (!lhs.empty() && is_space(lhs.back())) lhs.pop_back();
+    if (lhs.find_first_of(" ,;<>") != std::string::npos || !std::any_of(lhs.begin(), lhs.end(), is_alpha)) lhs.clear();
+  }
   auto push = [&](Tok t, std::string text, size_t pos) { out.push_back({t, std::move(text), pos}); };
   while (i < s.size()) {
     if (out.size() > static_cast<size_t>(Limits::kMaxNodes)) throw ParseError("answer too long");
@@ -109,6 +118,24 @@ std::vector<Token> tokenize(const std::string& s) {
         push(Tok::kSep, word, pos);
         i = j;
         continue;
+      }
+      if (!lhs.empty() && !out.empty() && (out.back().type == Tok::kNum || out.back().type == Tok::kIdent ||
+                                           (out.back().type == Tok::kSym && out.back().text == ")"))) {
+        bool glued = false;
+        for (const char* sep : {"or", "and"}) {
+          size_t n = std::strlen(sep);
+          size_t after = i + n + lhs.size();
+          if (s.compare(i, n, sep) == 0 && s.compare(i + n, lhs.size(), lhs) == 0) {
+            while (after < s.size() && is_space(s[after])) ++after;
+            if (after < s.size() && s[after] == '=') {
+              push(Tok::kSep, sep, pos);
+              i += n;
+              glued = true;
+              break;
+            }
+          }
+        }
+        if (glued) continue;
       }
       push(Tok::kIdent, std::string(1, c), pos);
       ++i;

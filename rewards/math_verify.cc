@@ -1,6 +1,7 @@
 // math_verify / math_equal: extraction of both sides, parsing (gold answers cached), comparison.
 #include "rewards/math_verify.h"
 
+#include <cctype>
 #include <mutex>
 #include <unordered_map>
 
@@ -14,8 +15,9 @@ namespace {
 using math::NodeP;
 
 struct Side {
-  std::string text;  // extracted answer text ("" when nothing found)
-  NodeP node;        // parsed answer, null when parsing failed
+  std::string text;    // extracted answer text ("" when nothing found)
+  NodeP node;          // parsed answer, null when parsing failed
+  bool plain = true;   // plain text, not the inside of $...$ or \boxed{} (where a comma separates items)
 };
 
 NodeP try_parse(const std::string& text) {
@@ -69,7 +71,7 @@ Side resolve(const std::string& input, bool extract, const MathVerifyOptions& o)
       if (overlaps) continue;
     }
     if (fallback.empty()) fallback = c.text;
-    if (NodeP n = try_parse(c.text)) return {c.text, n};
+    if (NodeP n = try_parse(c.text)) return {c.text, n, !c.latex};
     if (c.latex) failed_latex.emplace_back(c.start, c.end);
   }
   // a short answer in words ("Evelyn", "odd") is its own answer
@@ -78,6 +80,45 @@ Side resolve(const std::string& input, bool extract, const MathVerifyOptions& o)
     if (NodeP n = try_parse(s)) return {s, n};
   }
   return {fallback, nullptr};
+}
+
+// "1,22", "0,111", "1000,99" in plain text: a comma between digits that cannot be a thousands
+// separator. Parsed as the list 1, 22 (MATH writes answer lists that way: "1,2", "8,12"); its other
+// reading, the decimal "1.22", is returned here. Empty when the text is not such a number.
+std::string decimal_comma_reading(const Side& side) {
+  if (!side.plain) return "";
+  const std::string& t = side.text;
+  size_t b = t.find_first_not_of(" "), e = t.find_last_not_of(" ");
+  if (b == std::string::npos) return "";
+  size_t i = b + (t[b] == '-' ? 1 : 0);
+  size_t comma = t.find(',', i);
+  if (comma == std::string::npos || comma == i || comma >= e) return "";
+  auto digits = [&](size_t from, size_t to) {
+    for (size_t k = from; k < to; ++k)
+      if (!std::isdigit(static_cast<unsigned char>(t[k]))) return false;
+    return true;
+  };
+  if (!digits(i, comma) || !digits(comma + 1, e + 1)) return "";
+  bool thousands = comma - i <= 3 && t[i] != '0' && e - comma == 3;
+  if (thousands) return "";
+  return t.substr(b, comma - b) + "." + t.substr(comma + 1, e - comma);
+}
+
+// A number written with a decimal point ("1.22", "-0.5").
+bool written_decimal(const math::Node& n) {
+  if (n.kind == math::Kind::kNum) return n.decimal;
+  return n.kind == math::Kind::kMul && n.kids.size() == 2 && n.kids[0]->kind == math::Kind::kNum &&
+         n.kids[0]->q == -1 && n.kids[1]->kind == math::Kind::kNum && n.kids[1]->decimal;
+}
+
+// The decimal reading of `comma_side` ("1,22" as 1.22) equals `other`, a decimal written with a
+// point. Only then: "1,22" against 61/50 or against "1, 22" keeps its list reading.
+bool decimal_comma_match(const Side& comma_side, const Side& other, const math::CompareOptions& co, bool comma_is_gold) {
+  std::string decimal = decimal_comma_reading(comma_side);
+  if (decimal.empty() || !other.node || !written_decimal(*other.node)) return false;
+  NodeP d = try_parse(decimal);
+  if (!d) return false;
+  return comma_is_gold ? math::compare(d, other.node, co).equal : math::compare(other.node, d, co).equal;
 }
 
 // Parsed gold answers, keyed by the raw gold text and the options that affect parsing.
@@ -150,6 +191,11 @@ MathVerifyResult math_verify(const std::string& gold, const std::string& pred, c
     r.correct = c.equal;
     r.exact = c.exact;
     r.reason = c.how;
+    if (!r.correct && (decimal_comma_match(g, p, co, true) || decimal_comma_match(p, g, co, false))) {
+      r.correct = true;
+      r.exact = true;
+      r.reason = "decimal comma (1,22 = 1.22)";
+    }
   } catch (const std::exception& e) {
     r.correct = false;
     r.reason = std::string("checker error: ") + e.what();

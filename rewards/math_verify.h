@@ -59,8 +59,10 @@ struct MathVerifyOptions {
   bool match_expr = true;         // extraction looks at plain numbers and expressions ("1,000.5", "3/4")
   bool boxed_first = true;        // \boxed{} outranks "final answer is" phrases
   // A decimal written with d places matches an exact value (1/3, \sqrt{2}) when it is that value
-  // correctly rounded and it carries at least float_rounding places or significant digits.
-  int float_rounding = 6;
+  // correctly rounded and it carries at least float_rounding places or significant digits. 4 is the
+  // 1e-4 relative precision of the usual math graders (0.3333 = 1/3, 0.333 != 1/3); Math-Verify's
+  // default is 6.
+  int float_rounding = 4;
   // Free symbols must agree by name (f(x) != f(y)); false renames a single free symbol.
   bool strict = true;
   // Also accept a relation pred ("-2 \le x \le 7") for a set gold ("[-2,7]"). The other direction

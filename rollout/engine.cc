@@ -256,9 +256,14 @@ class GenerationEngine::Run {
     const int64_t n = static_cast<int64_t>(seqs.size());
     const auto dev = e_.model_->device();
     Timer t;
-    auto hidden = e_.model_->forward_hidden(torch::tensor(ids, torch::kLong).view({n, 1}).to(dev),
-                                            torch::tensor(pos, torch::kLong).view({n, 1}).to(dev), &cache_, &slots);
-    auto logits = e_.model_->logits_from_hidden(hidden.select(1, 0));
+    torch::Tensor logits;
+    if (e_.static_decoder_) {  // CUDA: one graph replay for the whole step
+      logits = e_.static_decoder_->step(cache_, slots, ids);
+    } else {
+      auto hidden = e_.model_->forward_hidden(torch::tensor(ids, torch::kLong).view({n, 1}).to(dev),
+                                              torch::tensor(pos, torch::kLong).view({n, 1}).to(dev), &cache_, &slots);
+      logits = e_.model_->logits_from_hidden(hidden.select(1, 0));
+    }
     e_.stats_.decode_s += t.seconds();
     ++e_.stats_.decode_steps;
     e_.stats_.decode_tokens += n;
@@ -350,6 +355,8 @@ GenerationEngine::GenerationEngine(Transformer model, EngineOptions options, Dec
     : model_(std::move(model)), options_(options), decode_(std::move(decode)) {
   R1_CHECK(options_.max_batch >= 1, "rollout engine: max_batch must be >= 1, got ", options_.max_batch);
   R1_CHECK(options_.token_budget >= 1, "rollout engine: token_budget must be >= 1, got ", options_.token_budget);
+  if (options_.cuda_graphs && model_->device().is_cuda())
+    static_decoder_ = std::make_unique<StaticDecoder>(model_, /*cuda_graph=*/true);
 }
 
 int64_t GenerationEngine::tokens_needed(const PromptRequest& request, const SamplingOptions& options) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "model/kv_cache.h"
+#include "model/static_decode.h"
 #include "model/transformer.h"
 #include "rollout/rollout.h"
 #include "rollout/sampler.h"
@@ -25,6 +26,7 @@ struct EngineOptions {
   int64_t max_batch = 64;             // slots: sequences decoded together in one step
   int64_t token_budget = 65536;       // KV-cache capacity in tokens (slots x slot length); bounds memory
   int64_t max_prefill_tokens = 4096;  // tokens per prefill forward (longer prompts are chunked)
+  bool cuda_graphs = true;            // CUDA: decode steps replay a captured graph (model/static_decode.h)
 };
 
 // Counters since construction or reset_stats().
@@ -92,6 +94,7 @@ class GenerationEngine {
   DecodeFn decode_;
   EngineStats stats_;
   std::unique_ptr<KvCache> cache_;  // kept between runs when the shape fits
+  std::unique_ptr<StaticDecoder> static_decoder_;  // CUDA decode steps (options_.cuda_graphs)
   torch::Tensor seen_;              // [slots, V] bool, for repetition penalties (allocated on demand)
 };
 

@@ -27,6 +27,7 @@ RolloutPool::RolloutPool(Transformer model, PoolOptions options, DecodeFn decode
     replica->to(device, model->dtype());
     load_hf_state_dict(replica, source);
     replica->eval();
+    replica->set_compute_options(model->compute_options());  // autocast decodes like the policy
     auto w = std::make_unique<Worker>();
     w->engine = std::make_unique<GenerationEngine>(replica, options_.engine, decode);
     w->weights = weights_;

@@ -126,12 +126,21 @@ BwrapRunner::BwrapRunner(SandboxOptions options, bool isolated)
   }
   system_binds_ = system_binds();
   if (isolated_) {
-    seccomp_bpf();  // fail at construction, not in the middle of a batch
+    // Keys belong to host uids, and their quota too; namespaces separate the keyrings themselves
+    // (Linux >= 5.3). Only with a uid per slot can concurrent runs not see each other's keys.
+    keyring_ = as_root_ && kernel_keyrings_per_user_namespace(&keyring_why_);
+    if (!as_root_) keyring_why_ = "not root: every run has the invoking user's uid, which owns keys and their quota";
+    seccomp_bpf(keyring_);  // fail at construction, not in the middle of a batch
     R1_CHECK(become_child_subreaper(), "sandbox: prctl(PR_SET_CHILD_SUBREAPER) failed: ", std::strerror(errno));
   }
 }
 
 BwrapRunner::~BwrapRunner() = default;
+
+bool BwrapRunner::keyring_allowed(std::string* why) const {
+  if (why) *why = isolated_ ? keyring_why_ : "unsafe mode: no isolation at all";
+  return keyring_;
+}
 
 std::pair<int, int> BwrapRunner::uid_range() const {
   if (!as_root_) return {-1, -1};
@@ -199,7 +208,15 @@ ExecResult BwrapRunner::run_step(const std::vector<std::string>& argv, const std
                                     "--die-with-parent", "--new-session", "--hostname", "sandbox"};
       a.insert(a.end(), system_binds_.begin(), system_binds_.end());
       const std::string tmp_size = std::to_string(limits.file_size_mb * kMiB);
-      a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev", "--size", tmp_size, "--tmpfs", "/tmp", "--size",
+      a.insert(a.end(), {"--proc", "/proc"});
+      // /proc/keys and /proc/key-users list keys and key quotas by uid: masked with empty files, as
+      // containers do (a device node would read as "permission denied": bwrap binds are nodev).
+      for (const char* masked : {"/proc/keys", "/proc/key-users"}) {
+        int fd = make_data_fd("r1kit-empty", "");
+        data_fds.push_back(fd);
+        a.insert(a.end(), {"--ro-bind-data", std::to_string(fd), masked});
+      }
+      a.insert(a.end(), {"--dev", "/dev", "--size", tmp_size, "--tmpfs", "/tmp", "--size",
                          tmp_size, "--tmpfs", kWorkDir, "--chdir", kWorkDir, "--clearenv", "--setenv", "PATH",
                          "/usr/bin:/bin", "--setenv", "HOME", kWorkDir, "--setenv", "TMPDIR", "/tmp", "--setenv",
                          "LANG", "C.UTF-8"});
@@ -211,7 +228,7 @@ ExecResult BwrapRunner::run_step(const std::vector<std::string>& argv, const std
       }
       // Nothing outside /box and /tmp is writable.
       a.insert(a.end(), {"--remount-ro", "/"});
-      int sfd = make_data_fd("r1kit-seccomp", seccomp_bpf());
+      int sfd = make_data_fd("r1kit-seccomp", seccomp_bpf(keyring_));
       data_fds.push_back(sfd);
       int sp[2];
       R1_CHECK(pipe2(sp, O_CLOEXEC) == 0, "sandbox: pipe2 failed");
@@ -244,6 +261,7 @@ ExecResult BwrapRunner::run_step(const std::vector<std::string>& argv, const std
   }
   spec.child_fds = data_fds;
   spec.status_read_fd = status_r;
+  spec.new_session_keyring = isolated_;
   spec.wait_for_status_child = isolated_;
 
   SpawnResult sr = spawn_and_wait(spec);

@@ -76,6 +76,9 @@ class BwrapRunner : public Runner {
   std::string cgroup_mode() const;
   // The host uids this runner's programs run as: [first, last]; (-1, -1) when not root.
   std::pair<int, int> uid_range() const;
+  // Whether programs may use the kernel keyring (keyctl, add_key, request_key): only when every
+  // run has its own user namespace and its own host uid (root, Linux >= 5.3). Else *why says why not.
+  bool keyring_allowed(std::string* why = nullptr) const;
 
   // One sandboxed process: the files are placed in the work directory before it starts.
   struct File {
@@ -99,6 +102,8 @@ class BwrapRunner : public Runner {
   bool isolated_;
   bool as_root_;
   int uid_first_ = -1;  // uid of slot 0 when as_root_
+  bool keyring_ = false;
+  std::string keyring_why_;
   std::unique_ptr<Cgroups> cgroups_;
   std::string cgroup_why_;
   std::vector<std::string> system_binds_;  // bwrap arguments that expose /usr and its symlinks

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/keyctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -170,6 +171,9 @@ SpawnResult spawn_and_wait(const SpawnSpec& spec) {
     }
     if (spec.new_process_group) setpgid(0, 0);
     if (chdir(cwd) != 0) return fail("chdir");
+    // KEYCTL_JOIN_SESSION_KEYRING with no name: a new anonymous keyring. ENOSYS: no keyrings at all.
+    if (spec.new_session_keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, nullptr) < 0 && errno != ENOSYS)
+      return fail("joining a new session keyring");
     if (spec.gid >= 0 && (syscall(SYS_setgroups, 0, nullptr) != 0 || syscall(SYS_setgid, spec.gid) != 0))
       return fail("setgid");
     if (spec.uid >= 0 && syscall(SYS_setuid, spec.uid) != 0) return fail("setuid");

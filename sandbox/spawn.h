@@ -29,6 +29,10 @@ struct SpawnSpec {
   int uid = -1, gid = -1;                       // setgid/setuid before exec (needs root); -1 keeps ours
   std::vector<std::string> cgroup_procs;        // cgroup.procs files the child joins before exec
   bool new_process_group = false;               // the child leads a process group (killed as a group)
+  // The child joins a new, empty session keyring before exec (and before the uid change, so the
+  // keyring is charged to us): otherwise it would inherit ours, and keys one run links there would
+  // be found by the next run, which inherits the same one.
+  bool new_session_keyring = false;
   // Kills everything the run started; called on timeout / output overflow. Default: SIGKILL the
   // child (and its process group when new_process_group).
   std::function<void(pid_t)> kill_tree;

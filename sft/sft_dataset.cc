@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "model/chat_template.h"
 #include "model/tokenizer.h"
+#include "model/tokenizer_prompt.h"
 #include "sft/chat_segments.h"
 
 namespace r1kit::sft {
@@ -29,8 +30,8 @@ void append(SftExample& ex, const std::vector<int32_t>& ids, uint8_t mask) {
 
 }  // namespace
 
-SftEncoder::SftEncoder(const Tokenizer& tok, SftFormatOptions opts, int64_t eos_id)
-    : tok_(tok), opts_(std::move(opts)), eos_(eos_id) {
+SftEncoder::SftEncoder(const Tokenizer& tok, SftFormatOptions opts, int64_t eos_id, const PromptEncoder* prompt)
+    : tok_(tok), opts_(std::move(opts)), eos_(eos_id), prompt_(prompt) {
   R1_CHECK(opts_.format == "auto" || opts_.format == "prompt_completion" || opts_.format == "chat",
            "unknown SFT format '", opts_.format, "' (auto, prompt_completion, chat)");
 }
@@ -59,7 +60,8 @@ SftExample SftEncoder::encode(const json& record, const std::string& where) cons
   if (!chat) {
     // Prompt and completion are encoded separately so the mask boundary is exact; this is also how
     // the rollout engine sees them (prompt ids, then generated ids).
-    append(ex, tok_.encode(string_field(record, opts_.prompt_field, where)), 0);
+    const std::string& prompt_text = string_field(record, opts_.prompt_field, where);
+    append(ex, prompt_ ? prompt_->encode(prompt_text) : tok_.encode(prompt_text), 0);
     append(ex, tok_.encode(string_field(record, opts_.completion_field, where)), 1);
   } else {
     R1_CHECK(record.contains(opts_.messages_field), where, ": missing field '", opts_.messages_field, "'");
@@ -100,8 +102,8 @@ SftExample SftEncoder::encode(const json& record, const std::string& where) cons
 }
 
 SftExample encode_sft_example(const Tokenizer& tok, const json& record, const SftFormatOptions& opts,
-                              int64_t eos_id, const std::string& where) {
-  return SftEncoder(tok, opts, eos_id).encode(record, where);
+                              int64_t eos_id, const std::string& where, const PromptEncoder* prompt) {
+  return SftEncoder(tok, opts, eos_id, prompt).encode(record, where);
 }
 
 SftBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id) {

@@ -20,6 +20,7 @@
 
 namespace r1kit {
 class ChatTemplate;
+class PromptEncoder;
 class Tokenizer;
 }
 
@@ -43,14 +44,16 @@ struct SftFormatOptions {
 };
 
 // Encodes one record. `where` (e.g. "train.jsonl:12") prefixes errors: missing/ill-typed fields,
-// no target tokens. eos_id < 0 disables append_eos.
+// no target tokens. eos_id < 0 disables append_eos. `prompt`, when given, encodes prompt_completion
+// prompts (BOS, chat template: model/tokenizer_prompt.h) as generation sees them.
 SftExample encode_sft_example(const Tokenizer& tok, const json& record, const SftFormatOptions& opts,
-                              int64_t eos_id, const std::string& where);
+                              int64_t eos_id, const std::string& where, const PromptEncoder* prompt = nullptr);
 
 // The same, with the chat template loaded once (for many records).
 class SftEncoder {
  public:
-  SftEncoder(const Tokenizer& tok, SftFormatOptions opts, int64_t eos_id);
+  // `prompt` (optional, must outlive the encoder) encodes prompt_completion prompts.
+  SftEncoder(const Tokenizer& tok, SftFormatOptions opts, int64_t eos_id, const PromptEncoder* prompt = nullptr);
   ~SftEncoder();
   SftExample encode(const json& record, const std::string& where) const;
   const SftFormatOptions& options() const { return opts_; }
@@ -60,6 +63,7 @@ class SftEncoder {
   const Tokenizer& tok_;
   SftFormatOptions opts_;
   int64_t eos_;
+  const PromptEncoder* prompt_ = nullptr;
   mutable std::unique_ptr<ChatTemplate> template_;
 };
 

@@ -10,6 +10,7 @@
 #include "core/logging.h"
 #include "core/timer.h"
 #include "model/checkpoint.h"
+#include "model/master_weights.h"
 
 namespace r1kit::sft {
 namespace {
@@ -27,7 +28,7 @@ void truncate_metrics(const std::string& path, int64_t last_step) {
   write_file_atomic(path, kept);
 }
 
-void save_checkpoint(Transformer& model, torch::optim::AdamW& optimizer, int64_t step, const std::string& dir,
+void save_checkpoint(Transformer& model, const MasterWeights& optimizer, int64_t step, const std::string& dir,
                      const std::string& tokenizer_dir) {
   // Written into a temp dir and renamed, so a kill leaves the previous checkpoint intact.
   const std::string tmp = dir + ".tmp";
@@ -35,17 +36,17 @@ void save_checkpoint(Transformer& model, torch::optim::AdamW& optimizer, int64_t
   SaveOptions save;
   save.tokenizer_dir = tokenizer_dir;
   save_model(model, model->config(), tmp + "/model", save);
-  torch::save(optimizer, tmp + "/optimizer.pt");
+  optimizer.save_to_file(tmp + "/optimizer.pt");  // AdamW state (+ fp32 masters of a bf16 model)
   write_file_atomic(tmp + "/state.json", json{{"version", kStateVersion}, {"step", step}}.dump() + "\n");
   replace_directory(tmp, dir);
 }
 
-int64_t load_checkpoint(Transformer& model, torch::optim::AdamW& optimizer, const std::string& dir) {
+int64_t load_checkpoint(Transformer& model, MasterWeights& optimizer, const std::string& dir) {
   const json state = parse_json(read_file(dir + "/state.json"), dir + "/state.json");
   R1_CHECK(state.value("version", 0) == kStateVersion, dir, "/state.json: unsupported version ", state.value("version", 0));
   Transformer saved = load_model(dir + "/model", nullptr, model->device(), model->dtype());
   load_hf_state_dict(model, hf_state_dict(saved));
-  torch::load(optimizer, dir + "/optimizer.pt");
+  optimizer.load_from_file(dir + "/optimizer.pt", model->device());
   return state.at("step").get<int64_t>();
 }
 
@@ -105,10 +106,11 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   const std::string ckpt_dir = out_dir + "/checkpoint", metrics_path = out_dir + "/metrics.jsonl";
 
   model->train();
-  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(opts.lr)
-                                                         .betas({opts.beta1, opts.beta2})
-                                                         .eps(opts.adam_eps)
-                                                         .weight_decay(opts.weight_decay));
+  // AdamW; a bf16 model trains through fp32 master weights (model/master_weights.h).
+  MasterWeights optimizer(model->parameters(), torch::optim::AdamWOptions(opts.lr)
+                                                   .betas({opts.beta1, opts.beta2})
+                                                   .eps(opts.adam_eps)
+                                                   .weight_decay(opts.weight_decay));
   SftRunResult result;
   int64_t start = 0;
   if (path_exists(ckpt_dir + "/state.json")) {
@@ -123,7 +125,7 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   for (int64_t step = start; step < opts.steps; ++step) {
     Timer step_timer;
     const double lr = sft_learning_rate(opts, step);
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    optimizer.set_lr(lr);
 
     // 1. The step's examples, split into micro-batches; the loss is normalised by the target tokens
     //    of the whole step so accumulation equals one big batch.
@@ -142,12 +144,12 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     // 2. Forward/backward per micro-batch, clip, step.
     optimizer.zero_grad();
     double loss_sum = 0;
-    for (const auto& batch : batches)
+    for (const auto& batch : batches) {
       loss_sum += loss_fn ? loss_fn(model, batch, n_targets) : sft_loss_backward(model, batch, n_targets, opts.loss_chunk);
-    double grad_norm = 0;
-    if (opts.grad_clip > 0) {
-      grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(), opts.grad_clip);
+      optimizer.accumulate_grads();  // bf16 model: summed in the fp32 master gradients
     }
+    double grad_norm = 0;
+    if (opts.grad_clip > 0) grad_norm = optimizer.clip_grad_norm(opts.grad_clip);
     optimizer.step();
     const double loss = loss_sum / n_targets;
     R1_CHECK(std::isfinite(loss), "sft: loss is not finite at step ", step + 1, " (lr ", lr, ")");

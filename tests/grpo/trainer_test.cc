@@ -13,6 +13,7 @@
 #include "core/fs.h"
 #include "grpo/trainer_state.h"
 #include "model/checkpoint.h"
+#include "model/master_weights.h"
 #include "tests/test_util.h"
 #include "tests/tokenizer_json_util.h"
 
@@ -215,6 +216,50 @@ TEST(GrpoResume, KilledWithSigkillThenResume) {
   EXPECT_TRUE(b.finished);
   EXPECT_EQ(b.resumed_from, 4);
   expect_same_as_uninterrupted(root, model_dir, run);
+}
+
+// A bf16 policy at lr 1e-6 (the Qwen recipe's setting) learns through fp32 master weights, and a
+// stopped run resumes onto the masters of the uninterrupted one (they are in optimizer.pt).
+TEST(GrpoResume, Bf16PolicyTrainsAtLr1e6AndResumesOntoTheSameMasters) {
+  const std::string root = fresh_dir("bf16");
+  const std::string model_dir = make_tiny_model(root);
+  GrpoOptions o = tiny_options();
+  o.steps = 4;
+  o.save_every = 2;
+  o.lr = 1e-6;
+  GrpoInputs in = tiny_inputs(model_dir);
+  in.dtype = torch::kBFloat16;
+  ASSERT_TRUE(run_grpo(o, root + "/full", in).finished);
+  GrpoInputs stop = in;
+  stop.stop_after_steps = 3;  // newest checkpoint: step 2
+  EXPECT_FALSE(run_grpo(o, root + "/run", stop).finished);
+  EXPECT_EQ(run_grpo(o, root + "/run", in).resumed_from, 2);
+
+  auto masters_of = [](const std::string& run) {
+    const std::string ckpt = checkpoint_dir(run, 4);
+    Transformer m = load_model(ckpt + "/model", nullptr, torch::kCPU, torch::kBFloat16);
+    MasterWeights mw(m->parameters(), torch::optim::AdamWOptions(1e-6));
+    mw.load_from_file(ckpt + "/optimizer.pt", torch::kCPU);
+    return mw.masters();
+  };
+  const auto full = masters_of(root + "/full"), resumed = masters_of(root + "/run");
+  Transformer init = load_model(model_dir, nullptr, torch::kCPU, torch::kFloat32);
+  Transformer final_policy = load_model(root + "/full/model", nullptr, torch::kCPU, torch::kBFloat16);
+  const auto p0 = init->parameters(), p1 = final_policy->parameters();
+  double drift = 0, resume_diff = 0;
+  int64_t changed = 0;
+  for (size_t i = 0; i < full.size(); ++i) {
+    const auto start = p0[i].to(torch::kBFloat16).to(torch::kFloat32);
+    drift = std::max(drift, (full[i] - start).abs().max().item<double>());
+    resume_diff = std::max(resume_diff, (full[i] - resumed[i]).abs().max().item<double>());
+    changed += (p1[i].to(torch::kFloat32).ne(start) & (start.abs() > 1.0 / 2048)).sum().item<int64_t>();
+  }
+  std::printf("  bf16 GRPO, 4 steps at lr 1e-6: max master drift %.2e, bf16 weights above 2^-11 changed %lld, "
+              "resumed vs uninterrupted masters max diff %.2e\n", drift, (long long)changed, resume_diff);
+  EXPECT_GT(drift, 1e-6);
+  EXPECT_LT(drift, 1e-5);  // ~lr per AdamW step
+  EXPECT_GT(changed, 0);
+  EXPECT_LT(resume_diff, 1e-9);
 }
 
 // Reward 1 for every completion of prompts "bcd" and "ef" (their groups always agree), else the

@@ -5,3 +5,7 @@ r1_add_test(math_verify_test
           ${CMAKE_CURRENT_LIST_DIR}/math_extract_test.cc ${CMAKE_CURRENT_LIST_DIR}/math_robustness_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/math_reward_test.cc
   DEPS r1_rewards_math)
+if(TARGET r1kit)
+  add_test(NAME math_check_cli COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/cli_math_check_test.sh $<TARGET_FILE:r1kit>)
+  set_tests_properties(math_check_cli PROPERTIES LABELS unit)
+endif()

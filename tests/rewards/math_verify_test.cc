@@ -55,6 +55,10 @@ TEST(MathVerify, ParsedFormsForExplain) {
 TEST(MathVerify, Options) {
   MathVerifyOptions o;
   EXPECT_FALSE(math_equal("\\frac13", "0.33", o));
+  EXPECT_TRUE(math_equal("\\frac13", "0.3333", o));  // default 4
+  o.float_rounding = 6;
+  EXPECT_FALSE(math_equal("\\frac13", "0.3333", o));
+  EXPECT_TRUE(math_equal("\\frac13", "0.333333", o));
   o.float_rounding = 2;
   EXPECT_TRUE(math_equal("\\frac13", "0.33", o));
   MathVerifyOptions strict;

@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "core/json.h"
 #include "model/checkpoint.h"
+#include "model/master_weights.h"
 #include "model/tokenizer.h"
 #include "recipes/tiny_model.h"
 #include "recipes/tiny_task.h"
@@ -174,6 +175,51 @@ TEST(SftTrainer, ResumeAfterInterruptionMatchesACleanRun) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)
     EXPECT_TRUE(torch::allclose(a[i].second, b[i].second, 1e-5, 1e-6)) << a[i].first;
+}
+
+// A bf16 model at lr 1e-6 trains through fp32 master weights: weights move (pure bf16 would round
+// every update of a weight above 2^-11 away), and the masters travel in the checkpoint, so an
+// interrupted run resumes onto exactly the clean run's masters and weights.
+TEST(SftTrainer, Bf16MasterWeightsTrainAtLr1e6AndResumeExactly) {
+  SftOptions o;
+  o.steps = 6;
+  o.batch_size = 8;
+  o.lr = 1e-6;
+  o.min_lr = 1e-6;
+  o.warmup_steps = 0;
+  o.checkpoint_every = 2;
+  o.log_every = 0;
+  const std::string dir = small_model("bf16");
+  const Tokenizer tok = Tokenizer::from_file(dir);
+  ModelConfig cfg;
+  Transformer init = load_model(dir, &cfg, torch::kCPU, torch::kBFloat16);
+  const int64_t eos = cfg.eos_token_ids.at(0);
+
+  Transformer clean = load_model(dir, &cfg, torch::kCPU, torch::kBFloat16);
+  run_sft(clean, tiny_source(tok, eos), o, fresh_dir("bf16_clean"), eos);
+  const std::string out = fresh_dir("bf16_run");
+  Transformer first = load_model(dir, &cfg, torch::kCPU, torch::kBFloat16);
+  EXPECT_THROW(run_sft(first, tiny_source(tok, eos, /*fail_at_step=*/5), o, out, eos, dir), std::runtime_error);
+  // The step-4 checkpoint holds fp32 masters that differ from its bf16 weights.
+  Transformer ckpt = load_model(out + "/checkpoint/model", nullptr, torch::kCPU, torch::kBFloat16);
+  MasterWeights saved(ckpt->parameters(), torch::optim::AdamWOptions(1e-6));
+  saved.load_from_file(out + "/checkpoint/optimizer.pt", torch::kCPU);
+  ASSERT_TRUE(saved.enabled());
+  EXPECT_FALSE(torch::equal(saved.masters()[0], saved.masters()[0].to(torch::kBFloat16).to(torch::kFloat32)));
+  Transformer resumed = load_model(dir, &cfg, torch::kCPU, torch::kBFloat16);
+  EXPECT_EQ(run_sft(resumed, tiny_source(tok, eos), o, out, eos, dir).resumed_from, 4);
+
+  int64_t changed = 0, total = 0, differ = 0;
+  const auto p0 = init->parameters(), pc = clean->parameters(), pr = resumed->parameters();
+  for (size_t i = 0; i < p0.size(); ++i) {
+    total += p0[i].numel();
+    changed += (p0[i].ne(pc[i]) & (p0[i].to(torch::kFloat32).abs() > 1.0 / 2048)).sum().item<int64_t>();
+    differ += pc[i].ne(pr[i]).sum().item<int64_t>();
+  }
+  std::printf("  bf16 SFT, 6 steps at lr 1e-6: %lld of %lld weights above 2^-11 changed; resumed vs clean: %lld differ\n",
+              (long long)changed, (long long)total, (long long)differ);
+  EXPECT_GT(changed, total / 200);
+  EXPECT_EQ(differ, 0);
 }
 
 }  // namespace

@@ -1,0 +1,339 @@
+// gpu_check: what scripts/gpu-check.sh runs on a machine with a GPU (docs/gpu.md).
+//   1. fixtures: logits of ../shared/fixtures' tiny-qwen2 and tiny-llama on the GPU (float32 and
+//      bfloat16) against the CPU float32 forward and the fixtures' reference values, and the
+//      fixtures' 20-token greedy continuation decoded on the GPU with and without CUDA graphs;
+//   2. fp32 master weights on the GPU: bf16 weights at lr 1e-6 move only with masters;
+//   3. decode tokens/s of the rollout engine on a random Qwen2.5-0.5B-shaped bf16 model, with and
+//      without CUDA graphs;
+//   4. GRPO steps (the Qwen recipe's shape: 32 prompts x 8, micro-batch 8, bf16) on that model:
+//      seconds per step and peak GPU memory.
+// Each check prints one line with its numbers and PASS/FAIL (tolerances on the line); --json FILE
+// writes everything. Exit status 1 when a check fails. Without a GPU (--device cpu) it runs the same
+// code on the CPU, which is how the script is rehearsed on a machine without one.
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/timer.h"
+#include "grpo/trainer.h"
+#include "model/checkpoint.h"
+#include "model/device.h"
+#include "model/master_weights.h"
+#include "recipes/tiny_task.h"
+#include "rollout/engine.h"
+
+#ifdef R1_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+using namespace r1kit;
+
+namespace {
+
+json g_report = json::object();
+int g_failures = 0;
+
+void check(const std::string& name, bool ok, const std::string& line, json values) {
+  std::printf("%-44s %s  %s\n", name.c_str(), ok ? "PASS" : "FAIL", line.c_str());
+  std::fflush(stdout);
+  values["pass"] = ok;
+  g_report["checks"][name] = values;
+  g_failures += !ok;
+}
+
+void sync(torch::Device d) {
+  if (d.is_cuda()) torch::cuda::synchronize(d.index());
+}
+
+double max_abs(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64).cpu() - b.to(torch::kFloat64).cpu()).abs().max().item<double>();
+}
+
+std::string fmt(const char* f, double a, double b = 0, double c = 0, double d = 0) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, f, a, b, c, d);
+  return buf;
+}
+
+// ---- 1. Fixtures ---------------------------------------------------------------------------------
+void check_fixture(const std::string& dir, const std::string& name, torch::Device dev) {
+  const json expected = parse_json(read_file(dir + "/expected.json"), dir + "/expected.json");
+  ModelConfig cfg;
+  Transformer cpu = load_model(dir, &cfg, torch::kCPU, torch::kFloat32);
+  Transformer f32 = load_model(dir, nullptr, dev, torch::kFloat32);
+  Transformer bf16 = load_model(dir, nullptr, dev, torch::kBFloat16);
+  torch::NoGradGuard no_grad;
+  double d32 = 0, d16 = 0, dref = 0, scale = 0;
+  int64_t argmax_same = 0, positions = 0;
+  for (const json& s : expected["sequences"]) {
+    const auto ids_v = s["input_ids"].get<std::vector<int64_t>>();
+    const int64_t T = ids_v.size();
+    auto ids = torch::tensor(ids_v, torch::kLong).view({1, T});
+    auto pos = torch::arange(T, torch::kLong).view({1, T});
+    auto ref = cpu->forward(ids, pos)[0];                  // [T,V]
+    auto g32 = f32->forward(ids, pos)[0].cpu();
+    auto g16 = bf16->forward(ids, pos)[0].cpu();
+    d32 = std::max(d32, max_abs(g32, ref));
+    d16 = std::max(d16, max_abs(g16, ref));
+    scale = std::max(scale, ref.abs().max().item<double>());
+    auto last = torch::tensor(s["last_logits"].get<std::vector<float>>());
+    dref = std::max(dref, max_abs(g32[T - 1], last));
+    argmax_same += g16.argmax(-1).eq(ref.argmax(-1)).sum().item<int64_t>();
+    positions += T;
+  }
+  const double tol32 = 2e-4, tol16 = 0.05 * scale;  // fixtures' suggested tolerance; bf16: 5% of max |logit|
+  check(name + " logits f32 (gpu vs cpu, vs reference)", d32 <= tol32 && dref <= tol32,
+        fmt("max |diff| %.2e vs CPU, %.2e vs fixture (tol %.0e)", d32, dref, tol32),
+        {{"f32_vs_cpu", d32}, {"f32_vs_fixture", dref}, {"tol", tol32}});
+  check(name + " logits bf16 (gpu vs cpu f32)", d16 <= tol16,
+        fmt("max |diff| %.3f (tol %.3f = 5%% of max |logit|), argmax agrees %.1f%%", d16, tol16,
+            100.0 * argmax_same / positions),
+        {{"bf16_vs_cpu_f32", d16}, {"tol", tol16}, {"argmax_agree", double(argmax_same) / positions}});
+
+  // Greedy continuation through the rollout engine: dynamic decode and (CUDA) graph replay.
+  const json& greedy = expected["greedy"];
+  PromptRequest req;
+  req.prompt_ids = greedy["prompt_ids"].get<std::vector<int64_t>>();
+  const auto want = greedy["new_tokens"].get<std::vector<int64_t>>();
+  SamplingOptions so;
+  so.temperature = 0;
+  so.max_new_tokens = static_cast<int64_t>(want.size());
+  so.ignore_eos = true;
+  for (bool graphs : {false, true}) {
+    EngineOptions eo;
+    eo.max_batch = 4;
+    eo.cuda_graphs = graphs;
+    GenerationEngine engine(f32, eo);
+    req.num_samples = 3;  // three rows decode together
+    const auto groups = engine.generate({req}, so);
+    bool same = true;
+    for (const auto& s : groups[0].samples) same = same && s.completion_ids == want;
+    check(name + (graphs ? " greedy 20 tokens, CUDA graph" : " greedy 20 tokens, dynamic"), same,
+          same ? "equal to the fixture" : "differs from the fixture", {{"equal", same}});
+  }
+}
+
+// ---- 2. Master weights -----------------------------------------------------------------------------
+void check_master_weights(torch::Device dev) {
+  torch::manual_seed(0);
+  const int64_t n = 1 << 16, steps = 100;
+  auto w0 = (torch::randn({n}) * 0.1).to(dev, torch::kBFloat16);
+  auto c = (torch::randn({n}) + torch::sign(torch::randn({n}))).to(dev);
+  auto opts = torch::optim::AdamWOptions(1e-6).betas(std::make_tuple(0.9, 0.99)).weight_decay(0.0);
+  auto pure = w0.clone().requires_grad_(true), mixed = w0.clone().requires_grad_(true);
+  torch::optim::AdamW pure_opt({pure}, opts);
+  MasterWeights mw({mixed}, opts);
+  for (int64_t s = 0; s < steps; ++s) {
+    pure_opt.zero_grad();
+    (pure.to(torch::kFloat32) * c).sum().backward();
+    pure_opt.step();
+    mw.zero_grad();
+    (mixed.to(torch::kFloat32) * c).sum().backward();
+    mw.step();
+  }
+  auto big = w0.to(torch::kFloat32).abs() > 1.0 / 2048;
+  const int64_t pure_changed = (pure.detach().ne(w0) & big).sum().item<int64_t>();
+  const int64_t mixed_changed = (mixed.detach().ne(w0) & big).sum().item<int64_t>();
+  check("master weights, bf16 at lr 1e-6", pure_changed == 0 && mixed_changed > n / 20,
+        fmt("100 steps: weights above 2^-11 changed: pure bf16 %.0f, fp32 masters %.0f of %.0f", pure_changed,
+            mixed_changed, n),
+        {{"pure_changed", pure_changed}, {"masters_changed", mixed_changed}, {"n", n}});
+}
+
+// ---- 3. Decode throughput --------------------------------------------------------------------------
+ModelConfig qwen05b_config(bool tiny) {
+  json j = {{"model_type", "qwen2"}, {"architectures", {"Qwen2ForCausalLM"}}, {"vocab_size", 151936},
+            {"hidden_size", 896}, {"intermediate_size", 4864}, {"num_hidden_layers", 24},
+            {"num_attention_heads", 14}, {"num_key_value_heads", 2}, {"max_position_embeddings", 32768},
+            {"rms_norm_eps", 1e-6}, {"rope_theta", 1000000.0}, {"tie_word_embeddings", true},
+            {"eos_token_id", nullptr}, {"bos_token_id", nullptr}, {"torch_dtype", "bfloat16"}};
+  if (tiny) {  // rehearsal on a CPU: the same code on 2 narrow layers
+    j["hidden_size"] = 128;
+    j["intermediate_size"] = 256;
+    j["num_hidden_layers"] = 2;
+    j["num_attention_heads"] = 2;
+    j["num_key_value_heads"] = 1;
+  }
+  return ModelConfig::from_hf_json(j, "Qwen2.5-0.5B shape");
+}
+
+Transformer random_model(const ModelConfig& cfg, torch::Device dev) {
+  torch::manual_seed(1);
+  Transformer m(cfg);
+  torch::NoGradGuard ng;
+  for (auto& p : m->named_parameters()) {  // HF-style init
+    if (p.key().find("norm") != std::string::npos) p.value().fill_(1.0);
+    else if (p.key().find("bias") != std::string::npos) p.value().zero_();
+    else p.value().normal_(0.0, 0.02);
+  }
+  m->to(dev, torch::kBFloat16);
+  m->eval();
+  return m;
+}
+
+void decode_throughput(Transformer& model, const std::vector<int64_t>& batches, int64_t prompt_len, int64_t new_tokens) {
+  const torch::Device dev = model->device();
+  for (bool graphs : {false, true}) {
+    for (int64_t B : batches) {
+      EngineOptions eo;
+      eo.max_batch = B;
+      eo.token_budget = B * (prompt_len + new_tokens);
+      eo.cuda_graphs = graphs;
+      GenerationEngine engine(model, eo);
+      std::vector<PromptRequest> prompts(B);
+      for (int64_t i = 0; i < B; ++i) {
+        prompts[i].prompt_ids.resize(prompt_len);
+        for (int64_t t = 0; t < prompt_len; ++t) prompts[i].prompt_ids[t] = (i * 7919 + t * 104729) % 150000;
+      }
+      SamplingOptions so;
+      so.temperature = 1.0;
+      so.max_new_tokens = new_tokens;
+      so.seed = 3;
+      engine.generate(prompts, so);  // warm-up: allocations, cuBLAS, graph capture
+      engine.reset_stats();
+      sync(dev);
+      Timer t;
+      engine.generate(prompts, so);
+      sync(dev);
+      const double wall = t.seconds();
+      const EngineStats& st = engine.stats();
+      const double tok_s = st.generated_tokens / wall, decode_tok_s = st.decode_tokens / (st.decode_s + st.sample_s);
+      const std::string key = "decode tok/s batch " + std::to_string(B) +
+                              (graphs ? (dev.is_cuda() ? " graph" : " graph opt (cpu: eager)") : " eager");
+      std::printf("%-44s %.0f tok/s end to end (%.0f tok/s in decode steps; %lld tokens, %.2f s)\n", key.c_str(),
+                  tok_s, decode_tok_s, static_cast<long long>(st.generated_tokens), wall);
+      g_report["decode"][key] = {{"batch", B}, {"cuda_graphs", graphs}, {"tokens", st.generated_tokens},
+                                 {"seconds", wall}, {"tok_s", tok_s}, {"decode_step_tok_s", decode_tok_s}};
+    }
+  }
+}
+
+// ---- 4. GRPO step ------------------------------------------------------------------------------------
+class LetterReward : public rewards::Reward {  // any reward will do: the step's cost is what is measured
+ public:
+  rewards::RewardOutput score_one(const rewards::RewardInput& in) const override {
+    rewards::RewardOutput out;
+    double a = 0;
+    for (char ch : in.completion) a += ch == 'a';
+    out.score = a / std::max<size_t>(1, in.completion.size());
+    return out;
+  }
+};
+
+void grpo_steps(Transformer& model, const std::string& work, int64_t steps, int64_t prompts, int64_t group,
+                int64_t micro, int64_t max_len) {
+  const torch::Device dev = model->device();
+  const std::string model_dir = work + "/qwen05b";
+  recipes::write_tiny_tokenizer(work + "/tok");
+  SaveOptions save;
+  save.tokenizer_dir = work + "/tok";
+  save_model(model, model->config(), model_dir, save);
+  grpo::GrpoOptions o;
+  o.steps = steps;
+  o.prompts_per_step = prompts;
+  o.group_size = group;
+  o.micro_batch_size = micro;
+  o.max_completion_length = max_len;
+  o.max_batch = 128;
+  o.token_budget = 262144;
+  o.lr = 1e-6;
+  o.save_every = 0;
+  o.log_samples_every = 0;
+  rewards::RewardEntry e;
+  e.label = e.name = "letters";
+  e.reward = std::make_shared<LetterReward>();
+  o.rewards.add(e);
+  o.accuracy_reward = "";
+  grpo::GrpoInputs in;
+  in.model_dir = model_dir;
+  in.device = dev;
+  in.dtype = torch::kBFloat16;
+  std::vector<json> records;
+  for (int i = 0; i < 64; ++i) records.push_back({{"prompt", "1+" + std::to_string(i) + "="}});
+  in.prompts = grpo::shuffled_records(records, 1);
+  in.on_step = [&](const json& m) {
+    sync(dev);
+    double peak_gb = 0;
+#ifdef R1_TORCH_CUDA
+    if (dev.is_cuda()) {
+      const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index());
+      peak_gb = stats.allocated_bytes[0].peak / double(1 << 30);  // [0]: all pools
+      c10::cuda::CUDACachingAllocator::resetPeakStats(dev.index());
+    }
+#endif
+    const std::string key = "grpo step " + std::to_string(m["step"].get<int64_t>());
+    std::printf("%-44s %.2f s (generate %.2f, train %.2f), %.0f gen tok/s, peak GPU memory %.2f GiB\n", key.c_str(),
+                m["time/step"].get<double>(), m["time/generate"].get<double>(), m["time/train"].get<double>(),
+                m["tokens_per_s"].get<double>(), peak_gb);
+    g_report["grpo"][key] = {{"seconds", m["time/step"]}, {"generate_s", m["time/generate"]},
+                             {"train_s", m["time/train"]}, {"tok_s", m["tokens_per_s"]}, {"peak_gib", peak_gb}};
+  };
+#ifdef R1_TORCH_CUDA
+  if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(dev.index());
+#endif
+  std::filesystem::remove_all(work + "/run");
+  grpo::run_grpo(o, work + "/run", in);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gpu_check: r1kit on a GPU (docs/gpu.md)"};
+  std::string device = "cuda", fixtures = std::string(R1_SOURCE_DIR) + "/../shared/fixtures", json_out, work = "/tmp/r1_gpu_check";
+  std::vector<int64_t> batches = {1, 32, 128};
+  int64_t prompt_len = 64, new_tokens = 256, grpo_steps_n = 2, prompts = 32, group = 8, micro = 8, max_len = 512;
+  bool skip_decode = false, skip_grpo = false, tiny = false;
+  app.add_option("--device", device, "cuda, cuda:N (or cpu to rehearse)");
+  app.add_option("--fixtures", fixtures, "directory with tiny-qwen2/ and tiny-llama/");
+  app.add_option("--json", json_out, "write the report here");
+  app.add_option("--work", work, "scratch directory");
+  app.add_option("--batches", batches, "decode batch sizes")->delimiter(',');
+  app.add_option("--prompt-len", prompt_len);
+  app.add_option("--new-tokens", new_tokens);
+  app.add_option("--grpo-steps", grpo_steps_n);
+  app.add_option("--prompts", prompts, "GRPO prompts per step");
+  app.add_option("--group", group, "GRPO group size");
+  app.add_option("--micro-batch", micro);
+  app.add_option("--max-completion", max_len);
+  app.add_flag("--skip-decode", skip_decode);
+  app.add_flag("--skip-grpo", skip_grpo);
+  app.add_flag("--tiny", tiny, "a 2-layer model of the same vocabulary instead of the 0.5B shape (CPU rehearsal)");
+  CLI11_PARSE(app, argc, argv);
+
+  const torch::Device dev = parse_device(device, "--device");
+  std::printf("LibTorch %s, %s; device %s\n", TORCH_VERSION, describe_cuda_devices().c_str(), device.c_str());
+  g_report["libtorch"] = TORCH_VERSION;
+  g_report["devices"] = describe_cuda_devices();
+  g_report["device"] = device;
+  make_dirs(work);
+  Timer total;
+  for (const char* name : {"tiny-qwen2", "tiny-llama"}) {
+    const std::string dir = fixtures + "/" + name;
+    if (!path_exists(dir + "/expected.json")) {
+      check(std::string(name) + " fixture", false, "not found: " + dir, json::object());
+      continue;
+    }
+    check_fixture(dir, name, dev);
+  }
+  check_master_weights(dev);
+  if (!skip_decode || !skip_grpo) {
+    const ModelConfig cfg = qwen05b_config(tiny);
+    std::printf("model: %s-shaped random bf16, %lld layers, hidden %lld, vocab %lld\n", tiny ? "tiny Qwen2.5" : "Qwen2.5-0.5B",
+                static_cast<long long>(cfg.num_hidden_layers), static_cast<long long>(cfg.hidden_size),
+                static_cast<long long>(cfg.vocab_size));
+    Transformer model = random_model(cfg, dev);
+    if (!skip_decode) decode_throughput(model, batches, prompt_len, new_tokens);
+    if (!skip_grpo) grpo_steps(model, work, grpo_steps_n, prompts, group, micro, max_len);
+  }
+  g_report["seconds"] = total.seconds();
+  g_report["failures"] = g_failures;
+  std::printf("gpu_check: %d check(s) failed, %.1f s\n", g_failures, total.seconds());
+  if (!json_out.empty()) write_file_atomic(json_out, g_report.dump(1) + "\n");
+  return g_failures == 0 ? 0 : 1;
+}

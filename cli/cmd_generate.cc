@@ -24,8 +24,9 @@
 #include "cli/model_options.h"
 #include "core/fs.h"
 #include "core/json.h"
-#include "core/timer.h"
+#include "core/progress.h"
 #include "model/chat_template.h"
+#include "model/lora.h"
 #include "model/tokenizer.h"
 #include "rollout/engine.h"
 #include "rollout/pool.h"
@@ -201,28 +202,6 @@ std::vector<BatchPrompt> read_prompts(const GenerateArgs& a, const Tokenizer* to
   return out;
 }
 
-class Progress {
- public:
-  Progress(size_t total, bool enabled) : total_(total), enabled_(enabled), tty_(isatty(2)) {}
-  void update(size_t done, int64_t tokens) {
-    if (!enabled_) return;
-    const double s = std::max(clock_.seconds(), 1e-9);
-    const int width = 30;
-    const int fill = total_ ? static_cast<int>(width * done / total_) : width;
-    if (!tty_ && done != total_ && done % std::max<size_t>(1, total_ / 10) != 0) return;
-    std::fprintf(stderr, "%s[%s%s] %zu/%zu prompts  %lld tokens  %.1f tok/s%s", tty_ ? "\r" : "",
-                 std::string(fill, '#').c_str(), std::string(width - fill, '.').c_str(), done, total_,
-                 static_cast<long long>(tokens), tokens / s, tty_ ? "" : "\n");
-    if (tty_ && done == total_) std::fprintf(stderr, "\n");
-    std::fflush(stderr);
-  }
-
- private:
-  size_t total_;
-  bool enabled_, tty_;
-  Timer clock_;
-};
-
 int run_batch(const GenerateArgs& a) {
   R1_CHECK(!a.out.empty(), "--prompts needs --out FILE.jsonl");
   R1_CHECK(a.prompt.empty() && a.prompt_ids.empty(), "--prompts cannot be combined with --prompt / --prompt-ids");
@@ -252,9 +231,13 @@ int run_batch(const GenerateArgs& a) {
   std::FILE* f = std::fopen(a.out.c_str(), "ab");
   R1_CHECK(f != nullptr, a.out, ": cannot open for appending");
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, &std::fclose);
-  Progress progress(todo.size(), !a.no_progress);
-  size_t finished = 0;
-  int64_t tokens = 0;
+  ProgressOptions bar;
+  bar.label = "generate";
+  bar.unit = "prompt";
+  bar.total = static_cast<int64_t>(all.size());
+  bar.initial = static_cast<int64_t>(all.size() - todo.size());
+  if (a.no_progress) bar.enabled = 0;
+  Progress progress(bar);
   auto write_group = [&](const Group& g) {
     const BatchPrompt& p = *todo[g.index];
     json completions = json::array();
@@ -264,14 +247,14 @@ int run_batch(const GenerateArgs& a) {
       if (!s.stop_reason.empty()) c["stop_reason"] = s.stop_reason;
       if (a.logprobs) c["logprobs"] = s.logprobs;
       completions.push_back(std::move(c));
-      tokens += static_cast<int64_t>(s.completion_ids.size());
+      progress.add("tok", static_cast<double>(s.completion_ids.size()));
     }
     json rec = {{"id", p.id}, {"index", p.line_index}, {"prompt", p.text}, {"prompt_tokens", p.ids.size()},
                 {"completions", std::move(completions)}, {"seed", g.seed}};
     const std::string line = dump_line(rec) + "\n";
     R1_CHECK(std::fwrite(line.data(), 1, line.size(), f) == line.size() && std::fflush(f) == 0, a.out,
              ": write failed");
-    progress.update(++finished, tokens);
+    progress.advance();
   };
   if (a.workers <= 1) {
     GenerationEngine engine(model, a.engine, decoder_for(tok.get()));
@@ -280,6 +263,7 @@ int run_batch(const GenerateArgs& a) {
     PoolOptions po;
     po.num_workers = a.workers;
     po.engine = a.engine;
+    po.with_lora = static_cast<bool>(find_lora(model));  // --adapter: every replica applies it
     const torch::Device dev = model->device();
     if (dev.is_cuda())
       for (int i = 0; i < a.workers; ++i) po.devices.emplace_back(torch::kCUDA, static_cast<c10::DeviceIndex>(i));

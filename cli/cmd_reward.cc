@@ -22,6 +22,7 @@ struct RewardArgs {
   unsigned threads = 0;
   std::size_t batch_size = 64;
   bool list = false;
+  bool no_progress = false;
 };
 
 int run_reward(const RewardArgs& a) {
@@ -43,6 +44,7 @@ int run_reward(const RewardArgs& a) {
   ThreadPool pool(a.threads);
   ScoreFileOptions opts;
   opts.batch_size = a.batch_size;
+  if (a.no_progress) opts.progress = 0;
   Timer timer;
   RewardStats stats = score_jsonl_file(set, a.in, a.out, &pool, opts);
   const double seconds = timer.seconds();
@@ -61,6 +63,7 @@ r1kit::cli::Registrar reg{
       sub.add_option("--in", a->in, "input JSONL: prompt, completion and dataset fields (top-level or under 'fields')");
       sub.add_option("--out", a->out, "output JSONL: each input line plus reward, rewards, reward_components, ...");
       sub.add_option("--set", a->overrides, "config override key.path=value (repeatable)");
+      sub.add_flag("--no-progress", a->no_progress, "no progress bar on stderr (it only shows on a terminal anyway)");
       sub.add_option("--threads", a->threads, "worker threads (0 = all cores)");
       sub.add_option("--batch-size", a->batch_size, "samples scored per batch");
       sub.add_flag("--list", a->list, "list registered rewards with their options");

@@ -1,5 +1,5 @@
 // Options shared by the commands that load a model (logits, generate): --model, --device, --dtype,
-// and comma-separated token id lists.
+// --adapter (a PEFT LoRA adapter), and comma-separated token id lists.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <torch/types.h>
@@ -10,6 +10,7 @@
 
 #include "core/check.h"
 #include "model/checkpoint.h"
+#include "model/lora.h"
 #include "model/threads.h"
 
 namespace r1kit::cli {
@@ -18,12 +19,14 @@ struct ModelArgs {
   std::string model;           // HF model directory
   std::string device = "cpu";  // "cpu", "cuda", "cuda:1"
   std::string dtype;           // "" = bf16 on CUDA, f32 on CPU
+  std::string adapter;         // PEFT LoRA adapter directory applied on top ("" = none)
 };
 
 inline void add_model_options(CLI::App& sub, ModelArgs& a) {
   sub.add_option("--model", a.model, "model directory (config.json + *.safetensors)")->required();
   sub.add_option("--device", a.device, "cpu | cuda | cuda:N");
   sub.add_option("--dtype", a.dtype, "float32 | bfloat16 | float16 (default: bfloat16 on CUDA, float32 on CPU)");
+  sub.add_option("--adapter", a.adapter, "a LoRA adapter in PEFT format (adapter_config.json + adapter_model.safetensors) to apply");
 }
 
 inline torch::Device parse_device(const std::string& name) {
@@ -39,7 +42,9 @@ inline Transformer load_model_from_args(const ModelArgs& a, ModelConfig* cfg) {
   set_default_threads();
   const torch::Device device = parse_device(a.device);
   const torch::Dtype dtype = a.dtype.empty() ? default_dtype(device) : parse_dtype(a.dtype);
-  return load_model(a.model, cfg, device, dtype);
+  Transformer model = load_model(a.model, cfg, device, dtype);
+  if (!a.adapter.empty()) load_peft_adapter(model, a.adapter);
+  return model;
 }
 
 // "1,2, 3" -> {1, 2, 3}; every id must lie in [0, vocab_size).

@@ -47,10 +47,17 @@ GrpoOptions read_grpo_options(ConfigNode& node) {
   node.read("accuracy_reward", o.accuracy_reward);
   node.read("format_reward", o.format_reward);
   node.read("reward_threads", o.reward_threads);
+  node.read("min_valid_samples", o.min_valid_samples);
   node.read("log_samples_every", o.log_samples_every);
   node.read("samples_per_log", o.samples_per_log);
   node.read("save_every", o.save_every);
   node.read("keep_checkpoints", o.keep_checkpoints);
+  node.read("tensorboard", o.tensorboard);
+  if (node.has("lora")) {
+    ConfigNode lora = node.child("lora");
+    o.lora = read_lora_options(lora);
+    lora.finish();
+  }
   node.finish();
   validate(o, node.where());
   return o;
@@ -82,6 +89,8 @@ void validate(const GrpoOptions& o, const std::string& where) {
   need(o.temperature > 0, "temperature", "must be > 0 (GRPO samples; greedy groups would all agree)");
   need(o.num_workers >= 1, "num_workers", "must be >= 1");
   need(o.reward_threads >= 0, "reward_threads", "must be >= 0");
+  need(o.min_valid_samples >= 2 && o.min_valid_samples <= o.group_size, "min_valid_samples",
+       "must be in [2, group_size]");
   need(o.logprob_chunk_size >= 1, "logprob_chunk_size", "must be >= 1");
   need(o.log_samples_every >= 0 && o.samples_per_log >= 0, "log_samples_every/samples_per_log", "must be >= 0");
   need(o.save_every >= 0, "save_every", "must be >= 0");

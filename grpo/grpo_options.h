@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "model/lora.h"
 #include "rewards/reward_set.h"
 
 namespace r1kit::grpo {
@@ -61,12 +62,19 @@ struct GrpoOptions {
   std::string accuracy_reward = "accuracy";  // reward label logged as reward/accuracy ("" = none)
   std::string format_reward = "format";      // reward label whose share of samples > 0 is format_rate
   int reward_threads = 0;                    // threads scoring a group's samples (0 = all cores)
+  // A sample whose reward errored or timed out is masked out of the loss (never scored 0); a group
+  // with fewer valid samples than this is dropped (grpo/reward_mask.h). >= 2.
+  int64_t min_valid_samples = 2;
 
   // --- logging and checkpoints --------------------------------------------------------------
   int64_t log_samples_every = 10;    // write completions to samples.jsonl every N steps (0 = never)
   int64_t samples_per_log = 4;       // completions written each time
   int64_t save_every = 50;           // checkpoint every N steps (and at the end); 0 = only at the end
   int64_t keep_checkpoints = 2;      // newest K checkpoints kept
+  bool tensorboard = true;           // also write metrics (and logged samples as text) to tensorboard/
+
+  // --- LoRA (model/lora.h) ------------------------------------------------------------------
+  LoraOptions lora;                  // `lora: {r, alpha, dropout, target_modules, rollout}`; r = 0: full fine-tuning
 };
 
 // Reads a `grpo` stage node (all keys above plus `rewards`) and calls node.finish(): an unknown

@@ -4,9 +4,11 @@
 //   per step:
 //   1. sample B prompts from the stream (position saved in checkpoints)
 //   2. generate G completions per prompt with the rollout pool
-//   3. score each group as it streams in (rewards::RewardSet); DAPO dynamic sampling drops groups
-//      whose rewards all agree and draws more prompts (at most max_sampling_rounds extra rounds)
-//   4. group-relative advantages
+//   3. score each group as it streams in (rewards::RewardSet); samples whose reward errored are
+//      masked out (grpo/reward_mask.h) and groups left with too few valid samples dropped; DAPO
+//      dynamic sampling drops groups whose rewards all agree and draws more prompts (at most
+//      max_sampling_rounds extra rounds)
+//   4. group-relative advantages over each group's valid samples
 //   5. old log-probs (only when num_iterations > 1; else old = detached current, as TRL) and
 //      reference log-probs (only when beta > 0)
 //   6. num_iterations passes over micro-batches, gradients accumulated with the full batch's
@@ -25,13 +27,17 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/logging.h"
+#include "core/progress.h"
+#include "core/tensorboard.h"
 #include "core/thread_pool.h"
 #include "core/timer.h"
 #include "grpo/advantages.h"
 #include "grpo/logprobs.h"
 #include "grpo/loss.h"
+#include "grpo/reward_mask.h"
 #include "grpo/trainer_state.h"
 #include "model/checkpoint.h"
+#include "model/lora.h"
 #include "model/master_weights.h"
 #include "model/tokenizer.h"
 #include "rollout/pool.h"
@@ -60,7 +66,8 @@ struct ScoredGroup {
   std::string prompt_text;
   Group group;
   std::vector<rewards::SampleScore> scores;  // one per sample
-  bool constant = false;                     // all totals equal (no learning signal)
+  GroupValidity validity;                    // samples whose rewards all succeeded
+  bool constant = false;                     // all valid totals equal (no learning signal)
 };
 
 // Rows [begin, end) of the training batch, packed for one forward.
@@ -74,11 +81,19 @@ struct MicroBatch {
 
 std::vector<int64_t> to_int64(const std::vector<int32_t>& ids) { return {ids.begin(), ids.end()}; }
 
-std::vector<torch::Tensor> trainable(Transformer& model) {
+std::vector<torch::Tensor> trainable(Transformer& model, const LoraAdapter& lora) {
+  if (lora) return lora.parameters();  // the base is frozen
   std::vector<torch::Tensor> out;
   for (auto& p : model->parameters())
     if (p.requires_grad()) out.push_back(p);
   return out;
+}
+
+// What the rollout replicas load after a step: the weights, the weights with the adapter merged,
+// or (adapter applied in the replicas) the adapter's tensors only.
+NamedTensors pool_weights(Transformer& policy, const LoraAdapter& lora, const LoraOptions& o) {
+  if (!lora) return hf_state_dict(policy);
+  return o.rollout == "applied" ? lora.named_tensors() : merged_state_dict(policy);
 }
 
 }  // namespace
@@ -98,15 +113,22 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   TrainerState state;
   state.seed = o.seed;
   result.resumed_from = latest_checkpoint_step(run_dir);
-  const std::string start_dir =
-      result.resumed_from > 0 ? checkpoint_dir(run_dir, result.resumed_from) + "/model" : in.model_dir;
+  const std::string start_dir = result.resumed_from > 0 && !o.lora.enabled()
+                                    ? checkpoint_dir(run_dir, result.resumed_from) + "/model"
+                                    : in.model_dir;
 
   ModelConfig cfg;
   Transformer policy = load_model(start_dir, &cfg, in.device, in.dtype);
   policy->set_compute_options(in.compute);
   policy->train();
+  // LoRA: only the adapter trains; the reference policy is the policy with its adapter off.
+  LoraAdapter lora;
+  if (o.lora.enabled()) {
+    lora = attach_lora(policy, o.lora, o.seed);
+    if (result.resumed_from > 0) load_peft_weights(lora, checkpoint_dir(run_dir, result.resumed_from) + "/adapter");
+  }
   Transformer reference{nullptr};
-  if (o.beta > 0) {  // beta = 0: no reference model is loaded or run at all
+  if (o.beta > 0 && !lora) {  // beta = 0: no reference model is loaded or run at all
     reference = load_model(in.model_dir, nullptr, in.device, in.dtype);
     reference->set_compute_options(in.compute);
     reference->eval();
@@ -115,11 +137,12 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   const Tokenizer tokenizer = Tokenizer::from_file(in.model_dir);
   const PromptEncoder prompt_encoder(tokenizer, in.model_dir, in.prompt_format);  // BOS, chat template
 
-  // AdamW; with a bf16 policy it runs on fp32 master copies of the weights (model/master_weights.h).
-  MasterWeights optimizer(trainable(policy), torch::optim::AdamWOptions(o.lr)
-                                                 .betas(std::make_tuple(o.adam_beta1, o.adam_beta2))
-                                                 .eps(o.adam_eps)
-                                                 .weight_decay(o.weight_decay));
+  // AdamW over the trainable parameters (the adapters only with LoRA); with a bf16 policy it runs
+  // on fp32 master copies of them (model/master_weights.h).
+  MasterWeights optimizer(trainable(policy, lora), torch::optim::AdamWOptions(o.lr)
+                                                       .betas(std::make_tuple(o.adam_beta1, o.adam_beta2))
+                                                       .eps(o.adam_eps)
+                                                       .weight_decay(o.weight_decay));
   if (result.resumed_from > 0) {
     state = load_checkpoint_state(run_dir, result.resumed_from, optimizer, in.device);
     R1_CHECK(state.seed == o.seed, run_dir, ": checkpoint step-", state.step, " was trained with seed ", state.seed,
@@ -132,14 +155,23 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   truncate_jsonl_after_step(samples_path, state.step);
   MetricsWriter metrics(metrics_path, /*append=*/true);
   MetricsWriter samples_log(samples_path, /*append=*/true);
+  TensorBoardWriter tb(o.tensorboard ? run_dir + "/tensorboard" : "", state.step + 1);
+  ProgressOptions bar;
+  bar.label = "grpo";
+  bar.unit = "step";
+  bar.total = o.steps;
+  bar.initial = state.step;
+  Progress progress(bar);
 
   PoolOptions pool_options;
   pool_options.num_workers = o.num_workers;
   pool_options.engine.max_batch = o.max_batch;
   pool_options.engine.token_budget = o.token_budget;
+  pool_options.with_lora = lora && o.lora.rollout == "applied";
   RolloutPool pool(policy, pool_options, [&tokenizer](const std::vector<int64_t>& ids) {
     return tokenizer.decode(std::vector<int32_t>(ids.begin(), ids.end()), /*skip_special_tokens=*/false);
   });
+  if (lora && !pool_options.with_lora && state.step > 0) pool.update_weights(state.step, merged_state_dict(policy));
 
   SamplingOptions sampling;
   sampling.temperature = o.temperature;
@@ -178,7 +210,8 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     std::vector<double> all_totals;                       // every generated sample, for the reward curve
     std::vector<std::vector<double>> all_by_reward(reward_entries.size());
     std::vector<int64_t> all_lengths;
-    int64_t all_truncated = 0, dropped_groups = 0, rounds = 0, reward_errors = 0;
+    int64_t all_truncated = 0, dropped_groups = 0, rounds = 0, reward_errors = 0, masked_samples = 0,
+            error_groups = 0;
     while (static_cast<int64_t>(kept.size()) < B) {
       const int64_t n = o.dynamic_sampling ? B - static_cast<int64_t>(kept.size()) : B;
       const int64_t first = state.data_position;
@@ -222,21 +255,28 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         R1_CHECK(static_cast<int64_t>(sg.group.samples.size()) == G && sg.scores.size() == sg.group.samples.size(),
                  "run_grpo: group ", i, " came back with ", sg.group.samples.size(), " samples and ",
                  sg.scores.size(), " scores");
-        double lo = sg.scores[0].total, hi = lo;
+        sg.validity = group_validity(sg.scores, o.min_valid_samples);
+        double lo = std::numeric_limits<double>::infinity(), hi = -lo;
         for (size_t s = 0; s < sg.scores.size(); ++s) {
           const auto& score = sg.scores[s];
           const auto& sample = sg.group.samples[s];
-          lo = std::min(lo, score.total);
-          hi = std::max(hi, score.total);
-          all_totals.push_back(score.total);
-          for (size_t r = 0; r < reward_entries.size(); ++r) all_by_reward[r].push_back(score.outputs[r].score);
           all_lengths.push_back(static_cast<int64_t>(sample.completion_ids.size()));
           all_truncated += sample.finish_reason == FinishReason::kLength;
           generated_tokens += static_cast<int64_t>(sample.completion_ids.size());
           reward_errors += score.errors;
+          if (!sg.validity.valid[s]) {  // not a score: kept out of the reward curves and the loss
+            ++masked_samples;
+            continue;
+          }
+          lo = std::min(lo, score.total);
+          hi = std::max(hi, score.total);
+          all_totals.push_back(score.total);
+          for (size_t r = 0; r < reward_entries.size(); ++r) all_by_reward[r].push_back(score.outputs[r].score);
         }
         sg.constant = lo == hi;
-        if (o.dynamic_sampling && sg.constant) {
+        if (!sg.validity.keep) {
+          ++error_groups;
+        } else if (o.dynamic_sampling && sg.constant) {
           ++dropped_groups;
         } else if (static_cast<int64_t>(kept.size()) < B) {
           kept.push_back(std::move(sg));
@@ -249,20 +289,25 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     // ---- 4. Advantages -------------------------------------------------------------------------
     Timer train_timer;
     const int64_t n_groups = static_cast<int64_t>(kept.size());
-    const int64_t rows = n_groups * G;
     std::vector<std::vector<int64_t>> prompts, completions;
-    std::vector<double> totals;
+    std::vector<std::vector<double>> group_totals;
+    std::vector<std::vector<int64_t>> row_of(n_groups);  // [group][sample] -> training row, -1 if masked
     std::vector<bool> truncated;
-    for (const ScoredGroup& sg : kept) {
+    for (int64_t gi = 0; gi < n_groups; ++gi) {
+      const ScoredGroup& sg = kept[gi];
+      group_totals.emplace_back();
       for (size_t s = 0; s < sg.group.samples.size(); ++s) {
+        row_of[gi].push_back(sg.validity.valid[s] ? static_cast<int64_t>(prompts.size()) : -1);
+        if (!sg.validity.valid[s]) continue;
         prompts.push_back(sg.group.prompt_ids);
         completions.push_back(sg.group.samples[s].completion_ids);
-        totals.push_back(sg.scores[s].total);
+        group_totals.back().push_back(sg.scores[s].total);
         truncated.push_back(sg.group.samples[s].finish_reason == FinishReason::kLength);
       }
     }
+    const int64_t rows = static_cast<int64_t>(prompts.size());
     torch::Tensor advantages;
-    if (rows > 0) advantages = compute_advantages(torch::tensor(totals, torch::kFloat64), adv_options);
+    if (rows > 0) advantages = ragged_group_advantages(group_totals, adv_options);
 
     // ---- 5. Micro-batches with old and reference log-probs ---------------------------------------
     std::vector<MicroBatch> micro;
@@ -286,7 +331,10 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       {
         torch::NoGradGuard no_grad;
         if (o.num_iterations > 1) mb.old_logp = completion_logprobs(policy, mb.batch, lp_options).logprobs;
-        if (o.beta > 0) mb.ref_logp = completion_logprobs(reference, mb.batch, lp_options).logprobs;
+        if (o.beta > 0) {
+          LoraDisabled base_only(lora);
+          mb.ref_logp = completion_logprobs(lora ? policy : reference, mb.batch, lp_options).logprobs;
+        }
       }
       micro.push_back(std::move(mb));
     }
@@ -330,7 +378,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     const double train_s = train_timer.seconds();
 
     // ---- 8. New weights to the pool ------------------------------------------------------------
-    if (rows > 0) pool.update_weights(step, hf_state_dict(policy));
+    if (rows > 0) pool.update_weights(step, pool_weights(policy, lora, o.lora));
     state.step = step;
 
     // ---- 9. Metrics, samples, checkpoint -------------------------------------------------------
@@ -359,6 +407,8 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       }
     }
     rec["reward/errors"] = reward_errors;
+    rec["samples/masked"] = masked_samples;
+    rec["groups/dropped_reward_errors"] = error_groups;
     int64_t len_max = 0;
     double len_sum = 0;
     for (int64_t l : all_lengths) len_sum += l, len_max = std::max(len_max, l);
@@ -385,6 +435,10 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     rec["time/step"] = step_timer.seconds();
     rec["data_position"] = state.data_position;
     metrics.write(rec);
+    tb.scalars(step, rec);
+    progress.add("tok", static_cast<double>(generated_tokens));
+    progress.set_note(fmt::format("reward {:.3f}", reward_mean));
+    progress.advance();
     spdlog::info(
         "grpo step {}/{} | reward {:.3f} ± {:.3f} | acc {:.3f} | len {:.1f} (max {}) | clip {:.3f} | kl {:.4f} | "
         "ent {:.3f} | gnorm {:.3f} | lr {:.2e} | {:.0f} tok/s | gen {:.2f}s rew {:.2f}s train {:.2f}s",
@@ -393,35 +447,45 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         grad_norm, lr, rec["tokens_per_s"].get<double>(), generate_s, reward_s, train_s);
 
     if (o.log_samples_every > 0 && step % o.log_samples_every == 0) {
-      int64_t written = 0;
-      for (size_t gi = 0; gi < kept.size() && written < o.samples_per_log; ++gi) {
-        for (size_t s = 0; s < kept[gi].group.samples.size() && written < o.samples_per_log; ++s, ++written) {
+      std::vector<json> lines;
+      for (size_t gi = 0; gi < kept.size() && static_cast<int64_t>(lines.size()) < o.samples_per_log; ++gi) {
+        for (size_t s = 0; s < kept[gi].group.samples.size() && static_cast<int64_t>(lines.size()) < o.samples_per_log;
+             ++s) {
           const Sample& sample = kept[gi].group.samples[s];
+          const int64_t row = row_of[gi][s];
           json line = {{"step", step},
                        {"prompt", kept[gi].prompt_text},
                        {"completion", sample.text},
                        {"finish_reason", finish_reason_name(sample.finish_reason)},
                        {"length", sample.completion_ids.size()},
-                       {"advantage", advantages[static_cast<int64_t>(gi) * G + s].item<double>()}};
+                       {"advantage", row >= 0 ? json(advantages[row].item<double>()) : json(nullptr)}};
           line.update(o.rewards.to_json(kept[gi].scores[s]));
           samples_log.write(line);
+          lines.push_back(std::move(line));
         }
       }
+      tb.text("samples", step, markdown_samples(lines, {"reward", "advantage", "length", "finish_reason"},
+                                                 {"prompt", "completion", "reward_errors"}));
     }
     if ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps) {
-      save_checkpoint(run_dir, state, policy, cfg, optimizer, in.model_dir, o.keep_checkpoints);
+      save_checkpoint(run_dir, state, policy, cfg, optimizer, in.model_dir, o.keep_checkpoints, &lora);
     }
     result.step = step;
     result.last_metrics = rec;
     if (in.on_step) in.on_step(rec);
     if (in.stop_after_steps > 0 && ++steps_this_call >= in.stop_after_steps && step < o.steps) {
       int64_t last = latest_checkpoint_step(run_dir);
-      result.model_dir = last > 0 ? checkpoint_dir(run_dir, last) + "/model" : "";
+      result.model_dir = last > 0 ? checkpoint_dir(run_dir, last) + (lora ? "/adapter" : "/model") : "";
       return result;
     }
   }
 
-  // The final policy, also when a previous call already finished every step.
+  // The final policy, also when a previous call already finished every step. LoRA: the adapter
+  // (PEFT format) and the merged model.
+  if (lora) {
+    save_peft_adapter(lora, run_dir + "/adapter", in.model_dir);
+    merge_lora(policy);
+  }
   SaveOptions save;
   save.tokenizer_dir = in.model_dir;
   save_model(policy, cfg, run_dir + "/model", save);

@@ -8,6 +8,9 @@
 //   checkpoints/step-N/           model/ (HF checkpoint + tokenizer files), optimizer.pt,
 //                                 trainer_state.json (written last; the directory is renamed into place)
 //   model/                        the final policy (HF checkpoint), written when the run completes
+//   adapter/                      with LoRA (options.lora): the trained adapter in PEFT format (model/
+//                                 then holds the merged policy; checkpoints hold adapter/, not model/)
+//   tensorboard/                  the metrics as TensorBoard scalars, logged samples as text
 //
 // Resume: run_grpo on a run directory that has checkpoints continues from the newest one; metrics
 // and samples lines of later steps (from the interrupted run) are dropped first, so the logs have

@@ -63,15 +63,19 @@ std::vector<int64_t> checkpoint_steps(const std::string& run_dir) {
 
 void save_checkpoint(const std::string& run_dir, const TrainerState& state, Transformer& policy,
                      const ModelConfig& cfg, const MasterWeights& optimizer, const std::string& tokenizer_dir,
-                     int64_t keep) {
+                     int64_t keep, const LoraAdapter* adapter) {
   const std::string final_dir = checkpoint_dir(run_dir, state.step);
   const std::string tmp = final_dir + ".tmp";
   std::error_code ec;
   fs::remove_all(tmp, ec);
   make_dirs(tmp);
-  SaveOptions save;
-  save.tokenizer_dir = tokenizer_dir;
-  save_model(policy, cfg, tmp + "/model", save);
+  if (adapter != nullptr && *adapter) {
+    save_peft_adapter(*adapter, tmp + "/adapter", tokenizer_dir);
+  } else {
+    SaveOptions save;
+    save.tokenizer_dir = tokenizer_dir;
+    save_model(policy, cfg, tmp + "/model", save);
+  }
   optimizer.save_to_file(tmp + "/optimizer.pt");
   write_file_atomic(tmp + "/trainer_state.json", state.to_json().dump(1) + "\n");
   replace_directory(tmp, final_dir);

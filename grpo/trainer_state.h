@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "model/checkpoint.h"
+#include "model/lora.h"
 #include "model/master_weights.h"
 
 namespace r1kit::grpo {
@@ -26,10 +27,11 @@ struct TrainerState {
 
 std::string checkpoint_dir(const std::string& run_dir, int64_t step);
 
-// Writes the checkpoint of `state.step` and keeps the newest `keep` checkpoints.
+// Writes the checkpoint of `state.step` and keeps the newest `keep` checkpoints. With a LoRA
+// `adapter` the checkpoint holds adapter/ (PEFT format) instead of model/.
 void save_checkpoint(const std::string& run_dir, const TrainerState& state, Transformer& policy,
                      const ModelConfig& cfg, const MasterWeights& optimizer, const std::string& tokenizer_dir,
-                     int64_t keep);
+                     int64_t keep, const LoraAdapter* adapter = nullptr);
 
 // Steps of the complete checkpoints (those with trainer_state.json), ascending.
 std::vector<int64_t> checkpoint_steps(const std::string& run_dir);

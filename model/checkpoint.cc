@@ -171,8 +171,22 @@ void load_hf_state_dict(Transformer& model, const std::vector<std::pair<std::str
     R1_CHECK(seen.count(name), "load_hf_state_dict: missing tensor '", name, "'");
 }
 
-Transformer load_model(const std::string& dir, ModelConfig* cfg_out, torch::Device device, torch::Dtype dtype) {
+torch::Tensor safetensor_tensor(const SafetensorsFile& file, const std::string& name) {
+  const SafetensorInfo& info = file.info(name);
+  const torch::Dtype src_dtype = torch_dtype_of(info.dtype, file.path(), name);
+  const std::uint8_t* data = file.data(name);
+  const size_t esize = safetensors_dtype_size(info.dtype);
+  if (reinterpret_cast<std::uintptr_t>(data) % esize == 0)
+    return torch::from_blob(const_cast<std::uint8_t*>(data), info.shape, torch::TensorOptions().dtype(src_dtype));
+  torch::Tensor src = torch::empty(info.shape, torch::TensorOptions().dtype(src_dtype));  // unaligned: copy out
+  std::memcpy(src.data_ptr(), data, info.end - info.begin);
+  return src;
+}
+
+Transformer load_decoder(const std::string& dir, ModelConfig* cfg_out, torch::Device device, torch::Dtype dtype,
+                         const DecoderLoadOptions& options, std::map<std::string, torch::Tensor>* extra) {
   ModelConfig cfg = load_model_config(dir);
+  if (options.without_lm_head) cfg.tie_word_embeddings = true;  // no lm_head parameter to fill
   WeightFiles weights = open_weights(dir);
   Transformer model(cfg);
   model->to(device, dtype);
@@ -186,26 +200,27 @@ Transformer load_model(const std::string& dir, ModelConfig* cfg_out, torch::Devi
              weights.files.size() == 1 ? std::string(" in ") + weights.files[0]->path() : std::string(" (no shard holds it)"));
     const SafetensorsFile& file = *it->second;
     const SafetensorInfo& info = file.info(name);
-    const torch::Dtype src_dtype = torch_dtype_of(info.dtype, file.path(), name);
     std::vector<int64_t> want(param.sizes().begin(), param.sizes().end());
     R1_CHECK(info.shape == want, file.path(), ": tensor '", name, "': shape ", shape_str(info.shape),
              " does not match the config's ", shape_str(want));
-    const std::uint8_t* data = file.data(name);
-    const size_t esize = safetensors_dtype_size(info.dtype);
-    torch::Tensor src;
-    if (reinterpret_cast<std::uintptr_t>(data) % esize == 0) {
-      src = torch::from_blob(const_cast<std::uint8_t*>(data), want, torch::TensorOptions().dtype(src_dtype));
-    } else {  // unaligned data section: copy out first
-      src = torch::empty(want, torch::TensorOptions().dtype(src_dtype));
-      std::memcpy(src.data_ptr(), data, info.end - info.begin);
-    }
-    param.copy_(src);  // converts dtype, moves to the device
+    param.copy_(safetensor_tensor(file, name));  // converts dtype, moves to the device
+  }
+  for (const std::string& name : options.extra_tensors) {
+    auto it = weights.where.find(name);
+    R1_CHECK(it != weights.where.end(), dir, ": missing tensor '", name, "'");
+    R1_CHECK(extra != nullptr, "load_decoder: no map for the extra tensors");
+    (*extra)[name] = safetensor_tensor(*it->second, name).to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
+    expected.insert(name);
   }
   for (const auto& [name, file] : weights.where)
     R1_CHECK(expected.count(name) || ignorable_tensor(name, cfg), file->path(), ": unexpected tensor '", name,
              "' (not part of a ", cfg.model_type, " model with this config.json)");
   if (cfg_out) *cfg_out = cfg;
   return model;
+}
+
+Transformer load_model(const std::string& dir, ModelConfig* cfg_out, torch::Device device, torch::Dtype dtype) {
+  return load_decoder(dir, cfg_out, device, dtype, {}, nullptr);
 }
 
 Transformer load_model(const std::string& dir, ModelConfig* cfg_out, torch::Device device) {

@@ -6,10 +6,12 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/safetensors.h"
 #include "model/model_config.h"
 #include "model/transformer.h"
 
@@ -32,6 +34,20 @@ Transformer load_model(const std::string& dir, ModelConfig* cfg_out, torch::Devi
 // Same with default_dtype(device).
 Transformer load_model(const std::string& dir, ModelConfig* cfg_out = nullptr,
                        torch::Device device = torch::kCPU);
+
+// For models built on the decoder (a reward model: decoder + "score" head): which tensors of the
+// checkpoint to hand back besides the decoder's, and whether it has no lm_head at all.
+struct DecoderLoadOptions {
+  std::vector<std::string> extra_tensors;  // e.g. {"score.weight"}: returned in `extra`, in `dtype`
+  bool without_lm_head = false;            // the checkpoint has no lm_head.weight (none is built)
+};
+// load_model plus `options`; load_model(dir, ...) is load_decoder(dir, ..., {}, nullptr).
+Transformer load_decoder(const std::string& dir, ModelConfig* cfg_out, torch::Device device, torch::Dtype dtype,
+                         const DecoderLoadOptions& options, std::map<std::string, torch::Tensor>* extra);
+
+// Tensor `name` of a safetensors file as a CPU tensor of its stored dtype (F32, BF16, F16). It
+// aliases the file's mapping when the data is aligned: copy it before the file is closed.
+torch::Tensor safetensor_tensor(const SafetensorsFile& file, const std::string& name);
 
 struct SaveOptions {
   int64_t max_shard_bytes = int64_t{5} << 30;  // shard when the weights exceed this (HF default 5GB)

@@ -83,10 +83,10 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, int64_t layer_index)
     : n_heads_(cfg.num_attention_heads), n_kv_(cfg.num_key_value_heads), head_dim_(cfg.head_dim), layer_(layer_index) {
   const int64_t C = cfg.hidden_size, D = cfg.head_dim;
   const bool bias = cfg.attention_bias;
-  q_proj = register_module("q_proj", torch::nn::Linear(torch::nn::LinearOptions(C, n_heads_ * D).bias(bias)));
-  k_proj = register_module("k_proj", torch::nn::Linear(torch::nn::LinearOptions(C, n_kv_ * D).bias(bias)));
-  v_proj = register_module("v_proj", torch::nn::Linear(torch::nn::LinearOptions(C, n_kv_ * D).bias(bias)));
-  o_proj = register_module("o_proj", torch::nn::Linear(torch::nn::LinearOptions(n_heads_ * D, C).bias(false)));
+  q_proj = register_module("q_proj", Linear(torch::nn::LinearOptions(C, n_heads_ * D).bias(bias)));
+  k_proj = register_module("k_proj", Linear(torch::nn::LinearOptions(C, n_kv_ * D).bias(bias)));
+  v_proj = register_module("v_proj", Linear(torch::nn::LinearOptions(C, n_kv_ * D).bias(bias)));
+  o_proj = register_module("o_proj", Linear(torch::nn::LinearOptions(n_heads_ * D, C).bias(false)));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
@@ -153,9 +153,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
 
 MLPImpl::MLPImpl(const ModelConfig& cfg) {
   const int64_t C = cfg.hidden_size, I = cfg.intermediate_size;
-  gate_proj = register_module("gate_proj", torch::nn::Linear(torch::nn::LinearOptions(C, I).bias(false)));
-  up_proj = register_module("up_proj", torch::nn::Linear(torch::nn::LinearOptions(C, I).bias(false)));
-  down_proj = register_module("down_proj", torch::nn::Linear(torch::nn::LinearOptions(I, C).bias(false)));
+  gate_proj = register_module("gate_proj", Linear(torch::nn::LinearOptions(C, I).bias(false)));
+  up_proj = register_module("up_proj", Linear(torch::nn::LinearOptions(C, I).bias(false)));
+  down_proj = register_module("down_proj", Linear(torch::nn::LinearOptions(I, C).bias(false)));
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {

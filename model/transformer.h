@@ -11,6 +11,7 @@
 
 #include "model/autocast.h"
 #include "model/kv_cache.h"
+#include "model/linear.h"
 #include "model/model_config.h"
 
 namespace r1kit {
@@ -57,7 +58,7 @@ class AttentionImpl : public torch::nn::Module {
   // x [B,T,C]; cos/sin [B,T,1,D] in x's dtype.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const CacheStep& step);
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};  // model/linear.h: + optional LoRA
 
  private:
   int64_t n_heads_, n_kv_, head_dim_, layer_;
@@ -68,7 +69,7 @@ class MLPImpl : public torch::nn::Module {
  public:
   explicit MLPImpl(const ModelConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(MLP);
 

@@ -10,12 +10,15 @@
 //     dataset: rs           # optional: an earlier stage's data.jsonl, or a path (default: the task's SFT records)
 //     format: auto          # auto | prompt_completion | chat;  chat_template: "" (= the tokenizer's)
 //     max_length: 0         # append_eos: true
+//     lora: {r: 8, alpha: 16, dropout: 0.05, target_modules: all-linear}   # optional: LoRA on the
+//                           # frozen model; writes RUN_DIR/<name>/adapter (PEFT) + the merged model
 #include <torch/torch.h>
 
 #include <filesystem>
 
 #include "core/logging.h"
 #include "model/checkpoint.h"
+#include "model/lora.h"
 #include "model/tokenizer.h"
 #include "model/tokenizer_prompt.h"
 #include "recipes/stages.h"
@@ -37,6 +40,12 @@ void read_sft_train_options(ConfigNode& node, SftTrainOptions& t) {
   node.read("grad_clip", o.grad_clip);
   node.read("checkpoint_every", o.checkpoint_every);
   node.read("log_every", o.log_every);
+  node.read("tensorboard", o.tensorboard);
+  if (node.has("lora")) {
+    ConfigNode lora = node.child("lora");
+    o.lora = read_lora_options(lora);
+    lora.finish();
+  }
   sft::SftFormatOptions& f = t.format;
   node.read("max_length", f.max_length);
   node.read("append_eos", f.append_eos);
@@ -110,6 +119,10 @@ StageResult run_sft_training(const StageEnv& env, const SftTrainOptions& t, cons
   torch::manual_seed(seed);
   const sft::SftRunResult r = sft::run_sft(model, source, t.sft, env.stage_dir, eos, env.input_model, loss);
   const std::string out = env.stage_dir + "/model";
+  if (t.sft.lora.enabled()) {  // the adapter in PEFT format, and the merged model for the next stage
+    save_peft_adapter(find_lora(model), env.stage_dir + "/adapter", env.input_model);
+    merge_lora(model);
+  }
   SaveOptions save;
   save.tokenizer_dir = env.input_model;
   save_model(model, cfg, out, save);

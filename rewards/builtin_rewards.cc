@@ -6,6 +6,8 @@
 #include "rewards/language_reward.h"
 #include "rewards/length_reward.h"
 #include "rewards/math_reward.h"
+#include "rewards/model_judge.h"
+#include "rewards/model_reward.h"
 #include "rewards/plugin.h"
 #include "rewards/registry.h"
 
@@ -66,6 +68,20 @@ void register_builtin_rewards(RewardRegistry& r) {
          "required), config (sent in the handshake), name, timeout_s (30), startup_timeout_s (10), "
          "max_batch_size (64), max_response_bytes, error_score (0).",
          make_plugin_reward});
+  r.add({"reward_model", {"rm"},
+         "A Hugging Face sequence-classification checkpoint (rewards/model_reward.h): the 'score' head at the last "
+         "non-pad token of the prompt+completion text, as transformers computes it. Options: model (required), "
+         "template ({prompt}{completion}; {field} for sample fields), chat (the checkpoint's chat template over "
+         "user/assistant turns instead), label (0), activation (none|sigmoid|softmax), batch_size (8), max_length "
+         "(4096; longer is an error, never truncated), device (cpu), dtype (auto).",
+         make_reward_model_reward});
+  r.add({"llm_judge", {"judge"},
+         "A local causal LM asked about each sample (rewards/model_judge.h): the filled template (as a user turn of "
+         "its chat template unless chat: false) is generated greedily and verdict_regex's capture is mapped through "
+         "labels ({yes: 1, no: 0}) or read as a number times scale; no verdict is an error. Options: model "
+         "(required), template, chat, verdict_regex, labels, scale, last_match, max_new_tokens (64), temperature "
+         "(0), stop_strings, batch_size (16), device, dtype.",
+         make_judge_reward});
 }
 
 }  // namespace r1kit::rewards

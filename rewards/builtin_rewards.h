@@ -1,5 +1,6 @@
 // Registers every built-in reward (accuracy/math, code, format, tag_count, language, cosine,
-// overlong, repetition, countdown, plugin) in a registry. RewardRegistry::global() calls it.
+// overlong, repetition, countdown, plugin, reward_model, llm_judge) in a registry.
+// RewardRegistry::global() calls it.
 #pragma once
 
 namespace r1kit::rewards {

@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "core/config.h"
 #include "rewards/code_extract.h"
+#include "rewards/code_harness.h"
 #include "sandbox/language.h"
 
 namespace r1kit::rewards {
@@ -22,35 +23,7 @@ std::string random_nonce() {
   return ss.str();
 }
 
-std::string indent(const std::string& text, const std::string& pad) {
-  std::string out;
-  std::istringstream ss(text);
-  std::string line;
-  while (std::getline(ss, line)) out += pad + line + "\n";
-  return out;
-}
-
-// "from __future__" imports must open the file: move them above the harness prelude.
-void hoist_future_imports(std::string& code, std::string& future) {
-  std::istringstream ss(code);
-  std::string line, rest;
-  while (std::getline(ss, line)) {
-    if (line.rfind("from __future__ import", 0) == 0) {
-      future += line + "\n";
-    } else {
-      rest += line + "\n";
-    }
-  }
-  code = rest;
-}
-
 std::string head(const std::string& s, std::size_t n = 500) { return s.size() <= n ? s : s.substr(0, n) + "..."; }
-
-std::string field_string(const json& fields, const char* key) {
-  if (!fields.contains(key) || fields[key].is_null()) return "";
-  R1_CHECK(fields[key].is_string(), "code reward: field '", key, "' must be a string, got ", head(fields[key].dump(), 80));
-  return fields[key].get<std::string>();
-}
 
 RewardOutput error_output(double score, const std::string& message, json diagnostics) {
   RewardOutput out;
@@ -63,53 +36,6 @@ RewardOutput error_output(double score, const std::string& message, json diagnos
 }
 
 }  // namespace
-
-std::string build_assert_program(const std::string& code_in, const json& fields, bool stop_at_first_failure,
-                                 std::size_t& n_tests) {
-  std::string code = code_in, future;
-  std::vector<std::string> tests;
-  std::string setup, test_defs;  // setup: imports the tests need (before the code)
-  if (fields.contains("test_list")) {  // MBPP
-    R1_CHECK(fields["test_list"].is_array(), "code reward: field 'test_list' must be an array");
-    for (const auto& t : fields["test_list"]) tests.push_back(t.get<std::string>());
-    if (fields.contains("test_imports") && fields["test_imports"].is_array())
-      for (const auto& t : fields["test_imports"]) setup += t.get<std::string>() + "\n";
-    // Setup code builds test objects from the candidate's own classes (MBPP 367/927: Node): after the code.
-    test_defs = field_string(fields, "test_setup_code");
-  } else {  // HumanEval
-    std::string entry = field_string(fields, "entry_point");
-    R1_CHECK(!entry.empty() && fields.contains("test"), "code reward: assert style needs 'test_list' (MBPP) or "
-                                                        "'test' + 'entry_point' (HumanEval)");
-    // The prompt holds the imports and helpers; a full redefinition of the function in the code wins.
-    std::string prompt = field_string(fields, "prompt");
-    bool body_only = !code.empty() && (code[0] == ' ' || code[0] == '\t');
-    code = prompt + (body_only ? "" : "\n") + code;
-    test_defs = field_string(fields, "test");
-    tests.push_back("check(" + entry + ")");
-  }
-  hoist_future_imports(code, future);
-  hoist_future_imports(setup, future);
-  n_tests = tests.size();
-  // The nonce arrives on stdin before the candidate runs, and results go through os.write captured
-  // before it: an early exit(0), a patched print or a forged line cannot pass a test.
-  std::string p = future;
-  p += "import os as _r1_os, sys as _r1_sys\n";
-  p += "_r1_nonce = _r1_sys.stdin.readline().strip()\n";
-  p += "_r1_write = _r1_os.write\n";
-  p += setup + "\n" + code + "\n\n" + test_defs + "\n\n";
-  for (std::size_t i = 0; i < tests.size(); ++i) p += "def _r1_test_" + std::to_string(i) + "():\n" + indent(tests[i], "    ");
-  p += "\nfor _r1_i, _r1_f in enumerate([";
-  for (std::size_t i = 0; i < tests.size(); ++i) p += (i ? ", " : "") + std::string("_r1_test_") + std::to_string(i);
-  p += "]):\n";
-  p += "    try:\n";
-  p += "        _r1_f()\n";
-  p += "        _r1_write(1, ('%s %d pass\\n' % (_r1_nonce, _r1_i)).encode())\n";
-  p += "    except BaseException:\n";
-  p += "        import traceback as _r1_tb\n";  // imported only on failure: it costs ~5 ms per run
-  p += "        _r1_tb.print_exc()\n";
-  if (stop_at_first_failure) p += "        break\n";
-  return p;
-}
 
 CodeReward::CodeReward(CodeRewardOptions options) : CodeReward(options, sandbox::make_runner(options.sandbox)) {}
 
@@ -182,23 +108,43 @@ RewardOutput CodeReward::score_one(const RewardInput& input) const {
 
 RewardOutput CodeReward::score_assert(const std::string& lang, const std::string& code, const json& fields) const {
   R1_CHECK(lang == "python", "code reward: assert-style tests are Python (HumanEval / MBPP), got language ", lang);
-  std::size_t n = 0;
   const std::string nonce = random_nonce();
-  std::string program = build_assert_program(code, fields, options_.all_or_nothing, n);
-  ExecResult r = runner_->run(request(lang, program, nonce + "\n"));
+  const AssertHarness h = build_assert_harness(code, fields, options_.all_or_nothing);
+  const std::size_t n = h.n_tests;
+  ExecResult r = runner_->run(request(lang, h.program, nonce + "\n" + h.tests_stdin));
   RewardOutput out;
   std::set<std::size_t> passed;
-  {
-    std::istringstream ss(r.stdout_data);
+  json integrity = json::array();  // the tester's events, and pass lines the program tried to forge
+  std::size_t forged = 0;
+  auto scan = [&](const std::string& text, bool trusted) {
+    std::istringstream ss(text);
     std::string line;
     while (std::getline(ss, line)) {
-      if (line.rfind(nonce + " ", 0) != 0) continue;
-      std::istringstream ls(line.substr(nonce.size() + 1));
-      std::size_t idx;
-      std::string word;
-      if (ls >> idx >> word && word == "pass" && idx < n) passed.insert(idx);
+      if (trusted && line.rfind(nonce + " ", 0) == 0) {
+        const std::string rest = line.substr(nonce.size() + 1);
+        if (rest.rfind("event ", 0) == 0) {
+          try {
+            integrity.push_back(json::parse(rest.substr(6)));
+          } catch (const std::exception&) {
+          }
+          continue;
+        }
+        std::istringstream ls(rest);
+        std::size_t idx;
+        std::string word;
+        if (ls >> idx >> word && word == "pass" && idx < n) passed.insert(idx);
+        continue;
+      }
+      // "<token> <n> pass" without this run's nonce: the program imitating the tester.
+      std::istringstream ls(line);
+      std::string token, word;
+      long long idx;
+      if (ls >> token >> idx >> word && word == "pass") ++forged;
     }
-  }
+  };
+  scan(r.stdout_data, true);
+  scan(r.stderr_data, false);
+  if (forged > 0) integrity.push_back({{"kind", "forged_pass_lines"}, {"count", forged}});
   json tests = json::array();
   json first_failure;
   for (std::size_t i = 0; i < n; ++i) {
@@ -214,6 +160,20 @@ RewardOutput CodeReward::score_assert(const std::string& lang, const std::string
   out.diagnostics["tests_passed"] = passed.size();
   out.diagnostics["sandbox_status"] = sandbox::to_string(r.status);
   if (!first_failure.is_null()) out.diagnostics["first_failure"] = first_failure;
+  if (!integrity.empty()) {
+    out.diagnostics["integrity"] = integrity;
+    // Events that only a program gaming the tests (or a very broken one) causes, most telling first.
+    std::string suspected;
+    for (const char* kind : {"forged_pass_lines", "untrusted_type", "exit_called", "program_exited"})
+      for (const auto& e : integrity)
+        if (suspected.empty() && e.value("kind", "") == kind &&
+            (std::string(kind) != "program_exited" || e.value("status", "") == "exit status 0"))
+          suspected = kind;
+    if (!suspected.empty()) {
+      out.components["suspected_exploit"] = 1.0;
+      out.diagnostics["suspected_exploit"] = suspected;
+    }
+  }
   if (r.status == Status::sandbox_error) {
     out.error = true;
     out.error_message = "sandbox error: " + r.message;

@@ -4,8 +4,11 @@
 // Test styles, chosen from the dataset fields when test_style is "auto":
 //  - assert (HumanEval: "prompt", "test", "entry_point"; MBPP: "test_list", optional
 //    "test_imports" / "test_setup_code"): one program = prompt + code + tests. HumanEval's check()
-//    is one test; each MBPP assert is one test. A random per-run nonce printed by the harness
-//    (not by the candidate) marks each passed test, so exit(0) before the tests passes nothing.
+//    is one test; each MBPP assert is one test. The program runs in its own process and the tests
+//    in a tester process that only receives plain data from it and alone knows the run's nonce
+//    (rewards/code_harness.h): an always-equal object, a stolen nonce, forged pass lines or an
+//    early exit(0) pass nothing, and are reported in diagnostics "integrity" (component
+//    "suspected_exploit" = 1).
 //  - stdio ("tests": [{"input", "output"}], as in CodeContests / Codeforces): one sandboxed run per
 //    test, stdout compared by tokens (optional float tolerance).
 // A sandbox failure (our fault, not the program's) sets RewardOutput::error and is never scored as
@@ -63,12 +66,6 @@ class CodeReward : public Reward {
   std::shared_ptr<sandbox::Runner> runner_;
   std::unique_ptr<sandbox::SandboxPool> pool_;
 };
-
-// Builds the assert-style program for a HumanEval / MBPP record. It reads a nonce from the first
-// line of stdin and marks each passed test on stdout as "<nonce> <index> pass". Returns the number
-// of tests in `n_tests`.
-std::string build_assert_program(const std::string& code, const json& fields, bool stop_at_first_failure,
-                                 std::size_t& n_tests);
 
 // Keys: language, test_style, all_or_nothing, float_tolerance, time_limit_s, memory_mb, fence,
 // accept_untagged_fence, max_tests, max_stdout_bytes, parallel, error_score, sandbox: {...}.

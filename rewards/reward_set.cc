@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -43,6 +46,8 @@ RewardSet RewardSet::from_config(ConfigNode& node) {
     entry_node.read("weight", e.weight);
     if (!std::isfinite(e.weight)) entry_node.fail("weight", "must be a finite number");
     entry_node.read("error_score", e.error_score);
+    entry_node.read("timeout_s", e.timeout_s);
+    if (!(e.timeout_s >= 0)) entry_node.fail("timeout_s", "must be >= 0 (0 = no limit)");
     if (!labels.insert(e.label).second)
       entry_node.fail("label", str_cat("reward label '", e.label, "' used twice; give one a different 'label'"));
     ConfigNode options = entry_node.child("options");
@@ -59,15 +64,20 @@ void RewardSet::add(RewardEntry entry) {
   entries_.push_back(std::move(entry));
 }
 
+namespace {
+
+RewardOutput error_output(const RewardEntry& e, const std::string& message) {
+  RewardOutput o;
+  o.error = true;
+  o.error_message = message;
+  o.score = e.error_score;
+  return o;
+}
+
+}  // namespace
+
 std::vector<RewardOutput> RewardSet::score_entry(const RewardEntry& e, const std::vector<RewardInput>& inputs,
-                                                 ThreadPool* pool) const {
-  auto error_output = [&](const std::string& message) {
-    RewardOutput o;
-    o.error = true;
-    o.error_message = message;
-    o.score = e.error_score;
-    return o;
-  };
+                                                 ThreadPool* pool) {
   try {
     std::vector<RewardOutput> out = e.reward->score_batch(inputs, pool);
     R1_CHECK(out.size() == inputs.size(), "reward '", e.label, "' returned ", out.size(), " outputs for ",
@@ -80,25 +90,70 @@ std::vector<RewardOutput> RewardSet::score_entry(const RewardEntry& e, const std
       try {
         out[i] = e.reward->score_one(inputs[i]);
       } catch (const std::exception& ex) {
-        out[i] = error_output(ex.what());
+        out[i] = error_output(e, ex.what());
       }
     }
     return out;
   }
 }
 
+namespace {
+
+// One reward's batch running on its own (detached) thread, with everything it reads owned here.
+struct TimedBatch {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::vector<RewardOutput> out;
+  std::vector<RewardInput> inputs;
+  RewardEntry entry;
+};
+
+}  // namespace
+
 std::vector<SampleScore> RewardSet::score(const std::vector<RewardInput>& inputs, ThreadPool* pool) const {
   std::vector<std::vector<RewardOutput>> per_entry(entries_.size());
-  if (pool == nullptr || entries_.size() < 2) {
-    for (std::size_t k = 0; k < entries_.size(); ++k) per_entry[k] = score_entry(entries_[k], inputs, pool);
-  } else {
-    // One thread per reward (not pool tasks: a reward waiting on pool tasks from inside the pool
-    // could deadlock it); the samples of each reward go to the pool.
-    std::vector<std::thread> threads;
-    for (std::size_t k = 1; k < entries_.size(); ++k)
+  // Entries with a time limit run on detached threads (one per reward; not pool tasks: a reward
+  // waiting on pool tasks from inside the pool could deadlock it); the samples of each reward go
+  // to the pool. Entries without one run on the calling thread (or joined threads).
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<TimedBatch>> timed(entries_.size());
+  for (std::size_t k = 0; k < entries_.size(); ++k) {
+    if (entries_[k].timeout_s <= 0) continue;
+    auto batch = std::make_shared<TimedBatch>();
+    batch->inputs = inputs;
+    batch->entry = entries_[k];
+    timed[k] = batch;
+    std::thread([batch, pool] {
+      std::vector<RewardOutput> out = score_entry(batch->entry, batch->inputs, pool);
+      std::lock_guard<std::mutex> lock(batch->mu);
+      batch->out = std::move(out);
+      batch->done = true;
+      batch->cv.notify_all();
+    }).detach();
+  }
+  std::vector<std::thread> threads;
+  for (std::size_t k = 0; k < entries_.size(); ++k) {
+    if (timed[k]) continue;
+    if (pool != nullptr && k + 1 < entries_.size())
       threads.emplace_back([&, k] { per_entry[k] = score_entry(entries_[k], inputs, pool); });
-    per_entry[0] = score_entry(entries_[0], inputs, pool);
-    for (auto& t : threads) t.join();
+    else
+      per_entry[k] = score_entry(entries_[k], inputs, pool);
+  }
+  for (auto& t : threads) t.join();
+  for (std::size_t k = 0; k < entries_.size(); ++k) {
+    if (!timed[k]) continue;
+    TimedBatch& b = *timed[k];
+    const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                      std::chrono::duration<double>(entries_[k].timeout_s));
+    std::unique_lock<std::mutex> lock(b.mu);
+    if (b.cv.wait_until(lock, deadline, [&] { return b.done; })) {
+      per_entry[k] = std::move(b.out);
+    } else {
+      const std::string message = str_cat("reward '", entries_[k].label, "' timed out after ", entries_[k].timeout_s,
+                                          " s (timeout_s); its batch of ", inputs.size(), " was abandoned");
+      per_entry[k].assign(inputs.size(), error_output(entries_[k], message));
+    }
   }
   std::vector<SampleScore> out(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {

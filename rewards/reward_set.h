@@ -6,8 +6,15 @@
 //     - {name: format, label: format_answer, weight: 0.1, options: {answer_tags: true}}
 //
 // Each sample gets total = sum(weight * score) over the rewards (an errored reward contributes
-// weight * its error score), plus every reward's output. The rewards of a batch run in parallel
-// (one thread each) and each reward spreads its samples over the ThreadPool.
+// weight * its error score; trainers mask such samples out instead, grpo/reward_mask.h), plus every
+// reward's output. The rewards of a batch run in parallel (one thread each) and each reward
+// spreads its samples over the ThreadPool.
+//
+// Time limit: every reward call has one (timeout_s per entry, default 600 s). Rewards that run
+// code enforce their own, killable limits (the code reward's sandbox, plugin processes); this one
+// is the backstop for the rest: when a batch is not scored in time its samples get error outputs
+// ("timed out"), the run goes on, and the late computation is abandoned (it owns copies of what it
+// reads, so it can finish or hang without touching the caller).
 #pragma once
 #include <memory>
 #include <string>
@@ -24,6 +31,7 @@ struct RewardEntry {
   double weight = 1.0;       // multiplies the score in the total
   double error_score = 0.0;  // score when the reward throws instead of returning an output
   std::shared_ptr<const Reward> reward;
+  double timeout_s = 600.0;  // wall-clock limit for one batch of this reward; 0 = none
 };
 
 struct SampleScore {
@@ -43,9 +51,10 @@ class RewardSet {
   const std::vector<RewardEntry>& entries() const { return entries_; }
   bool empty() const { return entries_.empty(); }
 
-  // Scores a batch. With pool == nullptr everything runs serially on the calling thread (same
-  // results). Must not be called from a worker of `pool`. Never throws for a reward's failure: a
-  // reward that throws gets error outputs (retried sample by sample to isolate the bad sample).
+  // Scores a batch. With pool == nullptr each reward scores its samples serially (same results).
+  // Must not be called from a worker of `pool`. Never throws for a reward's failure: a reward that
+  // throws gets error outputs (retried sample by sample to isolate the bad sample), one that
+  // exceeds its timeout_s gets "timed out" error outputs.
   std::vector<SampleScore> score(const std::vector<RewardInput>& inputs, ThreadPool* pool) const;
 
   // {"reward": total, "rewards": {label: score}, "reward_components": {label: {...}},
@@ -53,8 +62,8 @@ class RewardSet {
   json to_json(const SampleScore& s) const;
 
  private:
-  std::vector<RewardOutput> score_entry(const RewardEntry& e, const std::vector<RewardInput>& inputs,
-                                        ThreadPool* pool) const;
+  static std::vector<RewardOutput> score_entry(const RewardEntry& e, const std::vector<RewardInput>& inputs,
+                                               ThreadPool* pool);
   std::vector<RewardEntry> entries_;
 };
 

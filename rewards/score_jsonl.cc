@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/progress.h"
 
 namespace r1kit::rewards {
 
@@ -39,6 +40,16 @@ RewardStats score_jsonl_file(const RewardSet& set, const std::string& in_path, c
   R1_CHECK(!set.empty(), "reward set is empty");
   R1_CHECK(options.batch_size > 0, "batch size must be > 0");
   RewardStats stats(set);
+  ProgressOptions bar;
+  bar.label = "reward";
+  bar.unit = "sample";
+  bar.enabled = options.progress;
+  if (options.progress != 0) {  // the total, for the bar and ETA: count the lines first
+    const std::string text = read_file(in_path);
+    for (char c : text) bar.total += c == '\n';
+    bar.total += !text.empty() && text.back() != '\n';
+  }
+  Progress progress(bar);
   write_file_atomic(out_path, [&](std::FILE* out) {
     std::vector<json> records;
     std::vector<RewardInput> inputs;
@@ -46,6 +57,7 @@ RewardStats score_jsonl_file(const RewardSet& set, const std::string& in_path, c
       if (inputs.empty()) return;
       const std::vector<SampleScore> scores = set.score(inputs, pool);
       stats.add(scores);
+      progress.advance(static_cast<int64_t>(scores.size()));
       for (std::size_t i = 0; i < records.size(); ++i) {
         json rec = std::move(records[i]);
         for (auto it = rec.begin(); it != rec.end();) it = is_output_key(it.key()) ? rec.erase(it) : std::next(it);

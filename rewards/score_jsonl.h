@@ -21,6 +21,7 @@ RewardInput reward_input_from_record(const json& record);
 
 struct ScoreFileOptions {
   std::size_t batch_size = 64;  // samples scored together (plugins get one request per batch)
+  int progress = -1;            // progress bar on stderr: -1 auto (a terminal), 0 off, 1 on
 };
 
 // Scores `in_path` into `out_path` and returns the statistics. Malformed lines are Errors naming

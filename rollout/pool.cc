@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "model/checkpoint.h"
+#include "model/lora.h"
 
 namespace r1kit {
 
@@ -26,6 +27,7 @@ RolloutPool::RolloutPool(Transformer model, PoolOptions options, DecodeFn decode
     Transformer replica(model->config());
     replica->to(device, model->dtype());
     load_hf_state_dict(replica, source);
+    if (options_.with_lora) copy_lora(model, replica);
     replica->eval();
     replica->set_compute_options(model->compute_options());  // autocast decodes like the policy
     auto w = std::make_unique<Worker>();
@@ -65,7 +67,7 @@ void RolloutPool::worker_loop(Worker& w) {
     try {
       if (load) {
         torch::NoGradGuard no_grad;
-        load_hf_state_dict(w.engine->model(), load->tensors);
+        load_weights(w.engine->model(), load->tensors);
         std::lock_guard<std::mutex> lock(mu_);
         w.weights = load;
       } else {

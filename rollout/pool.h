@@ -34,6 +34,7 @@ struct PoolOptions {
   int threads_per_worker = 0;         // intra-op threads per worker; 0: cores / num_workers (at least 1)
   std::vector<torch::Device> devices; // worker i runs on devices[i % size]; empty: the model's device
   EngineOptions engine;               // per-worker engine (slots, token budget)
+  bool with_lora = false;             // replicas carry the model's LoRA adapter (model/lora.h), unmerged
 };
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
@@ -54,7 +55,8 @@ class RolloutPool {
                               const std::function<void(const Group&)>& on_group = nullptr);
 
   // HF-named tensors (model/checkpoint.h hf_state_dict) of the policy at `version` (> the current
-  // version). Copied before returning; groups admitted afterwards use them.
+  // version), or only its LoRA adapter's tensors (model/lora.h load_weights) when the replicas
+  // carry it. Copied before returning; groups admitted afterwards use them.
   void update_weights(int64_t version, const NamedTensors& hf_named_tensors);
   int64_t weight_version() const;
 

@@ -1,5 +1,7 @@
 #include "sandbox/bench.h"
 
+#include "core/progress.h"
+
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -132,6 +134,11 @@ json run_bench(const SandboxOptions& sandbox_options, const BenchOptions& option
     // CPU as well as wall time: on a shared machine wall time mostly measures waiting for a core,
     // CPU time (program + bwrap processes via the cgroup, + our launching thread) does not.
     std::vector<double> bare_ms, box_ms, bare_cpu, box_cpu;
+    ProgressOptions bar;
+    bar.label = "bench " + name;
+    bar.unit = "run";
+    bar.total = options.runs + 2 * options.batch;
+    Progress progress(bar);
     for (int i = 0; i < options.runs; ++i) {
       double cpu = 0;
       bare_ms.push_back(bare.run_ms(&cpu));
@@ -142,6 +149,7 @@ json run_bench(const SandboxOptions& sandbox_options, const BenchOptions& option
       box_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       box_cpu.push_back(thread_cpu_ms() - c0 + r.cpu_s * 1e3);
       check(r);
+      progress.advance();
     }
     json bs = stats(bare_ms), ss = stats(box_ms), bc = stats(bare_cpu), sc = stats(box_cpu);
     json entry = {{"bare_ms", bs}, {"sandbox_ms", ss},
@@ -153,7 +161,10 @@ json run_bench(const SandboxOptions& sandbox_options, const BenchOptions& option
     {
       ThreadPool pool(parallel);
       auto t0 = std::chrono::steady_clock::now();
-      parallel_for(pool, options.batch, [&](std::size_t) { bare.run_ms(); });
+      parallel_for(pool, options.batch, [&](std::size_t) {
+        bare.run_ms();
+        progress.advance();
+      });
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       entry["bare_runs_per_s"] = options.batch / s;
     }
@@ -161,7 +172,7 @@ json run_bench(const SandboxOptions& sandbox_options, const BenchOptions& option
       SandboxPool pool(runner, parallel);
       std::vector<ExecRequest> reqs(options.batch, req);
       auto t0 = std::chrono::steady_clock::now();
-      auto res = pool.run_all(reqs);
+      auto res = pool.run_all(reqs, &progress);
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       for (const auto& r : res) check(r);
       entry["sandbox_runs_per_s"] = options.batch / s;

@@ -8,10 +8,15 @@ std::future<ExecResult> SandboxPool::submit(ExecRequest request) {
   return pool_.submit([this, r = std::move(request)] { return runner_.run(r); });
 }
 
-std::vector<ExecResult> SandboxPool::run_all(const std::vector<ExecRequest>& requests) {
+std::vector<ExecResult> SandboxPool::run_all(const std::vector<ExecRequest>& requests, Progress* progress) {
   std::vector<std::future<ExecResult>> futs;
   futs.reserve(requests.size());
-  for (const auto& r : requests) futs.push_back(submit(r));
+  for (const auto& r : requests)
+    futs.push_back(pool_.submit([this, &r, progress] {
+      ExecResult result = runner_.run(r);
+      if (progress) progress->advance();
+      return result;
+    }));
   std::vector<ExecResult> out;
   out.reserve(requests.size());
   for (auto& f : futs) out.push_back(f.get());

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/progress.h"
 #include "core/thread_pool.h"
 #include "sandbox/runner.h"
 
@@ -15,8 +16,9 @@ class SandboxPool {
   // parallel 0 = the number of CPU cores.
   SandboxPool(Runner& runner, unsigned parallel = 0);
   std::future<ExecResult> submit(ExecRequest request);
-  // Runs all requests (in parallel, bounded) and returns the results in order.
-  std::vector<ExecResult> run_all(const std::vector<ExecRequest>& requests);
+  // Runs all requests (in parallel, bounded) and returns the results in order; `progress`, when
+  // given, advances as each run finishes.
+  std::vector<ExecResult> run_all(const std::vector<ExecRequest>& requests, Progress* progress = nullptr);
   unsigned parallel() const { return pool_.size(); }
   Runner& runner() { return runner_; }
 

@@ -8,6 +8,8 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/logging.h"
+#include "core/progress.h"
+#include "core/tensorboard.h"
 #include "core/timer.h"
 #include "model/checkpoint.h"
 #include "model/master_weights.h"
@@ -28,24 +30,35 @@ void truncate_metrics(const std::string& path, int64_t last_step) {
   write_file_atomic(path, kept);
 }
 
-void save_checkpoint(Transformer& model, const MasterWeights& optimizer, int64_t step, const std::string& dir,
-                     const std::string& tokenizer_dir) {
+void save_checkpoint(Transformer& model, const LoraAdapter& lora, const MasterWeights& optimizer, int64_t step,
+                     const std::string& dir, const std::string& tokenizer_dir) {
   // Written into a temp dir and renamed, so a kill leaves the previous checkpoint intact.
   const std::string tmp = dir + ".tmp";
   std::filesystem::remove_all(tmp);
-  SaveOptions save;
-  save.tokenizer_dir = tokenizer_dir;
-  save_model(model, model->config(), tmp + "/model", save);
+  if (lora) {
+    save_peft_adapter(lora, tmp + "/adapter", tokenizer_dir);  // the base model never changes
+  } else {
+    SaveOptions save;
+    save.tokenizer_dir = tokenizer_dir;
+    save_model(model, model->config(), tmp + "/model", save);
+  }
   optimizer.save_to_file(tmp + "/optimizer.pt");  // AdamW state (+ fp32 masters of a bf16 model)
   write_file_atomic(tmp + "/state.json", json{{"version", kStateVersion}, {"step", step}}.dump() + "\n");
   replace_directory(tmp, dir);
 }
 
-int64_t load_checkpoint(Transformer& model, MasterWeights& optimizer, const std::string& dir) {
+int64_t load_checkpoint(Transformer& model, const LoraAdapter& lora, MasterWeights& optimizer,
+                        const std::string& dir) {
   const json state = parse_json(read_file(dir + "/state.json"), dir + "/state.json");
   R1_CHECK(state.value("version", 0) == kStateVersion, dir, "/state.json: unsupported version ", state.value("version", 0));
-  Transformer saved = load_model(dir + "/model", nullptr, model->device(), model->dtype());
-  load_hf_state_dict(model, hf_state_dict(saved));
+  R1_CHECK(path_exists(dir + (lora ? "/adapter" : "/model")), dir, ": checkpoint of a run ",
+           lora ? "without" : "with", " LoRA; resume with the same lora settings");
+  if (lora) {
+    load_peft_weights(lora, dir + "/adapter");
+  } else {
+    Transformer saved = load_model(dir + "/model", nullptr, model->device(), model->dtype());
+    load_hf_state_dict(model, hf_state_dict(saved));
+  }
   optimizer.load_from_file(dir + "/optimizer.pt", model->device());
   return state.at("step").get<int64_t>();
 }
@@ -106,20 +119,33 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   const std::string ckpt_dir = out_dir + "/checkpoint", metrics_path = out_dir + "/metrics.jsonl";
 
   model->train();
+  LoraAdapter lora = find_lora(model);
+  if (opts.lora.enabled() && !lora) lora = attach_lora(model, opts.lora);
+  if (lora)
+    spdlog::info("sft: LoRA r={} on {} layers, {} trainable parameters (base frozen)", lora.options().r,
+                 lora.layers().size(), lora.num_parameters());
+  const std::vector<torch::Tensor> params = lora ? lora.parameters() : model->parameters();
   // AdamW; a bf16 model trains through fp32 master weights (model/master_weights.h).
-  MasterWeights optimizer(model->parameters(), torch::optim::AdamWOptions(opts.lr)
-                                                   .betas({opts.beta1, opts.beta2})
-                                                   .eps(opts.adam_eps)
-                                                   .weight_decay(opts.weight_decay));
+  MasterWeights optimizer(params, torch::optim::AdamWOptions(opts.lr)
+                                                         .betas({opts.beta1, opts.beta2})
+                                                         .eps(opts.adam_eps)
+                                                         .weight_decay(opts.weight_decay));
   SftRunResult result;
   int64_t start = 0;
   if (path_exists(ckpt_dir + "/state.json")) {
-    start = load_checkpoint(model, optimizer, ckpt_dir);
+    start = load_checkpoint(model, lora, optimizer, ckpt_dir);
     result.resumed_from = start;
     spdlog::info("sft: resuming from {} at step {}/{}", ckpt_dir, start, opts.steps);
   }
   truncate_metrics(metrics_path, start);
   MetricsWriter metrics(metrics_path, /*append=*/true);
+  TensorBoardWriter tb(opts.tensorboard ? out_dir + "/tensorboard" : "", start + 1);
+  ProgressOptions bar;
+  bar.label = "sft";
+  bar.unit = "step";
+  bar.total = opts.steps;
+  bar.initial = start;
+  Progress progress(bar);
 
   Timer total;
   for (int64_t step = start; step < opts.steps; ++step) {
@@ -157,13 +183,19 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     // 3. Metrics, console, checkpoint.
     if (step == start) result.first_loss = loss;
     result.last_loss = loss;
-    metrics.write({{"step", step + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                   {"tokens", n_targets}, {"seconds", step_timer.seconds()}});
+    const double seconds = step_timer.seconds();
+    const json rec = {{"step", step + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
+                      {"tokens", n_targets}, {"tokens_per_s", n_targets / std::max(seconds, 1e-9)}, {"seconds", seconds}};
+    metrics.write(rec);
+    tb.scalars(step + 1, rec);
+    progress.add("tok", n_targets);
+    progress.set_note(fmt::format("loss {:.4f}", loss));
+    progress.advance();
     if (opts.log_every > 0 && ((step + 1) % opts.log_every == 0 || step + 1 == opts.steps || step == start))
       spdlog::info("sft step {}/{}  loss {:.4f}  lr {:.2e}  grad_norm {:.3f}  {:.0f} ms/step", step + 1, opts.steps,
                    loss, lr, grad_norm, step_timer.seconds() * 1e3);
     if (opts.checkpoint_every > 0 && (step + 1) % opts.checkpoint_every == 0 && step + 1 < opts.steps)
-      save_checkpoint(model, optimizer, step + 1, ckpt_dir, tokenizer_dir);
+      save_checkpoint(model, lora, optimizer, step + 1, ckpt_dir, tokenizer_dir);
   }
   result.steps_done = opts.steps;
   result.seconds = total.seconds();

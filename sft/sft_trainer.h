@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/lora.h"
 #include "model/transformer.h"
 #include "sft/sft_dataset.h"
 
@@ -32,6 +33,8 @@ struct SftOptions {
   int64_t checkpoint_every = 100;  // save model + optimizer every N steps (0 = only at the end)
   int64_t log_every = 25;          // console log every N steps (metrics.jsonl gets every step)
   int64_t loss_chunk = 4096;       // target positions per lm_head chunk (bounds the N x V logits memory)
+  bool tensorboard = true;         // also write every metric to <out_dir>/tensorboard (event files)
+  LoraOptions lora;                // r > 0: train a LoRA adapter (model/lora.h) on the frozen model
 };
 
 // The examples of optimiser step `step`. Must be a pure function of (step, n) so that a resumed run
@@ -63,8 +66,10 @@ struct SftRunResult {
 };
 
 // Trains `model` in place. Writes <out_dir>/metrics.jsonl (one record per step: step, loss, lr,
-// grad_norm, tokens, seconds) and <out_dir>/checkpoint/ (HF model + optimizer.pt + state.json);
+// grad_norm, tokens, tokens_per_s, seconds), the same scalars to <out_dir>/tensorboard/, and <out_dir>/checkpoint/ (HF model + optimizer.pt + state.json);
 // when that checkpoint exists, training resumes from it (metrics after it are dropped first).
+// With LoRA (opts.lora.r > 0, or an adapter already attached to `model`) only the adapter is
+// trained and checkpointed (checkpoint/adapter/, PEFT format); the model keeps it attached.
 // `tokenizer_dir` is copied into checkpoints so they are complete HF directories.
 // `loss` replaces the masked cross-entropy when given.
 SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const SftOptions& opts,

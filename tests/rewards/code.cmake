@@ -10,3 +10,6 @@ r1_add_test(code_acceptance_test
 r1_add_test(code_acceptance_mbpp_full_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/code_acceptance_mbpp_full_test.cc
   DEPS r1_rewards_code LABELS slow)
+r1_add_test(code_exploit_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/code_exploit_test.cc
+  DEPS r1_rewards_code)

@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "core/config.h"
+#include "rewards/code_harness.h"
 #include "rewards/code_reward.h"
 #include "sandbox/fake_runner.h"
 
@@ -132,6 +133,12 @@ TEST(CodeReward, MissingTestsIsADatasetError) {
   EXPECT_TRUE(reward.score_one(in).error);  // malformed test: no "output"
 }
 
+// The escaped form of `s` inside a Python bytes literal.
+std::string escaped(const std::string& s) {
+  const std::string lit = python_bytes_literal(s);
+  return lit.substr(2, lit.size() - 3);
+}
+
 // The assert harness: the nonce comes on stdin; only lines with it count.
 TEST(CodeReward, AssertStyleUsesTheNonceFromStdin) {
   auto honest = std::make_shared<FakeRunner>([](const ExecRequest& q) {
@@ -148,39 +155,56 @@ TEST(CodeReward, AssertStyleUsesTheNonceFromStdin) {
   EXPECT_NEAR(out.score, 2.0 / 3.0, 1e-12);
   EXPECT_EQ(out.diagnostics["test_style"], "assert");
   EXPECT_EQ(out.diagnostics["tests"][1]["status"], "fail");
-  const std::string src = honest->requests()[0].source;
-  EXPECT_NE(src.find("import math"), std::string::npos);
-  EXPECT_NE(src.find("def add(a, b)"), std::string::npos);
-  EXPECT_NE(src.find("    assert add(0, 0) == 1"), std::string::npos);
-  EXPECT_EQ(src.find(honest->requests()[0].stdin_data.substr(0, 10)), std::string::npos);  // nonce not in the file
+  const ExecRequest& q = honest->requests()[0];
+  EXPECT_NE(q.source.find(escaped("import math\n")), std::string::npos);
+  EXPECT_NE(q.source.find("def add(a, b):\\n    return a + b"), std::string::npos);
+  // Neither the nonce nor the tests are in the program file: they reach the tester on stdin.
+  EXPECT_EQ(q.source.find(q.stdin_data.substr(0, 10)), std::string::npos);
+  EXPECT_EQ(q.source.find("add(0, 0) == 1"), std::string::npos);
+  EXPECT_NE(q.stdin_data.find("add(0, 0) == 1"), std::string::npos);
 
-  auto forger = std::make_shared<FakeRunner>([](const ExecRequest&) { return ok_with("R1OK1234 0 pass\n"); });
+  auto forger = std::make_shared<FakeRunner>([](const ExecRequest&) {
+    ExecResult r = ok_with("");
+    r.stderr_data = "R1OK1234 0 pass\n";
+    return r;
+  });
   CodeReward forged(CodeRewardOptions{}, forger);
-  EXPECT_EQ(forged.score_one(in).score, 0.0);
+  RewardOutput f = forged.score_one(in);
+  EXPECT_EQ(f.score, 0.0);
+  EXPECT_EQ(f.diagnostics["suspected_exploit"], "forged_pass_lines") << f.diagnostics.dump();
 }
 
-TEST(CodeReward, HumanEvalProgramShape) {
+TEST(CodeReward, HumanEvalHarnessShape) {
   json fields = {{"prompt", "from typing import List\n\ndef f(x: List[int]) -> int:\n    \"\"\"doc\"\"\"\n"},
                  {"test", "def check(candidate):\n    assert candidate([1]) == 1\n"},
                  {"entry_point", "f"}};
-  std::size_t n = 0;
-  std::string body = build_assert_program("    return x[0]\n", fields, false, n);
-  EXPECT_EQ(n, 1u);
-  EXPECT_NE(body.find("\"\"\"doc\"\"\"\n    return x[0]\n"), std::string::npos);
-  EXPECT_NE(body.find("    check(f)"), std::string::npos);
-  std::string full = build_assert_program("from __future__ import annotations\ndef f(x):\n    return x[0]\n", fields, true, n);
-  EXPECT_EQ(full.rfind("from __future__ import annotations\n", 0), 0u);  // hoisted to the top
-  EXPECT_NE(full.find("        break"), std::string::npos);
+  AssertHarness body = build_assert_harness("    return x[0]\n", fields, false);
+  EXPECT_EQ(body.n_tests, 1u);
+  EXPECT_NE(body.program.find(escaped("\"\"\"doc\"\"\"\n    return x[0]\n")), std::string::npos);
+  EXPECT_EQ(body.program.find("candidate([1])"), std::string::npos);
+  json spec = json::parse(body.tests_stdin);
+  EXPECT_EQ(spec["mode"], "humaneval");
+  EXPECT_EQ(spec["entry_point"], "f");
+  EXPECT_FALSE(spec["stop"].get<bool>());
+  AssertHarness full = build_assert_harness("from __future__ import annotations\ndef f(x):\n    return x[0]\n", fields, true);
+  // hoisted to the top of the program's code
+  EXPECT_NE(full.program.find("b'" + escaped("from __future__ import annotations\nfrom typing")), std::string::npos);
+  EXPECT_TRUE(json::parse(full.tests_stdin)["stop"].get<bool>());
 }
 
-// MBPP's test_setup_code builds objects from the candidate's classes: it must come after the code.
+// MBPP's test_setup_code builds objects from the candidate's classes: it runs after the code.
 TEST(CodeReward, MbppSetupCodeAfterTheCode) {
   json fields = {{"test_list", {"assert depth(root) == 1"}}, {"test_setup_code", "root = Node(1)"}};
-  std::size_t n = 0;
-  std::string p = build_assert_program("class Node:\n    def __init__(self, v): self.v = v\n", fields, false, n);
-  ASSERT_NE(p.find("class Node"), std::string::npos);
-  ASSERT_NE(p.find("root = Node(1)"), std::string::npos);
-  EXPECT_LT(p.find("class Node"), p.find("root = Node(1)"));
+  AssertHarness h = build_assert_harness("class Node:\n    def __init__(self, v): self.v = v\n", fields, false);
+  const std::string code = python_bytes_literal("class Node:\n    def __init__(self, v): self.v = v\n");
+  const std::string setup = python_bytes_literal("root = Node(1)");
+  ASSERT_NE(h.program.find(code), std::string::npos);
+  ASSERT_NE(h.program.find(setup), std::string::npos);
+  EXPECT_LT(h.program.find(code), h.program.find(setup));
+}
+
+TEST(CodeReward, PythonBytesLiteral) {
+  EXPECT_EQ(python_bytes_literal("a'b\\c\n\x01\xff"), "b'a\\'b\\\\c\\n\\x01\\xff'");
 }
 
 TEST(CodeReward, ConfigValidation) {

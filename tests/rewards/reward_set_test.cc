@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cmath>
 #include <fstream>
 
@@ -225,6 +227,47 @@ TEST(RewardSet, AThrowingRewardOnlyFailsItsSample) {
   }
 }
 
+// Sleeps `seconds` on a sample whose completion is "slow" (a stand-in for a hung reward).
+class SlowReward : public Reward {
+ public:
+  explicit SlowReward(double seconds) : seconds_(seconds) {}
+  RewardOutput score_one(const RewardInput& in) const override {
+    if (in.completion == "slow") std::this_thread::sleep_for(std::chrono::duration<double>(seconds_));
+    RewardOutput out;
+    out.score = 1.0;
+    return out;
+  }
+
+ private:
+  double seconds_;
+};
+
+TEST(RewardSet, ABatchOverItsTimeLimitGetsErrorsAndTheCallReturns) {
+  RewardSet set;
+  set.add({"slow", "slow", 1.0, 0.0, std::make_shared<SlowReward>(3.0), /*timeout_s=*/0.5});
+  set.add({"format", "format", 1.0, 0.0, RewardRegistry::global().create("format")});
+  std::vector<RewardInput> in(3);
+  in[0].completion = "<think>a</think>b";
+  in[1].completion = "slow";
+  in[2].completion = "x";
+  ThreadPool pool(2);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto s = set.score(in, &pool);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("[ timeout ] returned after %.2f s (limit 0.5 s, the reward sleeps 3 s)\n", waited);
+  EXPECT_LT(waited, 2.5);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(s[i].outputs[0].error) << i;  // the whole batch of the slow reward
+    EXPECT_NE(s[i].outputs[0].error_message.find("timed out"), std::string::npos);
+    EXPECT_FALSE(s[i].outputs[1].error);  // the other reward still scores
+  }
+  EXPECT_EQ(s[0].outputs[1].score, 1.0);
+  // The config key, and its check.
+  EXPECT_EQ(load_set("timeout.yaml", "rewards:\n  - {name: format, timeout_s: 2.5}\n").entries()[0].timeout_s, 2.5);
+  EXPECT_NE(error_of("timeout_bad.yaml", "rewards:\n  - {name: format, timeout_s: -1}\n").find("timeout_s"),
+            std::string::npos);
+}
+
 TEST(RewardStats, MeanStdMinMaxErrors) {
   RewardSet set;
   set.add({"flaky", "flaky", 1.0, -1.0, std::make_shared<FlakyReward>(false)});
@@ -268,7 +311,8 @@ TEST(RewardRegistry, ListsEveryBuiltinWithHelp) {
 
 TEST(RewardRegistry, DefaultsConstructAndDuplicatesAreRejected) {
   for (const auto& info : RewardRegistry::global().list()) {
-    if (info.name == "plugin" || info.name == "code") continue;  // need a command / sandbox settings
+    // need a command, sandbox settings or a model directory
+    if (info.name == "plugin" || info.name == "code" || info.name == "reward_model" || info.name == "llm_judge") continue;
     if (info.name == "cosine" && !RewardRegistry::global().contains("accuracy")) continue;
     EXPECT_NO_THROW(RewardRegistry::global().create(info.name)) << info.name;
   }

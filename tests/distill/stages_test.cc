@@ -73,8 +73,11 @@ TEST(DistillRecipes, RealCheckpointRecipesValidateWithLocalPaths) {
       EXPECT_ERROR_HAS(std::string(e.what()), name + ": key 'model.path'");
     }
   }
+  const std::string nonreasoning = temp_dir("nonreasoning") + "/chat.jsonl";
+  std::ofstream(nonreasoning) << R"({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]})"
+                              << "\n";
   const Recipe r1 = load_recipe(kRecipes + "r1.yaml", {"model.path=" + model, "data.train_file=" + train,
-                                                       "data.test_file=" + test});
+                                                       "data.test_file=" + test, "data.nonreasoning_file=" + nonreasoning});
   EXPECT_EQ(kinds_of(r1), (std::vector<std::string>{"eval", "sft", "grpo", "eval", "rejection_sampling", "sft", "grpo",
                                                      "eval"}));
   const Recipe d = load_recipe(kRecipes + "distill.yaml", {"model.path=" + model, "student_init.path=" + model,

@@ -51,15 +51,7 @@ PromptItem PromptBuilder::build(const json& record, int64_t index, const std::st
   } else {
     if (has_prompt)
       R1_CHECK(record.at(opts_.prompt_field).is_string(), where, ": \"", opts_.prompt_field, "\" must be a string");
-    const json m = messages_of(record);
-    R1_CHECK(m.is_array() && !m.empty(), where, ": \"", opts_.messages_field, "\" must be a non-empty list");
-    std::vector<ChatMessage> msgs;
-    for (size_t i = 0; i < m.size(); ++i) {
-      R1_CHECK(m[i].is_object() && m[i].contains("role") && m[i]["role"].is_string() && m[i].contains("content") &&
-                   m[i]["content"].is_string(),
-               where, ": ", opts_.messages_field, "[", i, "] must be {\"role\": string, \"content\": string}");
-      msgs.push_back({m[i]["role"].get<std::string>(), m[i]["content"].get<std::string>()});
-    }
+    const std::vector<ChatMessage> msgs = chat_messages_from_json(messages_of(record), where, opts_.messages_field);
     R1_CHECK(msgs.back().role != "assistant", where, ": the conversation ends with an assistant turn; a prompt ",
              "needs the conversation up to the turn to generate");
     try {

@@ -358,4 +358,16 @@ std::string render_chat(const std::vector<ChatMessage>& messages, const std::str
   return t.render(messages, options);
 }
 
+std::vector<ChatMessage> chat_messages_from_json(const json& m, const std::string& where, const std::string& field) {
+  R1_CHECK(m.is_array() && !m.empty(), where, ": field '", field, "' must be a non-empty list");
+  std::vector<ChatMessage> msgs;
+  for (size_t i = 0; i < m.size(); ++i) {
+    R1_CHECK(m[i].is_object() && m[i].contains("role") && m[i]["role"].is_string() && m[i].contains("content") &&
+                 m[i]["content"].is_string(),
+             where, ": ", field, "[", i, "] must be {\"role\": string, \"content\": string}");
+    msgs.push_back({m[i]["role"].get<std::string>(), m[i]["content"].get<std::string>()});
+  }
+  return msgs;
+}
+
 }  // namespace r1kit

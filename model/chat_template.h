@@ -6,12 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "core/json.h"
+
 namespace r1kit {
 
 struct ChatMessage {
   std::string role;     // "system", "user", "assistant" or "tool"
   std::string content;
 };
+
+// A JSON `messages` list ([{"role", "content"}, ...], the HF/TRL convention) as ChatMessages. Errors
+// name `where` and `field` ("train.jsonl:3: messages[1] must be {...}").
+std::vector<ChatMessage> chat_messages_from_json(const json& messages, const std::string& where,
+                                                 const std::string& field = "messages");
 
 struct ChatOptions {
   bool add_generation_prompt = false;  // end with the assistant header, ready to generate

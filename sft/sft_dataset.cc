@@ -65,15 +65,7 @@ SftExample SftEncoder::encode(const json& record, const std::string& where) cons
     append(ex, tok_.encode(string_field(record, opts_.completion_field, where)), 1);
   } else {
     R1_CHECK(record.contains(opts_.messages_field), where, ": missing field '", opts_.messages_field, "'");
-    const json& m = record.at(opts_.messages_field);
-    R1_CHECK(m.is_array() && !m.empty(), where, ": field '", opts_.messages_field, "' must be a non-empty list");
-    std::vector<ChatMessage> msgs;
-    for (size_t i = 0; i < m.size(); ++i) {
-      R1_CHECK(m[i].is_object() && m[i].contains("role") && m[i]["role"].is_string() && m[i].contains("content") &&
-                   m[i]["content"].is_string(),
-               where, ": ", opts_.messages_field, "[", i, "] must be {\"role\": string, \"content\": string}");
-      msgs.push_back({m[i]["role"].get<std::string>(), m[i]["content"].get<std::string>()});
-    }
+    const std::vector<ChatMessage> msgs = chat_messages_from_json(record.at(opts_.messages_field), where, opts_.messages_field);
     const ChatTemplate& tmpl = chat_template(where);
     std::vector<TextSegment> segs;
     try {

@@ -22,6 +22,7 @@ GrpoOptions read_grpo_options(ConfigNode& node) {
   node.read_enum("lr_schedule", o.lr_schedule, {"constant", "cosine"});
   node.read("min_lr_ratio", o.min_lr_ratio);
   node.read("max_grad_norm", o.max_grad_norm);
+  node.read_enum("policy_loss", o.policy_loss, {"ppo", "gspo", "cispo"});
   node.read("beta", o.beta);
   node.read("epsilon", o.epsilon);
   node.read("epsilon_high", o.epsilon_high);
@@ -29,6 +30,10 @@ GrpoOptions read_grpo_options(ConfigNode& node) {
   node.read_enum("scale_rewards", o.scale_rewards, {"group", "batch", "none"});
   node.read("advantage_eps", o.advantage_eps);
   node.read_enum("loss_aggregation", o.loss_aggregation, {"grpo", "token_mean", "dr_grpo", "seq_mean_nonempty"});
+  node.read("async_rollout", o.async_rollout);
+  node.read("max_staleness", o.max_staleness);
+  node.read_enum("off_policy_correction", o.off_policy_correction, {"none", "tis", "mis"});
+  node.read("is_cap", o.is_cap);
   node.read("dynamic_sampling", o.dynamic_sampling);
   node.read("max_sampling_rounds", o.max_sampling_rounds);
   node.read("mask_truncated", o.mask_truncated);
@@ -80,10 +85,15 @@ void validate(const GrpoOptions& o, const std::string& where) {
   need(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1, "min_lr_ratio", "must be in [0, 1]");
   need(o.max_grad_norm >= 0, "max_grad_norm", "must be >= 0");
   need(o.beta >= 0, "beta", "must be >= 0");
-  need(o.epsilon >= 0 && o.epsilon < 1, "epsilon", "must be in [0, 1)");
+  const bool cispo = o.policy_loss == "cispo";
+  need(o.epsilon >= 0 && (o.epsilon < 1 || (cispo && o.epsilon == 1)), "epsilon",
+       cispo ? "must be in [0, 1] (1: no floor on the weight)" : "must be in [0, 1)");
+  need(!cispo || o.dual_clip == 0, "dual_clip", "must be 0 with policy_loss cispo (the weight is clamped)");
   need(o.epsilon_high >= 0, "epsilon_high", "must be >= 0");
   need(o.dual_clip == 0 || o.dual_clip > 1, "dual_clip", "must be 0 (off) or > 1");
   need(o.advantage_eps >= 0, "advantage_eps", "must be >= 0");
+  need(o.max_staleness >= 0, "max_staleness", "must be >= 0");
+  need(o.is_cap >= 1, "is_cap", "must be >= 1");
   need(o.max_sampling_rounds >= 0, "max_sampling_rounds", "must be >= 0");
   need(o.max_completion_length >= 1, "max_completion_length", "must be >= 1");
   need(o.temperature > 0, "temperature", "must be > 0 (GRPO samples; greedy groups would all agree)");
@@ -98,6 +108,7 @@ void validate(const GrpoOptions& o, const std::string& where) {
   need(!o.rewards.empty(), "rewards", "must list at least one reward");
   parse_advantage_scale(o.scale_rewards, where + ": scale_rewards");
   parse_loss_aggregation(o.loss_aggregation, where + ": loss_aggregation");
+  parse_policy_loss(o.policy_loss, where + ": policy_loss");
 }
 
 }  // namespace r1kit::grpo

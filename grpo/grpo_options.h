@@ -32,13 +32,20 @@ struct GrpoOptions {
   double max_grad_norm = 1.0;        // clip the global grad norm; 0 = off
 
   // --- objective (grpo/loss.h, grpo/advantages.h) -------------------------------------------
+  std::string policy_loss = "ppo";   // "ppo" (token clip) | "gspo" (sequence ratio/clip) | "cispo" (clipped IS weight)
   double beta = 0.0;                 // KL coefficient; 0 loads no reference model
-  double epsilon = 0.2;              // eps_low: ratio floor 1 - epsilon
+  double epsilon = 0.2;              // eps_low: ratio floor 1 - epsilon (cispo: 1 = no floor)
   double epsilon_high = 0.2;         // ratio ceiling 1 + epsilon_high (DAPO clip-higher: 0.28)
   double dual_clip = 0.0;            // c > 1: cap A < 0 token losses at c*|A| (veRL); 0 = off
   std::string scale_rewards = "group";    // "group" | "batch" | "none" (Dr. GRPO)
   double advantage_eps = 1e-4;       // added to the std
   std::string loss_aggregation = "grpo";  // "grpo" | "token_mean" | "dr_grpo" | "seq_mean_nonempty"
+
+  // --- asynchronous rollout and off-policy correction (grpo/async_rollout.h, grpo/off_policy.h) --
+  bool async_rollout = false;        // generate later steps' batches while the current step trains
+  int64_t max_staleness = 1;         // with async_rollout: batches at most this many policy versions old
+  std::string off_policy_correction = "none";  // "none" | "tis" (truncated IS) | "mis" (masked IS)
+  double is_cap = 2.0;               // cap C on the sampler->trainer ratio for tis / mis
 
   // --- DAPO --------------------------------------------------------------------------------
   bool dynamic_sampling = false;     // drop groups whose rewards all agree, sample more prompts
@@ -61,7 +68,7 @@ struct GrpoOptions {
   rewards::RewardSet rewards;             // `rewards:` list (rewards/reward_set.h); required
   std::string accuracy_reward = "accuracy";  // reward label logged as reward/accuracy ("" = none)
   std::string format_reward = "format";      // reward label whose share of samples > 0 is format_rate
-  int reward_threads = 0;                    // threads scoring a group's samples (0 = all cores)
+  int reward_threads = 0;                    // threads scoring a group's samples (0 = the cores generation leaves free, >= 1)
   // A sample whose reward errored or timed out is masked out of the loss (never scored 0); a group
   // with fewer valid samples than this is dropped (grpo/reward_mask.h). >= 2.
   int64_t min_valid_samples = 2;

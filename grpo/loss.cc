@@ -16,6 +16,22 @@ LossAggregation parse_loss_aggregation(const std::string& name, const std::strin
   R1_FAIL(where, ": unknown loss aggregation '", name, "' (expected grpo, token_mean, dr_grpo or seq_mean_nonempty)");
 }
 
+PolicyLoss parse_policy_loss(const std::string& name, const std::string& where) {
+  if (name == "ppo") return PolicyLoss::kPpo;
+  if (name == "gspo") return PolicyLoss::kGspo;
+  if (name == "cispo") return PolicyLoss::kCispo;
+  R1_FAIL(where, ": unknown policy loss '", name, "' (expected ppo, gspo or cispo)");
+}
+
+const char* policy_loss_name(PolicyLoss loss) {
+  switch (loss) {
+    case PolicyLoss::kPpo: return "ppo";
+    case PolicyLoss::kGspo: return "gspo";
+    case PolicyLoss::kCispo: return "cispo";
+  }
+  return "?";
+}
+
 const char* loss_aggregation_name(LossAggregation aggregation) {
   switch (aggregation) {
     case LossAggregation::kGrpo: return "grpo";
@@ -59,7 +75,7 @@ torch::Tensor aggregate_loss(const torch::Tensor& per_token_loss, const torch::T
 
 GrpoLossOutput grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& ref_logp,
                          const torch::Tensor& advantages, const torch::Tensor& mask, const GrpoLossOptions& options,
-                         const LossNormalizer& normalizer) {
+                         const LossNormalizer& normalizer, const torch::Tensor& is_weights) {
   R1_CHECK(logp.dim() == 2, "grpo loss: logp must be [B, T], got ", logp.sizes());
   R1_CHECK(logp.is_floating_point(), "grpo loss: logp must be floating point, got ", logp.dtype());
   R1_CHECK(old_logp.sizes() == logp.sizes(), "grpo loss: old_logp ", old_logp.sizes(), " != logp ", logp.sizes());
@@ -68,7 +84,10 @@ GrpoLossOutput grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_log
            advantages.sizes(), " must be [B] with B = ", logp.size(0));
   R1_CHECK(old_logp.dtype() == logp.dtype() && advantages.dtype() == logp.dtype(),
            "grpo loss: logp, old_logp and advantages must share one dtype");
-  R1_CHECK(options.eps_low >= 0 && options.eps_low < 1, "grpo loss: eps_low must be in [0, 1), got ", options.eps_low);
+  const bool cispo = options.policy_loss == PolicyLoss::kCispo;
+  R1_CHECK(options.eps_low >= 0 && (options.eps_low < 1 || (cispo && options.eps_low == 1)),
+           "grpo loss: eps_low must be in [0, 1) (cispo: [0, 1]), got ", options.eps_low);
+  R1_CHECK(!cispo || options.dual_clip == 0, "grpo loss: dual_clip does not apply to cispo (its weight is clamped)");
   R1_CHECK(options.eps_high >= 0, "grpo loss: eps_high must be >= 0, got ", options.eps_high);
   R1_CHECK(options.dual_clip == 0 || options.dual_clip > 1, "grpo loss: dual_clip must be 0 (off) or > 1, got ",
            options.dual_clip);
@@ -86,10 +105,21 @@ GrpoLossOutput grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_log
   // Zero the log-ratios at masked positions BEFORE exp: junk there (even inf) must not reach the
   // loss or turn into 0 * inf = NaN in the backward pass.
   torch::Tensor log_ratio = torch::where(valid, logp - old_logp, zero);
+  if (options.policy_loss == PolicyLoss::kGspo) {
+    // GSPO-token form: value log s_i everywhere in row i, gradient d logp_t (see loss.h).
+    torch::Tensor seq_log_ratio = (log_ratio * m).sum(1) / m.sum(1).clamp_min(1.0);  // [B]
+    log_ratio = torch::where(valid, logp - logp.detach() + seq_log_ratio.detach().unsqueeze(1), zero);
+  }
   torch::Tensor ratio = torch::exp(log_ratio);
   torch::Tensor clipped = torch::clamp(ratio, 1.0 - options.eps_low, 1.0 + options.eps_high);
   torch::Tensor adv = advantages.unsqueeze(1);  // [B, 1]
-  torch::Tensor objective = torch::min(ratio * adv, clipped * adv);
+  torch::Tensor objective;
+  if (cispo) {
+    // The clamped weight is a constant: all tokens keep the gradient sg(w) * A of their log-prob.
+    objective = clipped.detach() * adv * torch::where(valid, logp, zero);
+  } else {
+    objective = torch::min(ratio * adv, clipped * adv);
+  }
   torch::Tensor negative_adv = (adv < 0).expand_as(objective);
   if (options.dual_clip > 0) {
     objective = torch::where(negative_adv, torch::max(objective, options.dual_clip * adv), objective);
@@ -103,6 +133,11 @@ GrpoLossOutput grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_log
     kl = torch::zeros_like(logp);
   }
   torch::Tensor per_token = -objective;
+  if (is_weights.defined()) {
+    R1_CHECK(is_weights.sizes() == logp.sizes(), "grpo loss: is_weights ", is_weights.sizes(), " != logp ",
+             logp.sizes());
+    per_token = per_token * torch::where(valid, is_weights.detach().to(logp.dtype()), zero);
+  }
   if (options.beta > 0) per_token = per_token + options.beta * kl;
   per_token = per_token * m;
 
@@ -118,6 +153,10 @@ GrpoLossOutput grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_log
   GrpoLossStats& s = out.stats;
   s.num_tokens = m.sum().item<double>();
   torch::Tensor positive_adv = (adv > 0).expand_as(r);
+  if (cispo) {  // the weight is clamped whatever the sign of A; A = 0 tokens carry no signal
+    negative_adv = (adv != 0).expand_as(r);
+    positive_adv = negative_adv;
+  }
   s.clip_low_count = (valid & negative_adv & (r < 1.0 - options.eps_low)).sum().item<double>();
   s.clip_high_count = (valid & positive_adv & (r > 1.0 + options.eps_high)).sum().item<double>();
   if (options.dual_clip > 0) {

@@ -9,12 +9,13 @@
 //      dynamic sampling drops groups whose rewards all agree and draws more prompts (at most
 //      max_sampling_rounds extra rounds)
 //   4. group-relative advantages over each group's valid samples
-//   5. old log-probs (only when num_iterations > 1; else old = detached current, as TRL) and
-//      reference log-probs (only when beta > 0)
+//   5. micro-batches of whole groups sorted by length (grpo/packed_batch.h: each prompt runs once
+//      for its completions) and reference log-probs (only when beta > 0); the old log-probs are
+//      the first pass's own (detached), so there is no separate recompute for any num_iterations
 //   6. num_iterations passes over micro-batches, gradients accumulated with the full batch's
 //      normaliser (so the accumulated gradient is the unsplit batch's)
 //   7. AdamW with warm-up + cosine/constant schedule and grad-norm clipping (per pass)
-//   8. push the new weights to the pool
+//   8. copy the new weights into the pool's replicas (one copy)
 //   9. metrics, samples, checkpoint
 #include "grpo/trainer.h"
 
@@ -23,6 +24,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <thread>
 
 #include "core/check.h"
 #include "core/fs.h"
@@ -32,8 +34,13 @@
 #include "core/thread_pool.h"
 #include "core/timer.h"
 #include "grpo/advantages.h"
+#include "grpo/async_rollout.h"
+#include "grpo/data_parallel.h"
+#include "grpo/off_policy.h"
+#include "grpo/rollout_batch.h"
 #include "grpo/logprobs.h"
 #include "grpo/loss.h"
+#include "grpo/packed_batch.h"
 #include "grpo/reward_mask.h"
 #include "grpo/trainer_state.h"
 #include "model/checkpoint.h"
@@ -60,26 +67,15 @@ int64_t latest_checkpoint_step(const std::string& run_dir) {
 
 namespace {
 
-// One prompt's group with its record and reward scores.
-struct ScoredGroup {
-  json record;
-  std::string prompt_text;
-  Group group;
-  std::vector<rewards::SampleScore> scores;  // one per sample
-  GroupValidity validity;                    // samples whose rewards all succeeded
-  bool constant = false;                     // all valid totals equal (no learning signal)
-};
-
-// Rows [begin, end) of the training batch, packed for one forward.
+// Whole groups of the training batch packed for one forward (grpo/packed_batch.h).
 struct MicroBatch {
-  CompletionBatch batch;
+  PackedBatch batch;
   torch::Tensor advantages;  // [b] float32
   torch::Tensor loss_mask;   // [b, C] bool
-  torch::Tensor old_logp;    // [b, C] (num_iterations > 1)
+  torch::Tensor old_logp;    // [b, C] (num_iterations > 1: from the first pass's own forward)
   torch::Tensor ref_logp;    // [b, C] (beta > 0)
+  torch::Tensor sampler_logp;  // [b, C] the sampler's log-probs of the same tokens
 };
-
-std::vector<int64_t> to_int64(const std::vector<int32_t>& ids) { return {ids.begin(), ids.end()}; }
 
 std::vector<torch::Tensor> trainable(Transformer& model, const LoraAdapter& lora) {
   if (lora) return lora.parameters();  // the base is frozen
@@ -108,6 +104,12 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   const std::string samples_path = run_dir + "/samples.jsonl";
   const int64_t G = o.group_size, B = o.prompts_per_step;
   const int64_t total_opt_steps = o.steps * o.num_iterations;
+  // Data parallel under torchrun/Slurm/`r1kit launch` (grpo/data_parallel.h); one process otherwise.
+  const DataParallel dp = DataParallel::from_env(in.device);
+  R1_CHECK(B % dp.world_size() == 0, "run_grpo: prompts_per_step ", B, " must be a multiple of the world size ",
+           dp.world_size());
+  R1_CHECK(!dp.active() || !o.dynamic_sampling, "run_grpo: dynamic_sampling is not supported with ",
+           dp.world_size(), " data-parallel ranks yet");
 
   GrpoResult result;
   TrainerState state;
@@ -119,6 +121,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
 
   ModelConfig cfg;
   Transformer policy = load_model(start_dir, &cfg, in.device, in.dtype);
+  dp.broadcast_parameters(policy);
   policy->set_compute_options(in.compute);
   policy->train();
   // LoRA: only the adapter trains; the reference policy is the policy with its adapter off.
@@ -127,11 +130,13 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     lora = attach_lora(policy, o.lora, o.seed);
     if (result.resumed_from > 0) load_peft_weights(lora, checkpoint_dir(run_dir, result.resumed_from) + "/adapter");
   }
+  policy->set_kernels(Kernels::kOneDnn);  // CPU float32 training linears through oneDNN (else ATen)
   Transformer reference{nullptr};
   if (o.beta > 0 && !lora) {  // beta = 0: no reference model is loaded or run at all
     reference = load_model(in.model_dir, nullptr, in.device, in.dtype);
     reference->set_compute_options(in.compute);
     reference->eval();
+    reference->set_kernels(Kernels::kOneDnn);
     for (auto& p : reference->parameters()) p.set_requires_grad(false);
   }
   const Tokenizer tokenizer = Tokenizer::from_file(in.model_dir);
@@ -151,11 +156,13 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
                  state.step, state.data_position);
   }
   // Lines of steps after the checkpoint belong to the interrupted run: drop them.
-  truncate_jsonl_after_step(metrics_path, state.step);
-  truncate_jsonl_after_step(samples_path, state.step);
-  MetricsWriter metrics(metrics_path, /*append=*/true);
-  MetricsWriter samples_log(samples_path, /*append=*/true);
-  TensorBoardWriter tb(o.tensorboard ? run_dir + "/tensorboard" : "", state.step + 1);
+  if (dp.is_main()) {  // rank 0 writes the run directory
+    truncate_jsonl_after_step(metrics_path, state.step);
+    truncate_jsonl_after_step(samples_path, state.step);
+  }
+  MetricsWriter metrics(dp.is_main() ? metrics_path : "/dev/null", /*append=*/true);
+  MetricsWriter samples_log(dp.is_main() ? samples_path : "/dev/null", /*append=*/true);
+  TensorBoardWriter tb(o.tensorboard && dp.is_main() ? run_dir + "/tensorboard" : "", state.step + 1);
   ProgressOptions bar;
   bar.label = "grpo";
   bar.unit = "step";
@@ -167,6 +174,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   pool_options.num_workers = o.num_workers;
   pool_options.engine.max_batch = o.max_batch;
   pool_options.engine.token_budget = o.token_budget;
+  pool_options.threads_per_worker = at::get_num_threads();  // the trainer's (recipe's) thread count
   pool_options.with_lora = lora && o.lora.rollout == "applied";
   RolloutPool pool(policy, pool_options, [&tokenizer](const std::vector<int64_t>& ids) {
     return tokenizer.decode(std::vector<int32_t>(ids.begin(), ids.end()), /*skip_special_tokens=*/false);
@@ -187,6 +195,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   adv_options.scale = parse_advantage_scale(o.scale_rewards);
   adv_options.eps = o.advantage_eps;
   GrpoLossOptions loss_options;
+  loss_options.policy_loss = parse_policy_loss(o.policy_loss);
   loss_options.eps_low = o.epsilon;
   loss_options.eps_high = o.epsilon_high;
   loss_options.dual_clip = o.dual_clip;
@@ -198,159 +207,127 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   lp_options.chunk_size = o.logprob_chunk_size;
 
   const auto& reward_entries = o.rewards.entries();
-  ThreadPool reward_pool(static_cast<unsigned>(o.reward_threads));  // code rewards run sandboxes: score in parallel
+  // Code rewards run sandboxes: score in parallel, by default on the cores generation leaves free
+  // (scoring overlaps generation, and OpenMP decode threads stall when a core is taken from them).
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ThreadPool reward_pool(static_cast<unsigned>(
+      o.reward_threads > 0 ? o.reward_threads : std::max(1, cores - o.num_workers * pool_options.threads_per_worker)));
   int64_t steps_this_call = 0;
+  // Versions in the pool are step numbers: a resumed run publishes its starting weights as state.step.
+  if (state.step > 0 && pool.weight_version() < state.step) pool.update_weights(state.step, pool_weights(policy, lora, o.lora));
+  const OffPolicyCorrection correction = parse_off_policy_correction(o.off_policy_correction);
+  const RolloutContext rollout_context{o, in.prompts, prompt_encoder, pool, sampling, reward_pool, dp};
+  AsyncRollout rollout([&rollout_context](int64_t position) { return generate_rollout_batch(rollout_context, position); },
+                       state.step + 1, in.stop_after_steps > 0 ? std::min(o.steps, state.step + in.stop_after_steps)
+                                                               : o.steps,
+                       state.data_position, o.max_staleness, o.async_rollout);
   for (int64_t step = state.step + 1; step <= o.steps; ++step) {
     Timer step_timer;
     double generate_s = 0, reward_s = 0;
     int64_t generated_tokens = 0;
 
-    // ---- 1-3. Prompts -> pool -> rewards (streamed per group), dynamic sampling ---------------
-    std::vector<ScoredGroup> kept;
-    std::vector<double> all_totals;                       // every generated sample, for the reward curve
-    std::vector<std::vector<double>> all_by_reward(reward_entries.size());
-    std::vector<int64_t> all_lengths;
-    int64_t all_truncated = 0, dropped_groups = 0, rounds = 0, reward_errors = 0, masked_samples = 0,
-            error_groups = 0;
-    while (static_cast<int64_t>(kept.size()) < B) {
-      const int64_t n = o.dynamic_sampling ? B - static_cast<int64_t>(kept.size()) : B;
-      const int64_t first = state.data_position;
-      std::vector<json> records = in.prompts(first, n);
-      R1_CHECK(static_cast<int64_t>(records.size()) == n, "run_grpo: prompt source returned ", records.size(),
-               " records for ", n);
-      state.data_position += n;
-      std::vector<ScoredGroup> round(n);
-      std::vector<PromptRequest> requests(n);
-      for (int64_t i = 0; i < n; ++i) {
-        const json& rec = records[i];
-        R1_CHECK(rec.contains(o.prompt_field) && rec[o.prompt_field].is_string(), "run_grpo: prompt record ",
-                 first + i, " has no string field '", o.prompt_field, "'");
-        round[i].record = rec;
-        round[i].prompt_text = rec[o.prompt_field].get<std::string>();
-        requests[i].id = std::to_string(first + i);
-        requests[i].prompt_ids = to_int64(prompt_encoder.encode(round[i].prompt_text));
-        R1_CHECK(!requests[i].prompt_ids.empty(), "run_grpo: prompt record ", first + i, " encodes to no tokens");
-        requests[i].num_samples = G;
-        // The seed follows the record's stream position: a resumed run draws the same samples.
-        requests[i].seed = static_cast<int64_t>(derive_seed(o.seed, static_cast<uint64_t>(first + i)) >> 1);
-      }
-      Timer gen_timer;
-      double scoring_s = 0;
-      std::vector<Group> groups = pool.generate(requests, sampling, [&](const Group& g) {
-        Timer t;  // score while the pool keeps generating the other groups
-        std::vector<rewards::RewardInput> inputs(g.samples.size());
-        for (size_t s = 0; s < g.samples.size(); ++s) {
-          inputs[s].prompt = round[g.index].prompt_text;
-          inputs[s].completion = g.samples[s].text;
-          inputs[s].fields = round[g.index].record;
-        }
-        round[g.index].scores = o.rewards.score(inputs, &reward_pool);
-        scoring_s += t.seconds();
-      });
-      generate_s += gen_timer.seconds() - scoring_s;
-      reward_s += scoring_s;
-      for (int64_t i = 0; i < n; ++i) {
-        ScoredGroup& sg = round[i];
-        sg.group = std::move(groups[i]);
-        R1_CHECK(static_cast<int64_t>(sg.group.samples.size()) == G && sg.scores.size() == sg.group.samples.size(),
-                 "run_grpo: group ", i, " came back with ", sg.group.samples.size(), " samples and ",
-                 sg.scores.size(), " scores");
-        sg.validity = group_validity(sg.scores, o.min_valid_samples);
-        double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-        for (size_t s = 0; s < sg.scores.size(); ++s) {
-          const auto& score = sg.scores[s];
-          const auto& sample = sg.group.samples[s];
-          all_lengths.push_back(static_cast<int64_t>(sample.completion_ids.size()));
-          all_truncated += sample.finish_reason == FinishReason::kLength;
-          generated_tokens += static_cast<int64_t>(sample.completion_ids.size());
-          reward_errors += score.errors;
-          if (!sg.validity.valid[s]) {  // not a score: kept out of the reward curves and the loss
-            ++masked_samples;
-            continue;
-          }
-          lo = std::min(lo, score.total);
-          hi = std::max(hi, score.total);
-          all_totals.push_back(score.total);
-          for (size_t r = 0; r < reward_entries.size(); ++r) all_by_reward[r].push_back(score.outputs[r].score);
-        }
-        sg.constant = lo == hi;
-        if (!sg.validity.keep) {
-          ++error_groups;
-        } else if (o.dynamic_sampling && sg.constant) {
-          ++dropped_groups;
-        } else if (static_cast<int64_t>(kept.size()) < B) {
-          kept.push_back(std::move(sg));
-        }
-      }
-      ++rounds;
-      if (!o.dynamic_sampling || rounds > o.max_sampling_rounds) break;
+    // ---- 1-3. Prompts -> pool -> rewards (grpo/rollout_batch.h); async: generated ahead --------
+    RolloutBatch batch = rollout.next(step);
+    state.data_position = batch.data_position_end;
+    std::vector<ScoredGroup>& kept = batch.kept;
+    std::vector<double>& all_totals = batch.all_totals;
+    std::vector<std::vector<double>>& all_by_reward = batch.all_by_reward;
+    std::vector<int64_t>& all_lengths = batch.all_lengths;
+    int64_t all_truncated = batch.all_truncated, dropped_groups = batch.dropped_groups, rounds = batch.rounds,
+            reward_errors = batch.reward_errors, masked_samples = batch.masked_samples, error_groups = batch.error_groups;
+    generated_tokens = batch.generated_tokens;
+    generate_s = batch.generate_s;
+    reward_s = batch.reward_s;
+    if (dp.active()) {  // step metrics cover every rank's samples (rank order = global order)
+      all_totals = dp.gather(all_totals);
+      for (auto& v : all_by_reward) v = dp.gather(v);
+      std::vector<double> lengths = dp.gather({all_lengths.begin(), all_lengths.end()});
+      all_lengths.assign(lengths.begin(), lengths.end());
+      std::vector<double> c = dp.sum({double(all_truncated), double(generated_tokens), double(reward_errors),
+                                      double(masked_samples), double(error_groups)});
+      all_truncated = int64_t(c[0]), generated_tokens = int64_t(c[1]), reward_errors = int64_t(c[2]);
+      masked_samples = int64_t(c[3]), error_groups = int64_t(c[4]);
     }
 
-    // ---- 4. Advantages -------------------------------------------------------------------------
+    // ---- 4. Advantages (rows in group order: a kept group's valid samples, in sample order) -------
     Timer train_timer;
     const int64_t n_groups = static_cast<int64_t>(kept.size());
-    std::vector<std::vector<int64_t>> prompts, completions;
+    std::vector<GroupRows> groups_rows;                   // valid samples only
     std::vector<std::vector<double>> group_totals;
     std::vector<std::vector<int64_t>> row_of(n_groups);  // [group][sample] -> training row, -1 if masked
     std::vector<bool> truncated;
+    int64_t rows = 0;
+    std::vector<const std::vector<float>*> sampler_logprobs;  // per training row: the sampler's log-probs
     for (int64_t gi = 0; gi < n_groups; ++gi) {
       const ScoredGroup& sg = kept[gi];
       group_totals.emplace_back();
+      GroupRows gr;
+      gr.prompt = sg.group.prompt_ids;
       for (size_t s = 0; s < sg.group.samples.size(); ++s) {
-        row_of[gi].push_back(sg.validity.valid[s] ? static_cast<int64_t>(prompts.size()) : -1);
+        row_of[gi].push_back(sg.validity.valid[s] ? rows : -1);
         if (!sg.validity.valid[s]) continue;
-        prompts.push_back(sg.group.prompt_ids);
-        completions.push_back(sg.group.samples[s].completion_ids);
+        gr.completions.push_back(sg.group.samples[s].completion_ids);
+        gr.rows.push_back(rows++);
+        sampler_logprobs.push_back(&sg.group.samples[s].logprobs);
         group_totals.back().push_back(sg.scores[s].total);
         truncated.push_back(sg.group.samples[s].finish_reason == FinishReason::kLength);
       }
+      if (!gr.completions.empty()) groups_rows.push_back(std::move(gr));
     }
-    const int64_t rows = static_cast<int64_t>(prompts.size());
     torch::Tensor advantages;
     if (rows > 0) advantages = ragged_group_advantages(group_totals, adv_options);
 
-    // ---- 5. Micro-batches with old and reference log-probs ---------------------------------------
+    // ---- 5. Micro-batches: whole groups sorted by length, each prompt run once for its
+    //         completions; reference log-probs (beta > 0). No old log-prob pass: the first pass's
+    //         forward gives them (the policy has not stepped yet) ---------------------------------
     std::vector<MicroBatch> micro;
     LossNormalizer normalizer;
     normalizer.num_rows = rows;
-    for (int64_t s = 0; s < rows; s += o.micro_batch_size) {
-      const int64_t e = std::min(rows, s + o.micro_batch_size);
+    PackOptions pack;
+    pack.max_rows = o.micro_batch_size;
+    torch::Tensor truncated_t = torch::tensor(std::vector<int64_t>(truncated.begin(), truncated.end()), torch::kInt64);
+    for (PackedBatch& packed : pack_groups(groups_rows, pack, in.device)) {
       MicroBatch mb;
-      mb.batch = make_completion_batch({prompts.begin() + s, prompts.begin() + e},
-                                       {completions.begin() + s, completions.begin() + e}, in.device);
-      mb.advantages = advantages.slice(0, s, e).to(torch::kFloat32).to(in.device);
+      mb.batch = std::move(packed);
+      const torch::Tensor row_cpu = mb.batch.row_index.cpu();
+      mb.advantages = advantages.index_select(0, row_cpu).to(torch::kFloat32).to(in.device);
       mb.loss_mask = mb.batch.completion_mask.clone();
-      if (o.mask_truncated) {
-        std::vector<int64_t> cut;  // DAPO overlong filtering: truncated completions get no loss
-        for (int64_t r = s; r < e; ++r)
-          if (truncated[r]) cut.push_back(r - s);
-        if (!cut.empty()) mb.loss_mask.index_fill_(0, torch::tensor(cut, torch::kInt64).to(in.device), false);
-      }
-      normalizer.num_tokens += mb.loss_mask.sum().item<double>();
-      normalizer.num_nonempty_rows += (mb.loss_mask.sum(1) > 0).sum().item<int64_t>();
+      // DAPO overlong filtering: truncated completions get no loss.
+      if (o.mask_truncated) mb.loss_mask.logical_and_((truncated_t.index_select(0, row_cpu) == 0).unsqueeze(1).to(in.device));
       {
+        std::vector<const std::vector<float>*> mb_sampler;  // in the packed batch's row order
+        const auto* idx = row_cpu.data_ptr<int64_t>();
+        for (int64_t r = 0; r < row_cpu.numel(); ++r) mb_sampler.push_back(sampler_logprobs[idx[r]]);
+        mb.sampler_logp = pad_sampler_logprobs(mb_sampler, mb.batch.completion_mask.size(1), in.device);
+      }
+      normalizer.num_tokens += mb.loss_mask.sum().item<double>();  // this rank's; summed over ranks below
+      normalizer.num_nonempty_rows += (mb.loss_mask.sum(1) > 0).sum().item<int64_t>();
+      if (o.beta > 0) {
         torch::NoGradGuard no_grad;
-        if (o.num_iterations > 1) mb.old_logp = completion_logprobs(policy, mb.batch, lp_options).logprobs;
-        if (o.beta > 0) {
-          LoraDisabled base_only(lora);
-          mb.ref_logp = completion_logprobs(lora ? policy : reference, mb.batch, lp_options).logprobs;
-        }
+        LoraDisabled base_only(lora);  // LoRA: the reference is the policy with its adapter off
+        mb.ref_logp = completion_logprobs(lora ? policy : reference, mb.batch, lp_options).logprobs;
       }
       micro.push_back(std::move(mb));
     }
+    dp.all_reduce(normalizer);  // global denominators: each rank's loss is its share of the global loss
 
     // ---- 6-7. num_iterations passes: accumulate over micro-batches, clip, AdamW step -------------
     GrpoLossStats sums;  // counts summed over passes and micro-batches
+    MismatchStats mismatch;  // sampler vs trainer (old) log-probs, first pass
     double loss_first_pass = 0, grad_norm = 0, lr = 0, entropy_sum = 0, entropy_tokens = 0;
     for (int64_t pass = 0; pass < o.num_iterations && rows > 0; ++pass) {
       optimizer.zero_grad();
       for (MicroBatch& mb : micro) {
         LogprobOptions opts = lp_options;
-        opts.entropy = pass == 0;
+        opts.entropy = pass == 0;  // logged from the first pass only
         CompletionLogprobs cur = completion_logprobs(policy, mb.batch, opts);
-        torch::Tensor old = o.num_iterations > 1 ? mb.old_logp : cur.logprobs.detach();
-        GrpoLossOutput out = grpo_loss(cur.logprobs, old, mb.ref_logp, mb.advantages, mb.loss_mask, loss_options,
-                                       normalizer);
+        if (pass == 0) mb.old_logp = cur.logprobs.detach();  // the policy that generated the samples
+        // Off-policy correction: sampler -> trainer importance weights (grpo/off_policy.h).
+        torch::Tensor is_w = importance_weights(mb.old_logp, mb.sampler_logp, mb.loss_mask, correction, o.is_cap,
+                                                pass == 0 ? &mismatch : nullptr);
+        if (correction == OffPolicyCorrection::kNone) is_w = torch::Tensor();
+        GrpoLossOutput out = grpo_loss(cur.logprobs, mb.old_logp, mb.ref_logp, mb.advantages, mb.loss_mask,
+                                       loss_options, normalizer, is_w);
         out.loss.backward();
         optimizer.accumulate_grads();  // bf16 policy: summed in the fp32 master gradients
         if (pass == 0) {
@@ -366,6 +343,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         sums.kl_sum += st.kl_sum;
         sums.ratio_sum += st.ratio_sum;
       }
+      dp.all_reduce_grads(optimizer);  // bucketed sum over ranks: the global batch's gradient everywhere
       lr = scheduled_lr(o, state.optimizer_steps, total_opt_steps);
       optimizer.set_lr(lr);
       const double max_norm = o.max_grad_norm > 0 ? o.max_grad_norm : std::numeric_limits<double>::infinity();
@@ -376,9 +354,29 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       ++state.optimizer_steps;
     }
     const double train_s = train_timer.seconds();
+    int64_t groups_trained = n_groups;
+    if (dp.active()) {
+      std::vector<double> v = dp.sum({loss_first_pass, entropy_sum, entropy_tokens, double(n_groups), sums.num_tokens,
+                                      sums.clip_low_count, sums.clip_high_count, sums.dual_clip_count, sums.kl_sum,
+                                      sums.ratio_sum, mismatch.tokens, mismatch.abs_diff_sum, mismatch.k1_sum,
+                                      mismatch.k3_sum, mismatch.weight_sum, mismatch.capped});
+      loss_first_pass = v[0], entropy_sum = v[1], entropy_tokens = v[2];
+      sums.num_tokens = v[4], sums.clip_low_count = v[5], sums.clip_high_count = v[6], sums.dual_clip_count = v[7];
+      sums.kl_sum = v[8], sums.ratio_sum = v[9];
+      mismatch = {v[10], v[11], v[12], v[13], v[14], v[15]};
+      groups_trained = int64_t(v[3]);
+    }
 
-    // ---- 8. New weights to the pool ------------------------------------------------------------
-    if (rows > 0) pool.update_weights(step, pool_weights(policy, lora, o.lora));
+    // ---- 8. New weights to the pool: synchronous -> copied once, straight into the replicas;
+    //         async -> a snapshot (generation of later steps may be running). LoRA: merged, or the
+    //         adapter's tensors when the replicas apply it ------------------------------------------
+    if (rows > 0) {
+      if (o.async_rollout)
+        pool.update_weights(step, pool_weights(policy, lora, o.lora));
+      else
+        pool.load_weights(step, pool_weights(policy, lora, o.lora));
+    }
+    rollout.weights_published(step);  // async: generation may now run up to step + 1 + max_staleness
     state.step = step;
 
     // ---- 9. Metrics, samples, checkpoint -------------------------------------------------------
@@ -415,7 +413,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     rec["completion_length/mean"] = len_sum / std::max<size_t>(1, all_lengths.size());
     rec["completion_length/max"] = len_max;
     rec["truncated_frac"] = static_cast<double>(all_truncated) / std::max<size_t>(1, all_lengths.size());
-    rec["groups/trained"] = n_groups;
+    rec["groups/trained"] = groups_trained;
     rec["groups/dropped"] = dropped_groups;
     rec["sampling_rounds"] = rounds;
     rec["loss"] = loss_first_pass;
@@ -425,6 +423,13 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     rec["clip_ratio/dual"] = sums.dual_clip_count / tok_denom;
     rec["ratio/mean"] = sums.ratio_sum / tok_denom;
     rec["kl"] = sums.kl_sum / tok_denom;
+    const double mm_denom = std::max(1.0, mismatch.tokens);
+    rec["mismatch/abs_logp_diff"] = mismatch.abs_diff_sum / mm_denom;
+    rec["mismatch/kl_k1"] = mismatch.k1_sum / mm_denom;
+    rec["mismatch/kl_k3"] = mismatch.k3_sum / mm_denom;
+    rec["is_weight/mean"] = mismatch.weight_sum / mm_denom;
+    rec["is_weight/capped_frac"] = mismatch.capped / mm_denom;
+    rec["staleness"] = batch.oldest_weight_version < 0 ? 0 : step - 1 - batch.oldest_weight_version;
     rec["entropy"] = entropy_sum / std::max(1.0, entropy_tokens);
     rec["grad_norm"] = grad_norm;
     rec["lr"] = lr;
@@ -434,17 +439,32 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     rec["time/train"] = train_s;
     rec["time/step"] = step_timer.seconds();
     rec["data_position"] = state.data_position;
+    if (in.sample_metrics) {
+      std::vector<json> recs;
+      std::vector<std::string> texts;
+      for (const ScoredGroup& sg : kept)
+        for (const Sample& sample : sg.group.samples) recs.push_back(sg.record), texts.push_back(sample.text);
+      rec.update(in.sample_metrics(recs, texts));
+    }
+    if (in.evaluate && in.eval_every > 0 && (step % in.eval_every == 0 || step == o.steps)) {
+      Timer eval_timer;
+      rec.update(in.evaluate(policy));
+      rec["time/eval"] = eval_timer.seconds();
+    }
     metrics.write(rec);
-    tb.scalars(step, rec);
+    tb.scalars(step, rec);  // no-op off rank 0
     progress.add("tok", static_cast<double>(generated_tokens));
     progress.set_note(fmt::format("reward {:.3f}", reward_mean));
     progress.advance();
-    spdlog::info(
+    if (dp.is_main()) spdlog::info(
         "grpo step {}/{} | reward {:.3f} ± {:.3f} | acc {:.3f} | len {:.1f} (max {}) | clip {:.3f} | kl {:.4f} | "
         "ent {:.3f} | gnorm {:.3f} | lr {:.2e} | {:.0f} tok/s | gen {:.2f}s rew {:.2f}s train {:.2f}s",
         step, o.steps, reward_mean, reward_std, rec.value("reward/accuracy", 0.0), rec["completion_length/mean"].get<double>(),
         len_max, rec["clip_ratio/region"].get<double>(), rec["kl"].get<double>(), rec["entropy"].get<double>(),
         grad_norm, lr, rec["tokens_per_s"].get<double>(), generate_s, reward_s, train_s);
+    if (rec.contains("eval/accuracy"))
+      spdlog::info("grpo step {}: held-out accuracy {:.1f}% ({:.1f} s)", step, 100 * rec["eval/accuracy"].get<double>(),
+                   rec.value("time/eval", 0.0));
 
     if (o.log_samples_every > 0 && step % o.log_samples_every == 0) {
       std::vector<json> lines;
@@ -468,7 +488,9 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
                                                  {"prompt", "completion", "reward_errors"}));
     }
     if ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps) {
-      save_checkpoint(run_dir, state, policy, cfg, optimizer, in.model_dir, o.keep_checkpoints, &lora);
+      dp.barrier();  // every rank finished the step; then no rank runs ahead of a half-written checkpoint
+      if (dp.is_main()) save_checkpoint(run_dir, state, policy, cfg, optimizer, in.model_dir, o.keep_checkpoints, &lora);
+      dp.barrier();
     }
     result.step = step;
     result.last_metrics = rec;
@@ -483,12 +505,13 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   // The final policy, also when a previous call already finished every step. LoRA: the adapter
   // (PEFT format) and the merged model.
   if (lora) {
-    save_peft_adapter(lora, run_dir + "/adapter", in.model_dir);
+    if (dp.is_main()) save_peft_adapter(lora, run_dir + "/adapter", in.model_dir);
     merge_lora(policy);
   }
   SaveOptions save;
   save.tokenizer_dir = in.model_dir;
-  save_model(policy, cfg, run_dir + "/model", save);
+  if (dp.is_main()) save_model(policy, cfg, run_dir + "/model", save);
+  dp.barrier();
   result.finished = true;
   result.step = state.step;
   result.model_dir = run_dir + "/model";

@@ -28,6 +28,7 @@
 #include "grpo/prompt_source.h"
 #include "model/autocast.h"
 #include "model/tokenizer_prompt.h"
+#include "model/transformer.h"
 
 namespace r1kit::grpo {
 
@@ -42,6 +43,13 @@ struct GrpoInputs {
   // end). Simulates a preemption in tests; a later call resumes from the last checkpoint.
   int64_t stop_after_steps = 0;
   std::function<void(const json& step_metrics)> on_step;  // optional, after each step's metrics
+  // Optional task statistics of the step's trained samples (prompt record, completion text
+  // pairwise); the returned fields are merged into the step's metrics record.
+  std::function<json(const std::vector<json>& records, const std::vector<std::string>& completions)> sample_metrics;
+  // Optional held-out evaluation of the policy every eval_every steps and after the last one; its
+  // fields (e.g. "eval/accuracy") are merged into that step's metrics record.
+  std::function<json(Transformer& policy)> evaluate;
+  int64_t eval_every = 0;
 };
 
 struct GrpoResult {

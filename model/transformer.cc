@@ -19,10 +19,8 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
 
-torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  auto xf = x.to(torch::kFloat32);                                  // [..., C] f32
-  auto rms = torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);  // [..., 1]
-  return weight * (xf * rms).to(x.scalar_type());
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x, Kernels kernels) {
+  return rms_norm(x, weight, eps_, kernels);  // [..., C]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -65,6 +63,16 @@ std::pair<torch::Tensor, torch::Tensor> RotaryEmbedding::cos_sin(const torch::Te
 
 namespace {
 
+// The layer's output with the chosen kernels, plus its LoRA update when an adapter is active
+// (model/linear.h: LinearImpl::forward's arithmetic).
+torch::Tensor apply_linear(LinearImpl& l, const torch::Tensor& x, Kernels kernels) {
+  torch::Tensor y = linear(x, l.weight, l.bias, kernels);
+  if (l.lora && l.lora->enabled) y = y + l.lora->delta(x, l.is_training()).to(y.scalar_type());
+  return y;
+}
+
+bool has_adapter(const LinearImpl& l) { return l.lora && l.lora->enabled; }
+
 // x [B,T,heads,D] -> x*cos + rotate_half(x)*sin, rotate_half(x) = cat(-x[D/2:], x[:D/2]).
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   const int64_t half = x.size(-1) / 2;
@@ -73,6 +81,39 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// FusedRows: parameters re-pointed into row blocks of one tensor.
+
+void FusedRows::fuse(const std::vector<torch::Tensor>& params) {
+  torch::NoGradGuard no_grad;
+  int64_t rows = 0;
+  for (const auto& p : params) rows += p.size(0);
+  std::vector<int64_t> shape(params[0].sizes().begin(), params[0].sizes().end());
+  shape[0] = rows;
+  fused_ = torch::empty(shape, params[0].options().requires_grad(false));
+  int64_t offset = 0;
+  for (const auto& p : params) {
+    auto block = fused_.narrow(0, offset, p.size(0));
+    block.copy_(p);
+    torch::Tensor handle = p;  // same TensorImpl as the module's parameter
+    handle.set_data(block);
+    offset += p.size(0);
+  }
+}
+
+bool FusedRows::valid(const std::vector<torch::Tensor>& params) const {
+  if (!fused_.defined()) return false;
+  int64_t offset = 0;
+  for (const auto& p : params) {
+    if (p.scalar_type() != fused_.scalar_type() || p.device() != fused_.device() || p.dim() != fused_.dim() ||
+        offset + p.size(0) > fused_.size(0) || !p.is_contiguous() ||
+        p.data_ptr() != fused_.narrow(0, offset, p.size(0)).data_ptr())
+      return false;
+    offset += p.size(0);
+  }
+  return offset == fused_.size(0);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Attention. Query head h reads KV head h / n_rep. Grouping the n_rep query heads of one KV
@@ -89,18 +130,92 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, int64_t layer_index)
   o_proj = register_module("o_proj", Linear(torch::nn::LinearOptions(n_heads_ * D, C).bias(false)));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                     const CacheStep& step) {
+std::vector<torch::Tensor> AttentionImpl::qkv_weights() const { return {q_proj->weight, k_proj->weight, v_proj->weight}; }
+std::vector<torch::Tensor> AttentionImpl::qkv_biases() const { return {q_proj->bias, k_proj->bias, v_proj->bias}; }
+
+void AttentionImpl::fuse_projections() {
+  if (!qkv_weight_.valid(qkv_weights())) qkv_weight_.fuse(qkv_weights());
+  if (q_proj->bias.defined() && !qkv_bias_.valid(qkv_biases())) qkv_bias_.fuse(qkv_biases());
+}
+
+torch::Tensor AttentionImpl::project_qkv(const torch::Tensor& x2d, Kernels kernels) {
+  const bool bias = q_proj->bias.defined();
+  const bool adapters = has_adapter(*q_proj) || has_adapter(*k_proj) || has_adapter(*v_proj);
+  if (!adapters && qkv_weight_.valid(qkv_weights()) && (!bias || qkv_bias_.valid(qkv_biases())))
+    return linear(x2d, qkv_weight_.tensor(), bias ? qkv_bias_.tensor() : torch::Tensor(), kernels);
+  return torch::cat({apply_linear(*q_proj, x2d, kernels), apply_linear(*k_proj, x2d, kernels),
+                     apply_linear(*v_proj, x2d, kernels)},
+                    1);
+}
+
+// Decoding on the CPU: one matmul for q|k|v, RoPE in place, K/V written to the cache, attention
+// read straight from each row's cache slots (model/cpu_kernels.h).
+torch::Tensor AttentionImpl::forward_native_cached(const torch::Tensor& x, const ForwardContext& ctx) {
+  const int64_t B = x.size(0), T = x.size(1), H = n_heads_, KV = n_kv_, D = head_dim_;
+  torch::Tensor qkv = project_qkv(x.reshape({B * T, x.size(2)}), Kernels::kNative);  // [B*T, (H+2KV)*D]
+  native_rope_(qkv, 0, H, ctx.cos, ctx.sin);                                          // q
+  native_rope_(qkv, H * D, KV, ctx.cos, ctx.sin);                                     // k
+  torch::Tensor& ck = ctx.cache->k(layer_);  // [N,KV,max_len,D]
+  torch::Tensor& cv = ctx.cache->v(layer_);
+  native_cache_write(qkv, H * D, (H + KV) * D, ck, cv, ctx.rows, ctx.past, T);
+  torch::Tensor y = native_cached_attention(qkv, ck, cv, ctx.rows, ctx.past, T, H, KV, D);  // [B*T, H*D]
+  return apply_linear(*o_proj, y, Kernels::kNative).view({B, T, -1});
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContext& ctx) {
+  if (ctx.cache != nullptr && ctx.kernels == Kernels::kNative) return forward_native_cached(x, ctx);
   const int64_t B = x.size(0), T = x.size(1), H = n_heads_, KV = n_kv_, D = head_dim_, R = H / KV;
-  auto q = apply_rope(q_proj(x).view({B, T, H, D}), cos, sin);   // [B,T,H,D]
-  auto k = apply_rope(k_proj(x).view({B, T, KV, D}), cos, sin);  // [B,T,KV,D]
-  auto v = v_proj(x).view({B, T, KV, D});                        // [B,T,KV,D]
+  const Kernels kn = ctx.kernels;
+  torch::Tensor q, k, v;
+  if (ctx.cache != nullptr) {  // decoding: one matmul when q/k/v are fused
+    torch::Tensor qkv = project_qkv(x.reshape({B * T, x.size(2)}), kn).view({B, T, -1});
+    q = qkv.narrow(2, 0, H * D), k = qkv.narrow(2, H * D, KV * D), v = qkv.narrow(2, (H + KV) * D, KV * D);
+  } else {
+    q = apply_linear(*q_proj, x, kn);
+    k = apply_linear(*k_proj, x, kn);
+    v = apply_linear(*v_proj, x, kn);
+  }
+  q = apply_rope(q.view({B, T, H, D}), ctx.cos, ctx.sin);   // [B,T,H,D]
+  k = apply_rope(k.view({B, T, KV, D}), ctx.cos, ctx.sin);  // [B,T,KV,D]
+  v = v.view({B, T, KV, D});                                // [B,T,KV,D]
   const double scale = 1.0 / std::sqrt(double(D));
 
   torch::Tensor keys, values, mask;  // keys/values [B,KV,L,D]; mask [B,1,R*T,L] bool or undefined
-  if (step.cache == nullptr) {
+  if (ctx.cache != nullptr) {
+    // Write the T new K/V of batch row b to slots slot_index[b] of cache row row_index[b].
+    torch::Tensor& ck = ctx.cache->k(layer_);  // [N,KV,max_len,D]
+    torch::Tensor& cv = ctx.cache->v(layer_);
+    auto row_idx = ctx.row_index.unsqueeze(1);  // [B,1]
+    ck.index_put_({row_idx, Slice(), ctx.slot_index}, k.to(ck.scalar_type()));  // value [B,T,KV,D]
+    cv.index_put_({row_idx, Slice(), ctx.slot_index}, v.to(cv.scalar_type()));
+    if (ctx.first_row >= 0) {
+      keys = ck.narrow(0, ctx.first_row, B).narrow(2, 0, ctx.attend_len);  // [B,KV,L,D] view
+      values = cv.narrow(0, ctx.first_row, B).narrow(2, 0, ctx.attend_len);
+    } else {
+      keys = ck.narrow(2, 0, ctx.attend_len).index_select(0, ctx.row_index);  // [B,KV,L,D] gathered
+      values = cv.narrow(2, 0, ctx.attend_len).index_select(0, ctx.row_index);
+    }
+    if (keys.scalar_type() != x.scalar_type()) {
+      keys = keys.to(x.scalar_type());
+      values = values.to(x.scalar_type());
+    }
+    mask = ctx.mask;
+  } else if (ctx.prefix != nullptr) {
+    // Completions of shared prompts: the prompt's K/V (one copy per completion row) come first.
+    const int64_t G = ctx.rows_per_prefix;
+    auto per_row = [&](const torch::Tensor& t) {  // [P,KV,Tp,D] -> [P*G,KV,Tp,D]
+      return t.unsqueeze(1).expand({t.size(0), G, KV, t.size(2), D}).reshape({B, KV, t.size(2), D});
+    };
+    keys = torch::cat({per_row(ctx.prefix->k[layer_]), k.transpose(1, 2)}, 2);  // [B,KV,Tp+T,D]
+    values = torch::cat({per_row(ctx.prefix->v[layer_]), v.transpose(1, 2)}, 2);
+    mask = ctx.mask;
+  } else {
     keys = k.transpose(1, 2);    // [B,KV,T,D]
     values = v.transpose(1, 2);  // [B,KV,T,D]
+    if (ctx.record != nullptr) {
+      ctx.record->k[layer_] = keys;
+      ctx.record->v[layer_] = values;
+    }
 #if TORCH_VERSION_MAJOR >= 2
     // Causal fused attention (flash / memory-efficient on CUDA): repeat K/V per query head.
     if (R > 1) {
@@ -108,30 +223,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
       values = values.repeat_interleave(R, 1);
     }
     auto y = at::scaled_dot_product_attention(q.transpose(1, 2), keys, values, {}, 0.0, /*is_causal=*/true);  // [B,H,T,D]
-    return o_proj(y.transpose(1, 2).reshape({B, T, H * D}));
+    return apply_linear(*o_proj, y.transpose(1, 2).reshape({B, T, H * D}), kn);
 #else
     auto causal = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).tril();
     mask = causal.unsqueeze(0).expand({R, T, T}).reshape({1, 1, R * T, T});  // [1,1,R*T,T]
 #endif
-  } else {
-    // Write the T new K/V of batch row b to slots slot_index[b] of cache row row_index[b].
-    torch::Tensor& ck = step.cache->k(layer_);  // [N,KV,max_len,D]
-    torch::Tensor& cv = step.cache->v(layer_);
-    auto row_idx = step.row_index.unsqueeze(1);  // [B,1]
-    ck.index_put_({row_idx, Slice(), step.slot_index}, k.to(ck.scalar_type()));  // value [B,T,KV,D]
-    cv.index_put_({row_idx, Slice(), step.slot_index}, v.to(cv.scalar_type()));
-    if (step.first_row >= 0) {
-      keys = ck.narrow(0, step.first_row, B).narrow(2, 0, step.attend_len);  // [B,KV,L,D] view
-      values = cv.narrow(0, step.first_row, B).narrow(2, 0, step.attend_len);
-    } else {
-      keys = ck.narrow(2, 0, step.attend_len).index_select(0, step.row_index);  // [B,KV,L,D] gathered
-      values = cv.narrow(2, 0, step.attend_len).index_select(0, step.row_index);
-    }
-    if (keys.scalar_type() != x.scalar_type()) {
-      keys = keys.to(x.scalar_type());
-      values = values.to(x.scalar_type());
-    }
-    mask = step.mask;
   }
 
   // Grouped attention: [B,T,H,D] -> [B,H,T,D] -> [B,KV,R*T,D] (heads h = kv*R + r).
@@ -146,7 +242,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
 #endif
   (void)scale;
   // [B,KV,R*T,D] -> [B,H,T,D] -> [B,T,H*D]
-  return o_proj(y.view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D}));
+  return apply_linear(*o_proj, y.view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D}), kn);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -158,8 +254,19 @@ MLPImpl::MLPImpl(const ModelConfig& cfg) {
   down_proj = register_module("down_proj", Linear(torch::nn::LinearOptions(I, C).bias(false)));
 }
 
-torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));  // [B,T,I] -> [B,T,C]
+void MLPImpl::fuse_projections() {
+  if (!gate_up_.valid({gate_proj->weight, up_proj->weight})) gate_up_.fuse({gate_proj->weight, up_proj->weight});
+}
+
+torch::Tensor MLPImpl::forward(const torch::Tensor& x, Kernels kernels, bool use_fused) {
+  if (use_fused && !has_adapter(*gate_proj) && !has_adapter(*up_proj) &&
+      gate_up_.valid({gate_proj->weight, up_proj->weight})) {
+    auto gate_up = linear(x, gate_up_.tensor(), {}, kernels);                  // [B,T,2I]
+    return apply_linear(*down_proj, silu_gate(gate_up, kernels), kernels);  // [B,T,C]
+  }
+  auto gate = apply_linear(*gate_proj, x, kernels);                        // [B,T,I]
+  auto up = apply_linear(*up_proj, x, kernels);                            // [B,T,I]
+  return apply_linear(*down_proj, torch::silu(gate) * up, kernels);  // [B,T,C]
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_index) {
@@ -169,10 +276,10 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_index) 
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
 }
 
-torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                        const CacheStep& step) {
-  auto h = x + self_attn(input_layernorm(x), cos, sin, step);  // [B,T,C]
-  return h + mlp(post_attention_layernorm(h));                 // [B,T,C]
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const ForwardContext& ctx) {
+  const bool decoding = ctx.cache != nullptr;                                        // fused q|k|v, gate|up
+  auto h = x + self_attn(input_layernorm(x, ctx.kernels), ctx);                      // [B,T,C]
+  return h + mlp(post_attention_layernorm(h, ctx.kernels), ctx.kernels, decoding);  // [B,T,C]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,73 +300,175 @@ torch::Tensor TransformerImpl::lm_head_weight() const {
   return cfg_.tie_word_embeddings ? embed_tokens->weight : lm_head->weight;
 }
 
+void TransformerImpl::fuse_projections() {
+  for (const auto& layer : *layers) {
+    auto& l = *layer->as<DecoderLayer>();
+    l.self_attn->fuse_projections();
+    l.mlp->fuse_projections();
+  }
+}
+
+ForwardContext TransformerImpl::cache_context(int64_t B, int64_t T, KvCache* cache, const std::vector<int64_t>* rows,
+                                              const torch::Tensor& x) {
+  R1_CHECK(cache->n_layers() == cfg_.num_hidden_layers, "Transformer::forward: cache has ", cache->n_layers(),
+           " layers, model has ", cfg_.num_hidden_layers);
+  R1_CHECK(!rows || int64_t(rows->size()) == B, "Transformer::forward: ", rows->size(), " cache rows for batch ", B);
+  ForwardContext ctx;
+  ctx.cache = cache;
+  ctx.rows.resize(B);
+  ctx.past.resize(B);
+  int64_t max_end = 0;
+  bool contiguous = true;
+  for (int64_t b = 0; b < B; ++b) {
+    ctx.rows[b] = rows ? (*rows)[b] : b;
+    ctx.past[b] = cache->length(ctx.rows[b]);  // checks the range
+    R1_CHECK(ctx.past[b] + T <= cache->max_len(), "Transformer::forward: cache row ", ctx.rows[b], " holds ",
+             ctx.past[b], " tokens, ", T, " more exceed max_len ", cache->max_len());
+    for (int64_t c = 0; c < b; ++c)
+      R1_CHECK(ctx.rows[c] != ctx.rows[b], "Transformer::forward: cache row ", ctx.rows[b], " used twice in one batch");
+    if (ctx.rows[b] != ctx.rows[0] + b) contiguous = false;
+    max_end = std::max(max_end, ctx.past[b] + T);
+  }
+  const torch::Tensor& w = embed_tokens->weight;
+  if (native_applies({&x, &w}) && cache->dtype() == torch::kFloat32 && cache->device().is_cpu()) {
+    ctx.kernels = Kernels::kNative;  // reads rows / past directly: no index tensors or masks
+    return ctx;
+  }
+  const auto dev = x.device();
+  const int64_t R = cfg_.n_rep();
+  std::vector<int64_t> slots(B * T);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) slots[b * T + t] = ctx.past[b] + t;
+  auto long_opts = torch::TensorOptions().dtype(torch::kLong);
+  ctx.row_index = torch::tensor(ctx.rows, long_opts).to(dev);
+  ctx.slot_index = torch::tensor(slots, long_opts).view({B, T}).to(dev);
+  ctx.first_row = contiguous ? ctx.rows[0] : -1;
+  ctx.attend_len = max_end;
+  // Query t of row b may attend slots s <= slot_index[b,t]; repeated for the R grouped heads.
+  auto allowed = torch::arange(max_end, long_opts.device(dev)).view({1, 1, max_end}) <= ctx.slot_index.unsqueeze(-1);
+  ctx.mask = allowed.unsqueeze(1).unsqueeze(1).expand({B, 1, R, T, max_end}).reshape({B, 1, R * T, max_end});
+  return ctx;
+}
+
 torch::Tensor TransformerImpl::forward_hidden(const torch::Tensor& ids, const torch::Tensor& positions,
                                               KvCache* cache, const std::vector<int64_t>* rows) {
   R1_CHECK(ids.dim() == 2 && positions.sizes() == ids.sizes(), "Transformer::forward: ids and positions must both be "
            "[B,T], got ", ids.sizes(), " and ", positions.sizes());
-  const int64_t B = ids.size(0), T = ids.size(1), R = cfg_.n_rep();
+  const int64_t B = ids.size(0), T = ids.size(1);
   const auto dev = device();
   AutocastScope autocast(compute_.autocast, dev, compute_.autocast_dtype);
-  auto tok = ids.to(dev, torch::kLong);
-  auto pos = positions.to(dev, torch::kLong);
-
-  CacheStep step;
+  auto x = embed_tokens(ids.to(dev, torch::kLong));  // [B,T,C]
+  ForwardContext ctx;
   if (cache != nullptr) {
-    R1_CHECK(cache->n_layers() == cfg_.num_hidden_layers, "Transformer::forward: cache has ", cache->n_layers(),
-             " layers, model has ", cfg_.num_hidden_layers);
-    R1_CHECK(!rows || int64_t(rows->size()) == B, "Transformer::forward: ", rows->size(), " cache rows for batch ", B);
-    std::vector<int64_t> row_ids(B);
-    for (int64_t b = 0; b < B; ++b) row_ids[b] = rows ? (*rows)[b] : b;
-    std::vector<int64_t> slots(B * T), limits(B * T);
-    int64_t max_end = 0;
-    bool contiguous = true;
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t len = cache->length(row_ids[b]);  // checks the range
-      R1_CHECK(len + T <= cache->max_len(), "Transformer::forward: cache row ", row_ids[b], " holds ", len,
-               " tokens, ", T, " more exceed max_len ", cache->max_len());
-      for (int64_t c = 0; c < b; ++c)
-        R1_CHECK(row_ids[c] != row_ids[b], "Transformer::forward: cache row ", row_ids[b], " used twice in one batch");
-      if (row_ids[b] != row_ids[0] + b) contiguous = false;
-      for (int64_t t = 0; t < T; ++t) slots[b * T + t] = len + t;
-      max_end = std::max(max_end, len + T);
-    }
-    auto long_opts = torch::TensorOptions().dtype(torch::kLong);
-    step.cache = cache;
-    step.row_index = torch::tensor(row_ids, long_opts).to(dev);
-    step.slot_index = torch::tensor(slots, long_opts).view({B, T}).to(dev);
-    step.first_row = contiguous ? row_ids[0] : -1;
-    step.attend_len = max_end;
-    // Query t of row b may attend slots s <= slot_index[b,t]; repeated for the R grouped heads.
-    auto allowed = torch::arange(max_end, long_opts.device(dev)).view({1, 1, max_end}) <= step.slot_index.unsqueeze(-1);
-    step.mask = allowed.unsqueeze(1).unsqueeze(1).expand({B, 1, R, T, max_end}).reshape({B, 1, R * T, max_end});
+    ctx = cache_context(B, T, cache, rows, x);
+  } else {
+    ctx.kernels = kernels_;
   }
-
-  auto x = embed_tokens(tok);  // [B,T,C]
-  auto [cos, sin] = rope_.cos_sin(pos);                              // [B,T,D] f32
-  cos = cos.unsqueeze(2).to(x.scalar_type());                        // [B,T,1,D]
-  sin = sin.unsqueeze(2).to(x.scalar_type());
-  const bool recompute = compute_.activation_checkpointing && is_training() && cache == nullptr &&
-                         torch::GradMode::is_enabled();
+  auto [cos, sin] = rope_.cos_sin(positions.to(dev, torch::kLong));  // [B,T,D] f32
+  if (ctx.kernels == Kernels::kNative) {
+    ctx.cos = cos.reshape({B * T, cos.size(2)}).contiguous();  // [B*T,D]
+    ctx.sin = sin.reshape({B * T, sin.size(2)}).contiguous();
+  } else {
+    ctx.cos = cos.unsqueeze(2).to(x.scalar_type());  // [B,T,1,D]
+    ctx.sin = sin.unsqueeze(2).to(x.scalar_type());
+  }
+  const bool recompute = checkpointing() && cache == nullptr;
   for (const auto& layer : *layers) {
     if (recompute) {  // keep only the layer's input; backward runs the layer again
-      x = checkpoint_activations([layer, cos, sin, step](const torch::Tensor& in) {
-        return layer->as<DecoderLayer>()->forward(in, cos, sin, step);
+      x = checkpoint_activations([layer, ctx](const torch::Tensor& in) {
+        return layer->as<DecoderLayer>()->forward(in, ctx);
       }, x, layer->parameters());
     } else {
-      x = layer->as<DecoderLayer>()->forward(x, cos, sin, step);  // [B,T,C]
+      x = layer->as<DecoderLayer>()->forward(x, ctx);  // [B,T,C]
     }
   }
   if (cache != nullptr)
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t r = rows ? (*rows)[b] : b;
-      cache->set_length(r, cache->length(r) + T);
+    for (int64_t b = 0; b < B; ++b) cache->set_length(ctx.rows[b], ctx.past[b] + T);
+  return norm(x, ctx.kernels);  // [B,T,C]
+}
+
+SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& prompt_ids,
+                                                          const std::vector<int64_t>& prompt_lengths,
+                                                          const torch::Tensor& completion_ids, int64_t group_size) {
+  const int64_t P = prompt_ids.size(0), Tp = prompt_ids.size(1), G = group_size;
+  R1_CHECK(prompt_ids.dim() == 2 && completion_ids.dim() == 2 && G >= 1 && completion_ids.size(0) == P * G &&
+               int64_t(prompt_lengths.size()) == P,
+           "Transformer::forward_shared_prefix: prompts ", prompt_ids.sizes(), ", ", prompt_lengths.size(),
+           " lengths, completions ", completion_ids.sizes(), ", group size ", G);
+  const int64_t Tc = completion_ids.size(1), R = cfg_.n_rep();
+  const auto dev = device();
+  AutocastScope autocast(compute_.autocast, dev, compute_.autocast_dtype);
+  auto long_opts = torch::TensorOptions().dtype(torch::kLong);
+  for (int64_t len : prompt_lengths)
+    R1_CHECK(len >= 1 && len <= Tp, "Transformer::forward_shared_prefix: prompt length ", len, " not in [1, ", Tp, "]");
+  auto lens = torch::tensor(prompt_lengths, long_opts).to(dev);                     // [P]
+  auto row_lens = lens.repeat_interleave(G);                                        // [P*G]
+  auto prompt_pos = torch::arange(Tp, long_opts.device(dev)).unsqueeze(0).expand({P, Tp});
+  auto completion_pos = row_lens.unsqueeze(1) + torch::arange(Tc, long_opts.device(dev)).unsqueeze(0);  // [P*G,Tc]
+
+  auto xp = embed_tokens(prompt_ids.to(dev, torch::kLong));      // [P,Tp,C]
+  auto xc = embed_tokens(completion_ids.to(dev, torch::kLong));  // [P*G,Tc,C]
+  PrefixKv kv;
+  kv.k.resize(cfg_.num_hidden_layers);
+  kv.v.resize(cfg_.num_hidden_layers);
+  ForwardContext pctx, cctx;
+  pctx.kernels = cctx.kernels = kernels_;
+  pctx.record = &kv;
+  cctx.prefix = &kv;
+  cctx.rows_per_prefix = G;
+  for (auto [ctx, pos] : {std::pair<ForwardContext*, torch::Tensor>{&pctx, prompt_pos}, {&cctx, completion_pos}}) {
+    auto [cos, sin] = rope_.cos_sin(pos);
+    ctx->cos = cos.unsqueeze(2).to(xp.scalar_type());  // [B,T,1,D]
+    ctx->sin = sin.unsqueeze(2).to(xp.scalar_type());
+  }
+  // Completion query t of row r sees prompt slots j < length and its own tokens s <= t.
+  auto prompt_part = (torch::arange(Tp, long_opts.device(dev)).unsqueeze(0) < row_lens.unsqueeze(1))
+                         .unsqueeze(1).expand({P * G, Tc, Tp});                                       // [P*G,Tc,Tp]
+  auto own_part = torch::ones({Tc, Tc}, torch::TensorOptions().dtype(torch::kBool).device(dev)).tril()
+                      .unsqueeze(0).expand({P * G, Tc, Tc});                                          // [P*G,Tc,Tc]
+  auto allowed = torch::cat({prompt_part, own_part}, 2);                                              // [P*G,Tc,L]
+  cctx.mask = allowed.unsqueeze(1).unsqueeze(1).expand({P * G, 1, R, Tc, Tp + Tc}).reshape({P * G, 1, R * Tc, Tp + Tc});
+
+  if (checkpointing()) {
+    // One recomputed block per layer over both parts (flattened into one tensor, as the
+    // checkpoint takes one input); the prompt K/V are recorded again inside each recompute.
+    const int64_t C = xp.size(2), np = P * Tp, L = cfg_.num_hidden_layers;
+    auto x = torch::cat({xp.reshape({np, C}), xc.reshape({P * G * Tc, C})}, 0);
+    for (const auto& layer : *layers) {
+      x = checkpoint_activations([layer, pctx, cctx, P, Tp, G, Tc, C, np, L](const torch::Tensor& in) {
+        PrefixKv local;  // pctx.record points into this call's frame, gone by backward
+        local.k.resize(L);
+        local.v.resize(L);
+        ForwardContext p = pctx, c = cctx;
+        p.record = &local;
+        c.prefix = &local;
+        auto& l = *layer->as<DecoderLayer>();
+        auto yp = l.forward(in.narrow(0, 0, np).view({P, Tp, C}), p);
+        auto yc = l.forward(in.narrow(0, np, in.size(0) - np).view({P * G, Tc, C}), c);
+        return torch::cat({yp.reshape({np, C}), yc.reshape({P * G * Tc, C})}, 0);
+      }, x, layer->parameters());
     }
-  return norm(x);  // [B,T,C]
+    xp = x.narrow(0, 0, np).view({P, Tp, C});
+    xc = x.narrow(0, np, x.size(0) - np).view({P * G, Tc, C});
+  } else {
+    for (const auto& layer : *layers) {
+      auto& l = *layer->as<DecoderLayer>();
+      xp = l.forward(xp, pctx);  // records this layer's prompt K/V
+      xc = l.forward(xc, cctx);  // attends to them
+    }
+  }
+  return {norm(xp, kernels_), norm(xc, kernels_)};
 }
 
 torch::Tensor TransformerImpl::logits_from_hidden(const torch::Tensor& hidden) {
   AutocastScope autocast(compute_.autocast, hidden.device(), compute_.autocast_dtype);
   return torch::nn::functional::linear(hidden, lm_head_weight()).to(torch::kFloat32);  // [...,V] f32
+}
+
+torch::Tensor TransformerImpl::decode_logits(const torch::Tensor& hidden) {
+  const torch::Tensor w = lm_head_weight();
+  if (native_applies({&hidden, &w})) return linear(hidden, w, {}, Kernels::kNative);  // [...,V] f32
+  return logits_from_hidden(hidden);
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions, KvCache* cache,

@@ -11,6 +11,7 @@
 
 #include "model/autocast.h"
 #include "model/kv_cache.h"
+#include "model/layer_ops.h"
 #include "model/linear.h"
 #include "model/model_config.h"
 
@@ -20,7 +21,7 @@ namespace r1kit {
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x, Kernels kernels = Kernels::kAten);
   torch::Tensor weight;
 
  private:
@@ -42,47 +43,93 @@ class RotaryEmbedding {
   torch::Tensor inv_freq_;
 };
 
-// What one forward call with a KV cache shares across layers (built once by TransformerImpl).
-struct CacheStep {
-  KvCache* cache = nullptr;     // null: no cache, causal attention over the call's T tokens
-  torch::Tensor row_index;      // [B] int64: cache row of each batch row
-  torch::Tensor slot_index;     // [B,T] int64: cache slot each new token's K/V goes to
+// Prompt K/V per layer ([P, KV, Tp, D], after RoPE) for the shared-prefix forward.
+struct PrefixKv {
+  std::vector<torch::Tensor> k, v;
+};
+
+// What one forward call shares across layers (built once by TransformerImpl).
+struct ForwardContext {
+  Kernels kernels = Kernels::kAten;
+  torch::Tensor cos, sin;       // [B,T,1,D] in x's dtype; kNative: [B*T, D] float32
+  // With a KV cache: batch row b uses cache row rows[b], whose length before the call is past[b].
+  KvCache* cache = nullptr;
+  std::vector<int64_t> rows, past;
+  torch::Tensor row_index;      // [B] int64 (ATen path)
+  torch::Tensor slot_index;     // [B,T] int64: cache slot each new token's K/V goes to (ATen path)
   int64_t first_row = -1;       // rows are first_row .. first_row+B-1 (slice, no gather); -1 otherwise
   int64_t attend_len = 0;       // slots [0, attend_len) are read: max over rows of length + T
-  torch::Tensor mask;           // [B,1,n_rep*T,attend_len] bool, true = may attend
+  torch::Tensor mask;           // [B,1,R*T,L] bool, true = may attend (cache and prefix paths)
+  // Shared-prefix forward: the prompt pass records its K/V; the completion pass (rows_per_prefix
+  // rows per prompt) attends to them first.
+  PrefixKv* record = nullptr;
+  const PrefixKv* prefix = nullptr;
+  int64_t rows_per_prefix = 1;
+};
+
+// Parameters of one layer re-homed as consecutive row blocks of one tensor (q/k/v, gate/up), so
+// decoding runs one matmul for them. Names, shapes and values of the parameters do not change
+// (HF save/load is unaffected); in-place updates (optimizer steps, load_hf_state_dict) keep the
+// fused tensor current. Anything that replaces a parameter's storage (Module::to) unfuses it,
+// which valid() detects.
+class FusedRows {
+ public:
+  void fuse(const std::vector<torch::Tensor>& params);
+  bool valid(const std::vector<torch::Tensor>& params) const;
+  const torch::Tensor& tensor() const { return fused_; }
+
+ private:
+  torch::Tensor fused_;
 };
 
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(const ModelConfig& cfg, int64_t layer_index);
-  // x [B,T,C]; cos/sin [B,T,1,D] in x's dtype.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const CacheStep& step);
+  // x [B,T,C] -> [B,T,C].
+  torch::Tensor forward(const torch::Tensor& x, const ForwardContext& ctx);
+  void fuse_projections();
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};  // model/linear.h: + optional LoRA
 
  private:
+  torch::Tensor forward_native_cached(const torch::Tensor& x, const ForwardContext& ctx);
+  // [B*T, (H + 2*KV) * D]: q | k | v, from the fused weight when it is valid.
+  torch::Tensor project_qkv(const torch::Tensor& x2d, Kernels kernels);
+  std::vector<torch::Tensor> qkv_weights() const;
+  std::vector<torch::Tensor> qkv_biases() const;
   int64_t n_heads_, n_kv_, head_dim_, layer_;
+  FusedRows qkv_weight_, qkv_bias_;
 };
 TORCH_MODULE(Attention);
 
 class MLPImpl : public torch::nn::Module {
  public:
   explicit MLPImpl(const ModelConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
-  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  // down(silu(gate(x)) * up(x)); use_fused: one matmul for gate|up when fused and no adapter is
+  // active on them (decoding).
+  torch::Tensor forward(const torch::Tensor& x, Kernels kernels = Kernels::kAten, bool use_fused = false);
+  void fuse_projections();
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};  // model/linear.h: + optional LoRA
+
+ private:
+  FusedRows gate_up_;
 };
 TORCH_MODULE(MLP);
 
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_index);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const CacheStep& step);
+  torch::Tensor forward(const torch::Tensor& x, const ForwardContext& ctx);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   MLP mlp{nullptr};
 };
 TORCH_MODULE(DecoderLayer);
+
+// Output of forward_shared_prefix: final-normed hidden states.
+struct SharedPrefixHidden {
+  torch::Tensor prompt;      // [P, Tp, C]
+  torch::Tensor completion;  // [P*G, Tc, C]
+};
 
 class TransformerImpl : public torch::nn::Module {
  public:
@@ -98,8 +145,26 @@ class TransformerImpl : public torch::nn::Module {
   // Same arguments; the final-normed hidden states [B,T,C] in the model dtype (before lm_head).
   torch::Tensor forward_hidden(const torch::Tensor& ids, const torch::Tensor& positions, KvCache* cache = nullptr,
                                const std::vector<int64_t>* rows = nullptr);
-  // lm_head applied to hidden [..., C] -> float32 logits [..., V].
+  // Training forward for groups of completions sharing a prompt: prompt p's tokens run through the
+  // model once, and its G completions attend to its K/V. prompt_ids [P, Tp] right-padded, with
+  // prompt_lengths[p] real tokens; completion_ids [P*G, Tc] right-padded, rows p*G .. p*G+G-1
+  // continuing prompt p at positions prompt_lengths[p] + t. Equal to forward_hidden on the
+  // concatenated rows (up to float rounding), at the cost of P instead of P*G prompts.
+  SharedPrefixHidden forward_shared_prefix(const torch::Tensor& prompt_ids, const std::vector<int64_t>& prompt_lengths,
+                                           const torch::Tensor& completion_ids, int64_t group_size);
+  // lm_head applied to hidden [..., C] -> float32 logits [..., V] (ATen: the reference arithmetic).
   torch::Tensor logits_from_hidden(const torch::Tensor& hidden);
+  // The same for decoding: the batch-invariant native kernel on CPU float32, else as above.
+  torch::Tensor decode_logits(const torch::Tensor& hidden);
+
+  // Kernels of the forward without a cache (model/layer_ops.h): kAten (default, reference
+  // arithmetic) or kOneDnn (trainers on CPU). Forwards with a cache always decode with kNative
+  // where it applies.
+  void set_kernels(Kernels kernels) { kernels_ = kernels; }
+  Kernels kernels() const { return kernels_; }
+  // Re-homes every layer's q/k/v and gate/up parameters into one tensor each (FusedRows) so that
+  // decoding runs one matmul per group. Idempotent; for inference replicas (the rollout engine).
+  void fuse_projections();
 
   // Autocast and activation checkpointing (model/autocast.h); not saved with the weights.
   void set_compute_options(const ComputeOptions& options) { compute_ = options; }
@@ -117,8 +182,15 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
 
  private:
+  // Activation checkpointing applies to this call (training forward with gradients).
+  bool checkpointing() const {
+    return compute_.activation_checkpointing && is_training() && torch::GradMode::is_enabled();
+  }
+  ForwardContext cache_context(int64_t B, int64_t T, KvCache* cache, const std::vector<int64_t>* rows,
+                               const torch::Tensor& x);
   ModelConfig cfg_;
   RotaryEmbedding rope_;
+  Kernels kernels_ = Kernels::kAten;
   ComputeOptions compute_;
 };
 TORCH_MODULE(Transformer);

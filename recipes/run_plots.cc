@@ -36,6 +36,12 @@ std::vector<std::string> write_run_plots(const std::string& run_dir, const json&
       {"grpo", "accuracy", "GRPO training accuracy per step", "accuracy", {{kGrpoAccuracyKey, "accuracy reward"}}, true},
       {"grpo", "completion_length", "GRPO completion length per step", "tokens",
        {{kGrpoLengthKey, "mean completion length"}}, true},
+      {"grpo", "heldout_accuracy", "Held-out greedy accuracy during GRPO", "accuracy",
+       {{kGrpoEvalAccuracyKey, "held-out greedy accuracy"}, {"eval/borrow/correct", "held-out borrows done right"}},
+       true},
+      {"grpo", "borrow", "Borrow steps in the sampled completions (tiny task)", "fraction of borrow steps",
+       {{"borrow/correct", "correct (x-d mod 10)"}, {"borrow/bug", "teacher's bug (d-x)"}, {"borrow/other", "other"}},
+       true},
   };
   std::vector<std::string> written;
   const std::string dir = run_dir + "/plots";

@@ -6,12 +6,14 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/logging.h"
 #include "core/timer.h"
 #include "model/device.h"
+#include "model/process_group.h"
 #include "recipes/run_plots.h"
 #include "recipes/tiny_model.h"
 
@@ -203,11 +205,19 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
   return recipe;
 }
 
+// Under a data-parallel launch (docs/distributed.md) only rank 0 writes the run directory; the
+// other ranks wait for its files. Only grpo stages run on every rank; the rest run on rank 0.
+static void wait_for_file(const std::string& path, const std::string& what) {
+  spdlog::info("rank {}: waiting for rank 0's {} ({})", read_dist_env().rank, what, path);
+  while (!path_exists(path)) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+}
+
 json run_recipe(Recipe& recipe, const RunOptions& opts) {
   const RecipeSettings& s = recipe.settings;
   const std::string run_dir = fs::absolute(opts.run_dir.empty() ? "runs/" + s.name : opts.run_dir).lexically_normal().string();
   make_dirs(run_dir);
   Timer total;
+  const bool main_rank = read_dist_env().rank == 0;
 
   // 1. The resolved recipe, for the record; a re-run with different settings says so.
   const std::string resolved_path = run_dir + "/recipe.json";
@@ -216,13 +226,15 @@ json run_recipe(Recipe& recipe, const RunOptions& opts) {
     if (before != recipe.resolved)
       spdlog::warn("{}: this recipe differs from the one that started the run; finished stages are kept", resolved_path);
   }
-  write_file_atomic(resolved_path, recipe.resolved.dump(2) + "\n");
+  if (main_rank) write_file_atomic(resolved_path, recipe.resolved.dump(2) + "\n");
 
   // 2. The starting model: a checkpoint directory, or a fresh tiny model created once per run dir.
   std::string model_dir = s.model_path;
   if (model_dir.empty()) {
     model_dir = run_dir + "/base_model";
-    if (!path_exists(model_dir + "/config.json")) {
+    if (!main_rank) {
+      wait_for_file(model_dir + "/config.json", "tiny model");
+    } else if (!path_exists(model_dir + "/config.json")) {
       ConfigNode create(s.model_create, s.file, "model.create");
       spdlog::info("creating the tiny model in {}", model_dir);
       create_tiny_model(read_tiny_model_options(create), s.seed, model_dir);
@@ -247,6 +259,8 @@ json run_recipe(Recipe& recipe, const RunOptions& opts) {
     const std::string done_path = stage_done_path(run_dir, st.name);
 
     json done;
+    const bool on_this_rank = main_rank || st.kind == "grpo";  // grpo is data parallel
+    if (!path_exists(done_path) && !on_this_rank) wait_for_file(done_path, "stage " + st.name);
     if (path_exists(done_path)) {
       done = parse_json(read_file(done_path), done_path);
       R1_CHECK(done.value("kind", "") == st.kind, done_path, ": stage '", st.name, "' finished as kind '",
@@ -265,7 +279,12 @@ json run_recipe(Recipe& recipe, const RunOptions& opts) {
               {"input_model", to_stored(env.input_model, run_dir)},
               {"info", result.info}};
       if (!result.eval.is_null()) done["eval"] = result.eval;
-      write_file_atomic(done_path, done.dump(2) + "\n");
+      if (!main_rank) {  // rank 0 writes the record of a data-parallel stage
+        wait_for_file(done_path, "stage " + st.name);
+        done = parse_json(read_file(done_path), done_path);
+      } else {
+        write_file_atomic(done_path, done.dump(2) + "\n");
+      }
       spdlog::info("stage '{}' done in {:.1f} s", st.name, timer.seconds());
     }
     const std::string produced = from_stored(done.value("model_dir", ""), run_dir);
@@ -278,6 +297,7 @@ json run_recipe(Recipe& recipe, const RunOptions& opts) {
 
   // 4. Summary, plots, table.
   json summary = {{"recipe", s.name}, {"run_dir", run_dir}, {"final_model", model_dir}, {"stages", summary_stages}};
+  if (!main_rank) return summary;
   if (!recipe.headline.empty()) {
     json headline = json::object();
     for (auto it = recipe.headline.begin(); it != recipe.headline.end(); ++it)
@@ -316,16 +336,18 @@ std::string format_summary(const json& summary) {
   }
   out += pad("total", wname) + "  " + pad("", wkind) + "  " + lpad(fmt_seconds(total), 9) + "\n";
 
-  // Before/after: the last evaluation, and the last evaluation before the training stage preceding it.
+  // Before/after: the last greedy evaluation, and the last one before the training stage preceding it
+  // (sampled evaluations, e.g. a k = 8 report, measure something else).
+  auto greedy_eval = [&](int i) { return stages[i].contains("eval") && stages[i]["eval"].value("greedy", true); };
   int after = -1;
   for (int i = static_cast<int>(stages.size()) - 1; i >= 0 && after < 0; --i)
-    if (stages[i].contains("eval")) after = i;
+    if (greedy_eval(i)) after = i;
   int train = -1;
   for (int i = after - 1; i >= 0 && train < 0; --i)
     if (stages[i].at("kind") != "eval") train = i;
   int before = -1;
   for (int i = train - 1; i >= 0 && before < 0; --i)
-    if (stages[i].contains("eval")) before = i;
+    if (greedy_eval(i)) before = i;
   if (after >= 0 && before >= 0) {
     const double a = stages[before]["eval"]["accuracy"].get<double>(), b = stages[after]["eval"]["accuracy"].get<double>();
     char buf[256];

@@ -37,6 +37,14 @@ class TinyChainTask : public Task {
     auto rng = rng_for(seed, 3, index);
     return task_.nonreasoning_example(rng);
   }
+  json sample_metrics(const std::vector<json>& records, const std::vector<std::string>& completions) const override {
+    BorrowStats total;
+    for (size_t i = 0; i < records.size() && i < completions.size(); ++i) {
+      TinyProblem p;
+      if (TinyProblem::parse(records[i].value("prompt", ""), &p)) total.add(borrow_stats(p, completions[i]));
+    }
+    return total.to_json();
+  }
   std::vector<json> eval_records(int64_t limit) const override {
     std::vector<json> out;
     for (const auto& p : task_.heldout()) {
@@ -142,6 +150,9 @@ TaskOptions read_task_options(ConfigNode& node) {
   tiny.read("bug_probability", o.tiny.bug_probability);
   tiny.read("n_heldout", o.tiny.n_heldout);
   tiny.read("heldout_seed", o.tiny.heldout_seed);
+  std::string marker(1, o.tiny.bug_marker);
+  tiny.read_enum("bug_marker", marker, {",", "c"});
+  o.tiny.bug_marker = marker[0];
   tiny.finish();
   if (o.tiny.n_ops < 1 || o.tiny.n_ops > 64) tiny.fail("n_ops", "must be in [1, 64]");
   if (!(o.tiny.bug_probability >= 0 && o.tiny.bug_probability <= 1)) tiny.fail("bug_probability", "must be in [0, 1]");

@@ -54,6 +54,12 @@ class Task {
   virtual json nonreasoning_record(uint64_t seed, int64_t index) const = 0;
   // Held-out evaluation records (never used for training), at most `limit` (0 = all).
   virtual std::vector<json> eval_records(int64_t limit) const = 0;
+  // Task-specific statistics of completions of `records` (pairwise), merged into GRPO step metrics
+  // and eval.json (the tiny task: how borrows are handled). Default: none.
+  virtual json sample_metrics(const std::vector<json>& records, const std::vector<std::string>& completions) const {
+    (void)records, (void)completions;
+    return json::object();
+  }
 };
 
 std::unique_ptr<Task> make_task(const TaskOptions& opts);

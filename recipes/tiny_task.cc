@@ -1,5 +1,8 @@
 #include "recipes/tiny_task.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "core/check.h"
 #include "core/fs.h"
 #include "model/chat_template.h"
@@ -52,7 +55,7 @@ int TinyProblem::answer() const {
   return x;
 }
 
-std::string TinyProblem::completion(double bug_probability, std::mt19937_64& rng, bool* bugged) const {
+std::string TinyProblem::completion(double bug_probability, std::mt19937_64& rng, bool* bugged, char bug_marker) const {
   std::uniform_real_distribution<double> u(0.0, 1.0);
   if (bugged) *bugged = false;
   int x = start;
@@ -69,13 +72,72 @@ std::string TinyProblem::completion(double bug_probability, std::mt19937_64& rng
       if (wrap && bug_probability > 0 && u(rng) < bug_probability) {
         x = d - x;
         if (bugged) *bugged = true;
-      } else {
-        x = (x - d + 10) % 10;
+        c += bug_marker + std::to_string(x);
+        continue;
       }
+      x = (x - d + 10) % 10;
     }
     c += (wrap ? 'c' : ',') + std::to_string(x);
   }
   return c + "</think><answer>" + std::to_string(x) + "</answer>" + kEos;
+}
+
+bool TinyProblem::parse(const std::string& prompt, TinyProblem* out) {
+  const std::string head = "Q:", tail = "=<think>";
+  if (prompt.size() < head.size() + 1 + tail.size() || prompt.compare(0, head.size(), head) != 0 ||
+      prompt.compare(prompt.size() - tail.size(), tail.size(), tail) != 0)
+    return false;
+  const std::string body = prompt.substr(head.size(), prompt.size() - head.size() - tail.size());
+  if (body.size() % 2 != 1 || !std::isdigit(static_cast<unsigned char>(body[0]))) return false;
+  TinyProblem p;
+  p.start = body[0] - '0';
+  for (size_t i = 1; i + 1 < body.size(); i += 2) {
+    if ((body[i] != '+' && body[i] != '-') || !std::isdigit(static_cast<unsigned char>(body[i + 1]))) return false;
+    p.signs.push_back(body[i]);
+    p.digits.push_back(body[i + 1] - '0');
+  }
+  *out = std::move(p);
+  return true;
+}
+
+void BorrowStats::add(const BorrowStats& o) {
+  steps += o.steps, correct += o.correct, bug += o.bug, other += o.other;
+  carry_marker += o.carry_marker, comma_marker += o.comma_marker;
+}
+
+json BorrowStats::to_json() const {
+  const double n = static_cast<double>(std::max<int64_t>(1, steps));
+  return {{"borrow/steps", steps}, {"borrow/correct", correct / n}, {"borrow/bug", bug / n},
+          {"borrow/other", other / n}, {"borrow/carry_marker", carry_marker / n}};
+}
+
+BorrowStats borrow_stats(const TinyProblem& problem, const std::string& completion) {
+  // The thought: digit (marker digit)*, read up to the first character that breaks the pattern.
+  BorrowStats s;
+  const std::string thought = completion.substr(0, completion.find("</think>"));
+  std::vector<int> values;
+  std::vector<char> markers;
+  for (size_t i = 0; i < thought.size(); ++i) {
+    const char ch = thought[i];
+    if (values.size() == markers.size()) {  // expecting a digit
+      if (!std::isdigit(static_cast<unsigned char>(ch))) break;
+      values.push_back(ch - '0');
+    } else {
+      if (ch != ',' && ch != 'c') break;
+      markers.push_back(ch);
+    }
+  }
+  for (size_t i = 0; i < problem.digits.size() && i + 1 < values.size(); ++i) {
+    const int x = values[i], d = problem.digits[i];
+    if (problem.signs[i] != '-' || x >= d || d - x == 5) continue;
+    ++s.steps;
+    const int y = values[i + 1];
+    if (y == (x - d + 10) % 10) ++s.correct;
+    else if (y == d - x) ++s.bug;
+    else ++s.other;
+    (markers[i] == 'c' ? s.carry_marker : s.comma_marker) += 1;
+  }
+  return s;
 }
 
 json TinyProblem::record() const { return json{{"prompt", prompt()}, {"answer", std::to_string(answer())}}; }
@@ -85,6 +147,7 @@ TinyTask::TinyTask(TinyTaskOptions opts) : opts_(opts) {
   R1_CHECK(opts_.bug_probability >= 0 && opts_.bug_probability <= 1,
            "tiny task: bug_probability must be in [0, 1], got ", opts_.bug_probability);
   R1_CHECK(opts_.n_heldout >= 0, "tiny task: n_heldout must be >= 0");
+  R1_CHECK(opts_.bug_marker == ',' || opts_.bug_marker == 'c', "tiny task: bug_marker must be ',' or 'c'");
   std::mt19937_64 rng(opts_.heldout_seed);
   // Distinct problems only, so accuracy counts each problem once.
   int attempts = 0;
@@ -117,7 +180,7 @@ TinyProblem TinyTask::sample(std::mt19937_64& rng) const {
 json TinyTask::sft_example(std::mt19937_64& rng) const {
   TinyProblem p = sample(rng);
   json r = p.record();
-  r["completion"] = p.completion(opts_.bug_probability, rng);
+  r["completion"] = p.completion(opts_.bug_probability, rng, nullptr, opts_.bug_marker);
   return r;
 }
 

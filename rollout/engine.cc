@@ -35,8 +35,8 @@ struct GenerationEngine::Seq {
 // The state of one run() call: slots, waiting groups, and the steps that move them along.
 class GenerationEngine::Run {
  public:
-  Run(GenerationEngine& e, const GroupSink& done) : e_(e), done_(done), cache_(*e.cache_) {
-    const int64_t rows = cache_.n_rows();
+  // Uses slots [0, rows) of the engine's cache (which may have more).
+  Run(GenerationEngine& e, const GroupSink& done, int64_t rows) : e_(e), done_(done), cache_(*e.cache_) {
     by_slot_.resize(rows);
     for (int64_t r = rows - 1; r >= 0; --r) free_.push_back(r);  // pop_back hands out slot 0 first
     for (int64_t r = 0; r < rows; ++r) cache_.reset_row(r);
@@ -168,7 +168,7 @@ class GenerationEngine::Run {
         auto pos = torch::arange(c0, c0 + c, torch::TensorOptions().dtype(torch::kLong).device(dev))
                        .unsqueeze(0).expand({k, c});
         auto hidden = model->forward_hidden(ids_t.narrow(1, c0, c), pos, &cache_, &rows);
-        if (c0 + c == L) logits = model->logits_from_hidden(hidden.select(1, c - 1)).to(torch::kFloat);
+        if (c0 + c == L) logits = model->decode_logits(hidden.select(1, c - 1)).to(torch::kFloat);
         ++e_.stats_.prefill_forwards;
       }
       const double dt = t.seconds();
@@ -262,7 +262,7 @@ class GenerationEngine::Run {
     } else {
       auto hidden = e_.model_->forward_hidden(torch::tensor(ids, torch::kLong).view({n, 1}).to(dev),
                                               torch::tensor(pos, torch::kLong).view({n, 1}).to(dev), &cache_, &slots);
-      logits = e_.model_->logits_from_hidden(hidden.select(1, 0));
+      logits = e_.model_->decode_logits(hidden.select(1, 0));  // CPU f32: the native batch-invariant kernel
     }
     e_.stats_.decode_s += t.seconds();
     ++e_.stats_.decode_steps;
@@ -422,12 +422,20 @@ void GenerationEngine::run(const RequestSource& next, const GroupSink& done, int
   if (max_rows > 0) rows = std::min(rows, max_rows);
   R1_CHECK(rows >= 1, "rollout engine: a slot of ", slot_len, " tokens does not fit the token budget ",
            options_.token_budget);
-  if (!cache_ || cache_->n_rows() != rows || cache_->max_len() != slot_len) {
+  // The cache is allocated once and only ever grows: later calls reuse it (a call uses `rows`
+  // rows of at most `slot_len` slots; what else the cache holds is never read).
+  if (!cache_ || cache_->n_rows() < rows || cache_->max_len() < slot_len || cache_->dtype() != model_->dtype() ||
+      cache_->device() != model_->device()) {
+    const int64_t n = cache_ ? std::max(rows, cache_->n_rows()) : rows;
+    const int64_t len = cache_ ? std::max(slot_len, cache_->max_len()) : slot_len;
+    const bool fits = n * len <= options_.token_budget;
     cache_.reset();  // free the old one before allocating
-    cache_ = std::make_unique<KvCache>(model_->config(), rows, slot_len, model_->dtype(), model_->device());
+    cache_ = std::make_unique<KvCache>(model_->config(), fits ? n : rows, fits ? len : slot_len, model_->dtype(),
+                                       model_->device());
   }
+  model_->fuse_projections();  // one matmul for q|k|v and gate|up while decoding (no-op when fused)
   Timer t;
-  Run run(*this, done);
+  Run run(*this, done, rows);
   run.loop(next);
   stats_.run_s += t.seconds();
 }

@@ -67,7 +67,7 @@ void RolloutPool::worker_loop(Worker& w) {
     try {
       if (load) {
         torch::NoGradGuard no_grad;
-        load_weights(w.engine->model(), load->tensors);
+        r1kit::load_weights(w.engine->model(), load->tensors);  // model/lora.h (not the member)
         std::lock_guard<std::mutex> lock(mu_);
         w.weights = load;
       } else {
@@ -194,6 +194,25 @@ void RolloutPool::update_weights(int64_t version, const NamedTensors& hf_named_t
     weights_ = std::move(w);
   }
   work_cv_.notify_all();
+}
+
+void RolloutPool::load_weights(int64_t version, const NamedTensors& hf_named_tensors) {
+  std::unique_lock<std::mutex> lock(mu_);
+  R1_CHECK(!generating_, "rollout pool: load_weights during generate()");
+  R1_CHECK(version > weights_->version, "rollout pool: load_weights version ", version,
+           " must be greater than the current version ", weights_->version);
+  // Workers may still be loading an earlier update_weights snapshot: let them finish first.
+  done_cv_.wait(lock, [&] {
+    return std::none_of(workers_.begin(), workers_.end(), [&](const auto& w) { return w->busy || w->weights != weights_; });
+  });
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& w : workers_) r1kit::load_weights(w->engine->model(), hf_named_tensors);  // model/lora.h: or adapter only
+  }
+  auto loaded = std::make_shared<Weights>();
+  loaded->version = version;
+  weights_ = loaded;  // the replicas hold it already: the workers have nothing to load
+  for (auto& w : workers_) w->weights = loaded;
 }
 
 int64_t RolloutPool::weight_version() const {

@@ -58,6 +58,11 @@ class RolloutPool {
   // version), or only its LoRA adapter's tensors (model/lora.h load_weights) when the replicas
   // carry it. Copied before returning; groups admitted afterwards use them.
   void update_weights(int64_t version, const NamedTensors& hf_named_tensors);
+  // The same for a caller that changes nothing while the pool works (the synchronous trainer):
+  // copies `hf_named_tensors` (or only the adapter's tensors, as above) straight into every
+  // replica (one copy, no snapshot) and returns when they hold them. Call between generate()
+  // calls, not during one.
+  void load_weights(int64_t version, const NamedTensors& hf_named_tensors);
   int64_t weight_version() const;
 
   int num_workers() const { return static_cast<int>(workers_.size()); }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "model/cpu_kernels.h"
 
 namespace r1kit {
 
@@ -178,57 +179,57 @@ SampledTokens sample_general(const torch::Tensor& logits, const std::vector<Samp
   return out;
 }
 
-// Plain sampling rows (temperature and min-p only) on the CPU: the common GRPO case, in ~5 passes
-// over the logits instead of ~10. Draws the same token as sample_general's inverse CDF in
-// vocabulary order (up to float rounding of the running sum).
-void sample_plain_cpu(const torch::Tensor& logits, const std::vector<SampleRow>& rows,
-                      const std::vector<int64_t>& which, SampledTokens& out) {
+// Greedy and plain sampling rows (temperature and min-p only) on the CPU, the common GRPO and
+// evaluation cases: per row one max pass and one exp pass over the logits (model/cpu_kernels.h),
+// no [n, V] temporaries and no sort. A plain row draws the same token as sample_general's inverse
+// CDF in vocabulary order (up to float rounding of the running sum).
+void sample_rows_cpu(const torch::Tensor& logits, const std::vector<SampleRow>& rows,
+                     const std::vector<int64_t>& which, SampledTokens& out) {
   const int64_t k = static_cast<int64_t>(which.size()), V = logits.size(1);
-  const bool all = k == logits.size(0);
-  auto idx = torch::from_blob(const_cast<int64_t*>(which.data()), {k}, torch::kLong);
-  torch::Tensor x = all ? logits : logits.index_select(0, idx);
-  std::vector<float> inv_t(k);
-  bool any_temp = false;
-  for (int64_t r = 0; r < k; ++r) {
-    inv_t[r] = static_cast<float>(1.0 / rows[which[r]].options->temperature);
-    any_temp |= inv_t[r] != 1.0f;
-  }
-  if (any_temp) x = x * torch::from_blob(inv_t.data(), {k, 1}, torch::kFloat);
-  x = x.contiguous();
-  auto m = std::get<0>(x.max(1, /*keepdim=*/true));
-  auto e = (x - m).exp_();  // p_i / p_max
-  auto sum = e.sum(1);
-  const float* xp = x.data_ptr<float>();
-  const float* ep = e.data_ptr<float>();
-  const float* mp = m.data_ptr<float>();
-  const float* sp = sum.data_ptr<float>();
+  const torch::Tensor x = logits.contiguous();
+  const float* base = x.data_ptr<float>();
+  const auto& kernels = cpu::kernels();
   at::parallel_for(0, k, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> e(V);  // exp(x / T - max / T) of the row being drawn
     for (int64_t r = begin; r < end; ++r) {
-      const SampleRow& row = rows[which[r]];
-      const float* er = ep + r * V;
-      const float min_p = static_cast<float>(row.options->min_p);
-      double total = sp[r];
-      if (min_p > 0) {  // kept iff p_i >= min_p * p_max, i.e. e_i >= min_p
-        total = 0;
-        for (int64_t j = 0; j < V; ++j) total += er[j] >= min_p ? er[j] : 0.0f;
-      }
-      const double u = std::min(counter_uniform(row.seed, row.sample_index, row.step), 1.0 - 0x1.0p-20);
-      const double target = u * total;
-      double acc = 0;
-      int64_t tok = -1, last_kept = 0;
-      for (int64_t j = 0; j < V; ++j) {
-        const float w = er[j];
-        if (w <= 0.0f || w < min_p) continue;
-        last_kept = j;
-        acc += w;
-        if (acc > target) {
-          tok = j;
-          break;
+      const int64_t i = which[r];
+      const SampleRow& row = rows[i];
+      const float* xr = base + i * V;
+      float max;
+      int64_t argmax;
+      kernels.max_argmax(xr, V, &max, &argmax);
+      const bool greedy = row.options->greedy();
+      // Scaling by 1/T is monotonic, so max(x / T) = max(x) / T.
+      const float inv_t = greedy ? 1.0f : static_cast<float>(1.0 / row.options->temperature);
+      const float shift = max * inv_t;
+      const float sum = kernels.exp_shift(xr, inv_t, shift, e.data(), V);  // e_j = p_j / p_max
+      int64_t tok = argmax;
+      if (!greedy) {
+        const float min_p = static_cast<float>(row.options->min_p);
+        double total = sum;
+        if (min_p > 0) {  // kept iff p_j >= min_p * p_max, i.e. e_j >= min_p
+          total = 0;
+          for (int64_t j = 0; j < V; ++j) total += e[j] >= min_p ? e[j] : 0.0f;
         }
+        const double u = std::min(counter_uniform(row.seed, row.sample_index, row.step), 1.0 - 0x1.0p-20);
+        const double target = u * total;
+        double acc = 0;
+        int64_t last_kept = argmax;
+        tok = -1;
+        for (int64_t j = 0; j < V; ++j) {
+          const float w = e[j];
+          if (w <= 0.0f || w < min_p) continue;
+          last_kept = j;
+          acc += w;
+          if (acc > target) {
+            tok = j;
+            break;
+          }
+        }
+        if (tok < 0) tok = last_kept;  // rounding of the total: the mass ran out at the last kept token
       }
-      if (tok < 0) tok = last_kept;  // rounding of the total: the mass ran out at the last kept token
-      out.tokens[which[r]] = tok;
-      out.logprobs[which[r]] = xp[r * V + tok] - mp[r] - std::log(sp[r]);
+      out.tokens[i] = tok;
+      out.logprobs[i] = xr[tok] * inv_t - shift - std::log(sum);
     }
   });
 }
@@ -248,14 +249,14 @@ SampledTokens sample_tokens(const torch::Tensor& logits_in, const std::vector<Sa
   std::vector<int64_t> plain, general;
   for (int64_t i = 0; i < n; ++i) {
     const SamplingOptions& o = *rows[i].options;
-    const bool is_plain = logits.is_cpu() && !o.greedy() && o.repetition_penalty == 1.0 && o.top_p >= 1.0 &&
-                          (o.top_k == 0 || o.top_k >= logits.size(1));
+    const bool is_plain = logits.is_cpu() && o.repetition_penalty == 1.0 &&
+                          (o.greedy() || (o.top_p >= 1.0 && (o.top_k == 0 || o.top_k >= logits.size(1))));
     (is_plain ? plain : general).push_back(i);
   }
   if (general.size() == static_cast<size_t>(n)) return sample_general(logits, rows, seen);
   out.tokens.resize(n);
   out.logprobs.resize(n);
-  sample_plain_cpu(logits, rows, plain, out);
+  sample_rows_cpu(logits, rows, plain, out);
   if (!general.empty()) {
     auto idx = torch::tensor(general, torch::kLong);
     std::vector<SampleRow> sub;

@@ -20,7 +20,7 @@ case "$torch_flavour" in debian|pip) ;; *) echo "setup: --torch takes debian or 
 PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-openmp libre2-dev nlohmann-json3-dev libboost-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libyaml-cpp-dev libginac-dev libgmp-dev
-  libseccomp-dev bubblewrap python3 libicu-dev)
+  libseccomp-dev bubblewrap python3 libicu-dev libgloo-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

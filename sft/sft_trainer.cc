@@ -90,7 +90,7 @@ double sft_loss_backward(Transformer& model, const SftBatch& batch, double norma
   const int64_t chunk = std::max<int64_t>(1, loss_chunk);
   for (int64_t a = 0; a < h_leaf.size(0); a += chunk) {
     const int64_t b = std::min(h_leaf.size(0), a + chunk);
-    const torch::Tensor logits = model->logits_from_hidden(h_leaf.slice(0, a, b));
+    const torch::Tensor logits = linear(h_leaf.slice(0, a, b), model->lm_head_weight(), {}, model->kernels()).to(torch::kFloat32);
     const torch::Tensor ce = torch::nn::functional::cross_entropy(
         logits, tgt.slice(0, a, b), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
     total += ce.item<double>();
@@ -119,6 +119,13 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   const std::string ckpt_dir = out_dir + "/checkpoint", metrics_path = out_dir + "/metrics.jsonl";
 
   model->train();
+  // CPU float32 linears through oneDNN while training (model/layer_ops.h); restored on return.
+  struct KernelsScope {
+    Transformer& m;
+    Kernels before;
+    ~KernelsScope() { m->set_kernels(before); }
+  } kernels_scope{model, model->kernels()};
+  model->set_kernels(Kernels::kOneDnn);
   LoraAdapter lora = find_lora(model);
   if (opts.lora.enabled() && !lora) lora = attach_lora(model, opts.lora);
   if (lora)

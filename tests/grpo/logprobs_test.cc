@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "grpo/packed_batch.h"
 #include "model/checkpoint.h"
 #include "tests/test_util.h"
 
@@ -92,12 +93,13 @@ TEST_P(LogprobsTest, ChunkedEqualsUnchunkedAndFixture) {
     (ref.logprobs * batch.completion_mask).sum().backward();
     std::vector<torch::Tensor> ref_grads;
     for (auto& p : model->parameters()) ref_grads.push_back(p.grad().clone());
-    for (int64_t chunk : {1, 13, 4096}) {
+    for (auto [chunk, keep] : {std::pair<int64_t, int64_t>{1, 1 << 30}, {13, 1 << 30}, {4096, 1 << 30}, {13, 0}}) {
       model->zero_grad();
       LogprobOptions o;
       o.temperature = temperature;
       o.chunk_size = chunk;
       o.entropy = true;
+      o.keep_probs_bytes = keep;  // 0: backward recomputes the logits instead of reusing the probabilities
       CompletionLogprobs got = completion_logprobs(model, batch, o);
       EXPECT_LT((got.logprobs - ref.logprobs).abs().max().item<double>(), 1e-5) << "chunk " << chunk;
       EXPECT_LT((got.entropy - ref.entropy).abs().max().item<double>(), 1e-4) << "chunk " << chunk;
@@ -113,6 +115,125 @@ TEST_P(LogprobsTest, ChunkedEqualsUnchunkedAndFixture) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyModels, LogprobsTest, ::testing::Values("tiny-qwen2", "tiny-llama"));
+
+// Groups of completions sharing a prompt, packed (prompt run once per group, rows sorted by
+// length, groups chunked by max_rows), give the log-probs and gradients of the row-by-row batch.
+class PackedLogprobsTest : public ::testing::TestWithParam<std::tuple<std::string, Kernels>> {};
+
+TEST_P(PackedLogprobsTest, EqualRowwiseValuesAndGradients) {
+  const std::string dir = test::shared_path("fixtures/" + std::get<0>(GetParam()));
+  R1_REQUIRE_FILE(dir + "/config.json");
+  Transformer model = load_model(dir, nullptr, torch::kCPU, torch::kFloat32);
+  model->set_kernels(std::get<1>(GetParam()));
+  torch::manual_seed(3);
+  const int64_t V = model->config().vocab_size;
+  auto rand_ids = [&](int64_t n) {
+    auto t = torch::randint(V, {n}, torch::kLong);
+    return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + n);
+  };
+  std::vector<GroupRows> groups;
+  std::vector<std::vector<int64_t>> prompts, comps;  // flat, row order
+  for (int64_t plen : {5, 9, 2}) {
+    GroupRows g;
+    g.prompt = rand_ids(plen);
+    for (int64_t clen : {4, 0, 7}) {
+      g.completions.push_back(rand_ids(clen + plen % 3));
+      g.rows.push_back(static_cast<int64_t>(comps.size()));
+      prompts.push_back(g.prompt);
+      comps.push_back(g.completions.back());
+    }
+    groups.push_back(g);
+  }
+  CompletionBatch flat = make_completion_batch(prompts, comps);
+  LogprobOptions o;
+  o.temperature = 0.8;
+  o.entropy = true;
+  model->zero_grad();
+  CompletionLogprobs ref = completion_logprobs(model, flat, o);
+  (ref.logprobs * ref.logprobs.detach().abs()).sum().backward();
+  std::vector<torch::Tensor> ref_grads;
+  for (auto& p : model->parameters()) ref_grads.push_back(p.grad().clone());
+
+  for (int64_t max_rows : {32, 4, 2}) {
+    PackOptions pack;
+    pack.max_rows = max_rows;
+    std::vector<PackedBatch> micro = pack_groups(groups, pack);
+    model->zero_grad();
+    double worst = 0, worst_ent = 0;
+    std::vector<int> seen(comps.size(), 0);
+    for (const PackedBatch& mb : micro) {
+      EXPECT_LE(mb.num_rows(), max_rows);
+      CompletionLogprobs got = completion_logprobs(model, mb, o);
+      (got.logprobs * got.logprobs.detach().abs()).sum().backward();
+      for (int64_t r = 0; r < mb.num_rows(); ++r) {
+        const int64_t row = mb.rows[r];
+        ++seen[row];
+        const int64_t n = mb.completion_lengths[r];
+        ASSERT_EQ(n, flat.completion_lengths[row]);
+        if (n == 0) continue;
+        worst = std::max(worst, (got.logprobs[r].narrow(0, 0, n) - ref.logprobs[row].narrow(0, 0, n)).abs().max().item<double>());
+        worst_ent = std::max(worst_ent, (got.entropy[r].narrow(0, 0, n) - ref.entropy[row].narrow(0, 0, n)).abs().max().item<double>());
+        EXPECT_EQ(got.logprobs[r].narrow(0, n, got.logprobs.size(1) - n).abs().sum().item<double>(), 0.0);
+      }
+    }
+    for (size_t r = 0; r < seen.size(); ++r) EXPECT_EQ(seen[r], 1) << "row " << r << " max_rows " << max_rows;
+    double worst_grad = 0;
+    auto params = model->parameters();
+    for (size_t k = 0; k < params.size(); ++k)
+      worst_grad = std::max(worst_grad, (params[k].grad() - ref_grads[k]).abs().max().item<double>() /
+                                            std::max(1.0, ref_grads[k].abs().max().item<double>()));
+    std::printf("%s packed (max_rows %lld, %zu micro-batches) vs row-wise: logprobs %.3g  entropy %.3g  grads %.3g\n",
+                std::get<0>(GetParam()).c_str(), static_cast<long long>(max_rows), micro.size(), worst, worst_ent,
+                worst_grad);
+    EXPECT_LT(worst, 2e-5);
+    EXPECT_LT(worst_ent, 1e-4);
+    EXPECT_LT(worst_grad, 1e-4);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(TinyModels, PackedLogprobsTest,
+                         ::testing::Combine(::testing::Values("tiny-qwen2", "tiny-llama"),
+                                            ::testing::Values(Kernels::kAten, Kernels::kOneDnn)));
+
+TEST(PackGroups, SortsByLengthChunksGroupsAndRespectsBudgets) {
+  std::vector<GroupRows> groups;
+  int64_t row = 0;
+  for (int64_t g = 0; g < 5; ++g) {
+    GroupRows gr;
+    gr.prompt = std::vector<int64_t>(3 + g, 1);
+    for (int64_t s = 0; s < 4; ++s) {
+      gr.completions.push_back(std::vector<int64_t>(1 + (g * 7 + s * 3) % 10, 2));
+      gr.rows.push_back(row++);
+    }
+    groups.push_back(gr);
+  }
+  PackOptions o;
+  o.max_rows = 8;
+  o.max_tokens = 60;
+  auto micro = pack_groups(groups, o);
+  std::vector<int> seen(row, 0);
+  int64_t last_len = 1 << 30;
+  for (const auto& mb : micro) {
+    EXPECT_LE(mb.num_rows(), 8);
+    const int64_t P = mb.prompt_ids.size(0), Tp = mb.prompt_ids.size(1), Tc = mb.completion_ids.size(1);
+    EXPECT_TRUE(P == 1 || P * Tp + mb.num_rows() * Tc <= 60) << "token budget (one group may exceed it alone)";
+    EXPECT_EQ(mb.num_rows(), P * mb.group_size);
+    EXPECT_LE(Tp + Tc, last_len) << "longest micro-batches first";
+    last_len = Tp + Tc;
+    for (int64_t r : mb.rows) ++seen[r];
+  }
+  for (int s : seen) EXPECT_EQ(s, 1);
+  o.max_rows = 3;  // groups of 4 -> chunks of 3 and 1, packed separately
+  o.max_tokens = 0;
+  micro = pack_groups(groups, o);
+  std::fill(seen.begin(), seen.end(), 0);
+  for (const auto& mb : micro) {
+    EXPECT_TRUE(mb.group_size == 3 || mb.group_size == 1);
+    for (int64_t r : mb.rows) ++seen[r];
+  }
+  for (int s : seen) EXPECT_EQ(s, 1);
+  EXPECT_THROW(pack_groups({GroupRows{{}, {{1}}, {0}}}, {}), Error);
+}
 
 TEST(Logprobs, EmptyBatchAndBadInput) {
   EXPECT_THROW(make_completion_batch({{}}, {{1}}), Error);

@@ -49,6 +49,19 @@ TEST(GrpoOptions, BadInputNamesTheKey) {
   EXPECT_NE(error_of(R"({"rewards": ["format"], "dual_clip": 0.5})").find("dual_clip"), std::string::npos);
   EXPECT_NE(error_of(R"({"rewards": ["format"], "lr": "fast"})").find("stages.grpo.lr"), std::string::npos);
   EXPECT_NE(error_of(R"({"steps": 3})").find("rewards"), std::string::npos);
+  EXPECT_NE(error_of(R"({"rewards": ["format"], "policy_loss": "gpso"})").find("policy_loss"), std::string::npos);
+  EXPECT_NE(error_of(R"({"rewards": ["format"], "policy_loss": "cispo", "dual_clip": 3})").find("dual_clip"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"rewards": ["format"], "epsilon": 1.0})").find("epsilon"), std::string::npos);
+}
+
+TEST(GrpoOptions, PolicyLossVariants) {
+  EXPECT_EQ(read(R"({"rewards": ["format"]})").policy_loss, "ppo");
+  GrpoOptions o = read(R"({"rewards": ["format"], "policy_loss": "gspo", "epsilon": 3e-4, "epsilon_high": 4e-4})");
+  EXPECT_EQ(o.policy_loss, "gspo");
+  o = read(R"({"rewards": ["format"], "policy_loss": "cispo", "epsilon": 1.0, "epsilon_high": 4.0})");
+  EXPECT_EQ(o.policy_loss, "cispo");
+  EXPECT_EQ(o.epsilon, 1.0);
 }
 
 }  // namespace

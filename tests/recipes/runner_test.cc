@@ -119,7 +119,7 @@ TEST(RecipeParse, ShippedTinyRecipeValidates) {
   const Recipe r = load_recipe(std::string(R1_SOURCE_DIR) + "/recipes/tiny-r1-zero.yaml");
   std::vector<std::string> kinds;
   for (const auto& s : r.stages) kinds.push_back(s.kind);
-  EXPECT_EQ(kinds, (std::vector<std::string>{"sft", "eval", "grpo", "eval"}));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"sft", "eval", "grpo", "eval", "eval"}));
   EXPECT_EQ(r.settings.name, "tiny-r1-zero");
 }
 

@@ -23,7 +23,7 @@ import time
 
 try:
     import numpy as np
-    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.backend.event_processing import event_accumulator, plugin_event_accumulator
     from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 except ImportError as e:  # pragma: no cover
     print(f"SKIP: the tensorboard package is not installed for {sys.executable} ({e})")
@@ -112,9 +112,13 @@ def check_stage(stage_dir, expect_text):
     if expect_text:
         samples = metrics(os.path.join(stage_dir, "samples.jsonl"))
         want_steps = sorted({s["step"] for s in samples})
-        text_tags = acc.Tags()["tensors"]
+        # Text entries are read the way TensorBoard's server reads them: the plugin accumulator purges
+        # tensors on SessionLog START; the legacy accumulator above never purges tensors at all.
+        tacc = plugin_event_accumulator.EventAccumulator(tb_dir, size_guidance={plugin_event_accumulator.TENSORS: 0})
+        tacc.Reload()
+        text_tags = tacc.Tags()["tensors"]
         assert "samples" in text_tags, f"{tb_dir}: no 'samples' text (tensors: {text_tags})"
-        texts = acc.Tensors("samples")
+        texts = tacc.Tensors("samples")
         assert [t.step for t in texts] == want_steps, f"text steps {[t.step for t in texts]} != {want_steps}"
         for t in texts:
             md = t.tensor_proto.string_val[0].decode()
@@ -131,12 +135,15 @@ def main():
         run_dir = os.path.join(tmp, "run")
         cmd = [R1KIT, "run", RECIPE, "--out", run_dir] + OVERRIDES
         env = dict(os.environ, R1_THREADS="1")
-        # First run: killed with SIGKILL once GRPO has logged step 5 (checkpoint at step 4).
+        # First run: killed with SIGKILL once GRPO has logged step 5 (checkpoint at step 4); the kill may land
+        # a step or two later, after the text entry of step 6 and before or after the checkpoint of step 6.
+        # R1_TB_KILL_AFTER=N moves the kill (to check the later cases by hand).
+        kill_after = int(os.environ.get("R1_TB_KILL_AFTER", "5"))
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         grpo_metrics = os.path.join(run_dir, "grpo", "metrics.jsonl")
         deadline = time.time() + 600
         while time.time() < deadline and proc.poll() is None:
-            if os.path.exists(grpo_metrics) and len(metrics(grpo_metrics)) >= 5:
+            if os.path.exists(grpo_metrics) and len(metrics(grpo_metrics)) >= kill_after:
                 proc.send_signal(signal.SIGKILL)
                 break
             time.sleep(0.05)

@@ -33,11 +33,53 @@ TEST(TinyTask, NotesExampleWithCorrectTeacher) {
 
 TEST(TinyTask, BuggyTeacherWritesSmallerFromLarger) {
   // 0-4 borrows: correct 6, the bug writes 4-0 = 4 and carries on from 4: 4+8=12 -> c2, 2+7 -> ,9, 9-6 -> ,3.
+  // Default marker ',': the step is written as if no borrow happened; 'c' keeps the borrow marker.
   const TinyProblem p = notes_example();
   std::mt19937_64 rng(1);
   bool bugged = false;
-  EXPECT_EQ(p.completion(1.0, rng, &bugged), "6,0,0c4c2,9,3</think><answer>3</answer><eos>");
+  EXPECT_EQ(p.completion(1.0, rng, &bugged), "6,0,0,4c2,9,3</think><answer>3</answer><eos>");
   EXPECT_TRUE(bugged);
+  EXPECT_EQ(p.completion(1.0, rng, &bugged, 'c'), "6,0,0c4c2,9,3</think><answer>3</answer><eos>");
+  TinyTaskOptions bad;
+  bad.bug_marker = 'x';
+  EXPECT_THROW(TinyTask{bad}, Error);
+}
+
+TEST(TinyTask, ParseIsTheInverseOfPrompt) {
+  const TinyProblem p = notes_example();
+  TinyProblem q;
+  ASSERT_TRUE(TinyProblem::parse(p.prompt(), &q));
+  EXPECT_EQ(q.prompt(), p.prompt());
+  EXPECT_EQ(q.answer(), 5);
+  for (const char* bad : {"", "Q:=<think>", "Q:6-6-0=", "Q:6-6-=<think>", "Q:6*6=<think>", "X:6-6=<think>"})
+    EXPECT_FALSE(TinyProblem::parse(bad, &q)) << bad;
+}
+
+TEST(TinyTask, BorrowStatsCountTheFixTheBugAndOtherValues) {
+  // Q:6-6-0-4+8+7-6: the only counted borrow is 0-4 (x=0 < d=4, d-x != 5); 6-6 is x >= d.
+  const TinyProblem p = notes_example();
+  auto stats = [&](const std::string& c) { return borrow_stats(p, c); };
+  BorrowStats fix = stats("6,0,0c6c4c1c5</think><answer>5</answer><eos>");
+  EXPECT_EQ(fix.steps, 1);
+  EXPECT_EQ(fix.correct, 1);
+  EXPECT_EQ(fix.carry_marker, 1);
+  BorrowStats bug = stats("6,0,0,4c2,9,3</think><answer>3</answer><eos>");
+  EXPECT_EQ(bug.bug, 1);
+  EXPECT_EQ(bug.comma_marker, 1);
+  BorrowStats other = stats("6,0,0c7</think>");  // later steps follow its own values, so stop here
+  EXPECT_EQ(other.other, 1);
+  // A thought that stops before the borrow counts nothing; garbage after a value ends the parse.
+  EXPECT_EQ(stats("6,0</think>").steps, 0);
+  EXPECT_EQ(stats("6,0xx0c6").steps, 0);
+  BorrowStats sum = fix;
+  sum.add(bug);
+  sum.add(other);
+  const json j = sum.to_json();
+  EXPECT_EQ(j["borrow/steps"].get<int64_t>(), 3);
+  EXPECT_NEAR(j["borrow/correct"].get<double>(), 1.0 / 3, 1e-12);
+  EXPECT_NEAR(j["borrow/bug"].get<double>(), 1.0 / 3, 1e-12);
+  EXPECT_NEAR(j["borrow/carry_marker"].get<double>(), 2.0 / 3, 1e-12);
+  EXPECT_EQ(BorrowStats{}.to_json()["borrow/correct"].get<double>(), 0.0);
 }
 
 TEST(TinyTask, BugRateIsTheConfiguredProbability) {
@@ -50,7 +92,7 @@ TEST(TinyTask, BugRateIsTheConfiguredProbability) {
   int buggy = 0;
   for (int i = 0; i < n; ++i) {
     const std::string c = p.completion(0.6, rng);
-    if (c == "1c6</think><answer>6</answer><eos>") ++buggy;
+    if (c == "1,6</think><answer>6</answer><eos>") ++buggy;
     else ASSERT_EQ(c, "1c4</think><answer>4</answer><eos>");
   }
   // Binomial(20000, 0.6): sd = 0.0035; 5 sd bounds.

@@ -1,0 +1,182 @@
+// Greedy decode tokens/s of r1kit's rollout engine against the PyTorch-eager peer
+// (../shared/peers/eager_decode.py) on the same HF checkpoint, same thread count, same prompts
+// shape, in the same run: for each batch size the two programs alternate `--reps` times and the
+// table reports medians and the ratio.
+//
+//   decode_bench --shape default        # hidden 512, 8 layers, 8/2 heads, inter 1408, vocab 32000 (39M)
+//   decode_bench --shape qwen2.5-0.5b   # hidden 896, 24 layers, 14/2 heads, inter 4864, vocab 151936
+//   decode_bench --model DIR            # any HF checkpoint
+//
+// Random-weight shapes are written once as HF checkpoints under --work (r1kit's own save_model),
+// so both sides load identical weights. What is timed on each side: after a prefill of
+// --prompt-len random tokens per row, --new-tokens decode steps of B rows (model forward, logits
+// of the new position, greedy choice); tokens/s = B * new_tokens / that time. r1kit's figure also
+// includes the first token's draw from the prefill logits.
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "core/check.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/timer.h"
+#include "model/checkpoint.h"
+#include "model/cpu_kernels.h"
+#include "rollout/engine.h"
+
+using namespace r1kit;
+
+namespace {
+
+// HF config.json of a named random shape.
+json shape_config(const std::string& shape) {
+  json c = {{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"hidden_act", "silu"},
+            {"max_position_embeddings", 4096}, {"rms_norm_eps", 1e-6}, {"rope_theta", 10000.0},
+            {"tie_word_embeddings", true}, {"torch_dtype", "float32"}, {"use_sliding_window", false},
+            {"eos_token_id", 0}, {"bos_token_id", 0}};
+  if (shape == "default") {
+    c.update({{"hidden_size", 512}, {"intermediate_size", 1408}, {"num_hidden_layers", 8},
+              {"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"vocab_size", 32000}});
+  } else if (shape == "qwen2.5-0.5b") {
+    c.update({{"hidden_size", 896}, {"intermediate_size", 4864}, {"num_hidden_layers", 24},
+              {"num_attention_heads", 14}, {"num_key_value_heads", 2}, {"vocab_size", 151936},
+              {"rope_theta", 1000000.0}, {"max_position_embeddings", 32768}});
+  } else {
+    R1_FAIL("decode_bench: unknown --shape '", shape, "' (default | qwen2.5-0.5b)");
+  }
+  return c;
+}
+
+// Writes a random checkpoint of `shape` to dir (once: an existing one with the same config is kept).
+void ensure_random_checkpoint(const std::string& shape, const std::string& dir) {
+  const json hf = shape_config(shape);
+  if (path_exists(dir + "/config.json") && path_exists(dir + "/model.safetensors")) {
+    const json have = parse_json(read_file(dir + "/config.json"), dir + "/config.json");
+    if (have.value("hidden_size", 0) == hf["hidden_size"] && have.value("num_hidden_layers", 0) == hf["num_hidden_layers"] &&
+        have.value("vocab_size", 0) == hf["vocab_size"])
+      return;
+  }
+  std::printf("writing a random %s checkpoint to %s\n", shape.c_str(), dir.c_str());
+  const ModelConfig cfg = ModelConfig::from_hf_json(hf, dir + "/config.json");
+  torch::manual_seed(0);
+  Transformer model(cfg);
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->named_parameters()) {
+    if (p.key().find("norm") != std::string::npos) p.value().fill_(1.0);
+    else p.value().normal_(0.0, 0.02);
+  }
+  save_model(model, cfg, dir);
+}
+
+struct Row {
+  double r1kit = 0, peer = 0;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// r1kit: one greedy generate() of B random prompts; decode tokens/s (model + token choice).
+double r1kit_decode_tok_s(GenerationEngine& engine, int64_t B, int64_t prompt_len, int64_t new_tokens, int64_t vocab,
+                          uint64_t seed) {
+  torch::manual_seed(seed);
+  auto ids = torch::randint(vocab, {B, prompt_len}, torch::kLong);
+  std::vector<PromptRequest> prompts(B);
+  for (int64_t i = 0; i < B; ++i)
+    prompts[i].prompt_ids.assign(ids[i].data_ptr<int64_t>(), ids[i].data_ptr<int64_t>() + prompt_len);
+  SamplingOptions o;
+  o.temperature = 0;
+  o.max_new_tokens = new_tokens + 1;  // the first token comes from the prefill, then new_tokens decode steps
+  o.ignore_eos = true;
+  engine.reset_stats();
+  engine.generate(prompts, o);
+  const EngineStats& st = engine.stats();
+  return static_cast<double>(st.decode_tokens) / (st.decode_s + st.sample_s);
+}
+
+// The peer, as a subprocess; returns its decode tok/s for batch B.
+double peer_decode_tok_s(const std::string& python, const std::string& peer, const std::string& model_dir, int64_t B,
+                         int64_t prompt_len, int64_t new_tokens, int threads) {
+  const std::string cmd = python + " " + peer + " --model " + model_dir + " --batch " + std::to_string(B) +
+                          " --prompt-len " + std::to_string(prompt_len) + " --new-tokens " + std::to_string(new_tokens) +
+                          " --threads " + std::to_string(threads);
+  FILE* f = popen(cmd.c_str(), "r");
+  R1_CHECK(f != nullptr, "decode_bench: cannot run ", cmd);
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  const int rc = pclose(f);
+  R1_CHECK(rc == 0, "decode_bench: the peer failed (exit ", rc, "): ", cmd, "\n", out);
+  const json j = parse_json(out.substr(out.find('{')), "eager_decode.py output");
+  return j.at("rows").at(0).at("decode_tok_s").get<double>();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"r1kit decode vs PyTorch eager (same checkpoint, same threads, same run)"};
+  std::string shape = "default", model_dir, work = "bench-work", python = "/usr/bin/python3",
+              peer = R1_SHARED_DIR "/peers/eager_decode.py", json_out;
+  std::vector<int64_t> batches = {1, 16, 64};
+  int64_t prompt_len = 64, new_tokens = 64;
+  int threads = 1, reps = 3;
+  bool no_peer = false;
+  app.add_option("--shape", shape, "random checkpoint shape: default | qwen2.5-0.5b");
+  app.add_option("--model", model_dir, "an HF checkpoint instead of a random shape");
+  app.add_option("--work", work, "where random checkpoints are written");
+  app.add_option("--batch", batches, "batch sizes")->delimiter(',');
+  app.add_option("--prompt-len", prompt_len, "prompt tokens per row");
+  app.add_option("--new-tokens", new_tokens, "decode steps");
+  app.add_option("--threads", threads, "intra-op threads, both sides");
+  app.add_option("--reps", reps, "alternating runs per batch size (median reported)");
+  app.add_option("--python", python, "python running the peer (Debian python3-torch: same LibTorch/OpenBLAS)");
+  app.add_option("--peer", peer, "eager_decode.py");
+  app.add_flag("--no-peer", no_peer, "r1kit only");
+  app.add_option("--json", json_out, "write the figures here");
+  CLI11_PARSE(app, argc, argv);
+
+  if (model_dir.empty()) {
+    model_dir = work + "/" + shape;
+    ensure_random_checkpoint(shape, model_dir);
+  }
+  at::set_num_threads(threads);
+  ModelConfig cfg;
+  Transformer model = load_model(model_dir, &cfg, torch::kCPU, torch::kFloat32);
+  model->eval();
+  EngineOptions eo;
+  const int64_t max_b = *std::max_element(batches.begin(), batches.end());
+  eo.max_batch = max_b;
+  eo.token_budget = max_b * (prompt_len + new_tokens + 1);
+  eo.max_prefill_tokens = std::max<int64_t>(4096, max_b * prompt_len);
+  GenerationEngine engine(model, eo);
+  r1kit_decode_tok_s(engine, std::min<int64_t>(max_b, 4), prompt_len, 4, cfg.vocab_size, 1);  // warm-up
+
+  std::printf("model %s: %.1fM parameters, hidden %lld, %lld layers, vocab %lld; %d thread(s) each; prompt %lld, "
+              "%lld decode steps; r1kit kernels: %s\n\n",
+              model_dir.c_str(), cfg.num_parameters() / 1e6, (long long)cfg.hidden_size,
+              (long long)cfg.num_hidden_layers, (long long)cfg.vocab_size, threads, (long long)prompt_len,
+              (long long)new_tokens, cpu::kernels().isa);
+  std::printf("| batch | r1kit decode tok/s | eager tok/s | r1kit / eager |\n|---:|---:|---:|---:|\n");
+  json report = {{"model", model_dir}, {"threads", threads}, {"prompt_len", prompt_len}, {"new_tokens", new_tokens},
+                 {"kernels", cpu::kernels().isa}, {"rows", json::array()}};
+  for (int64_t B : batches) {
+    std::vector<double> ours, theirs;
+    for (int r = 0; r < reps; ++r) {  // alternate, so a change in machine load hits both sides
+      ours.push_back(r1kit_decode_tok_s(engine, B, prompt_len, new_tokens, cfg.vocab_size, 100 + r));
+      if (!no_peer) theirs.push_back(peer_decode_tok_s(python, peer, model_dir, B, prompt_len, new_tokens, threads));
+    }
+    const double a = median(ours), b = median(theirs);
+    std::printf("| %lld | %.1f | %s | %s |\n", (long long)B, a, no_peer ? "-" : std::to_string(b).substr(0, 7).c_str(),
+                no_peer ? "-" : (std::to_string(a / b).substr(0, 5) + "x").c_str());
+    std::fflush(stdout);
+    report["rows"].push_back({{"batch", B}, {"r1kit_tok_s", ours}, {"eager_tok_s", theirs}, {"r1kit_median", a},
+                              {"eager_median", b}, {"ratio", no_peer ? 0.0 : a / b}});
+  }
+  if (!json_out.empty()) write_file_atomic(json_out, report.dump(2) + "\n");
+  return 0;
+}

@@ -1,0 +1,306 @@
+// The kernels of model/cpu_kernels.h written once over a SIMD vector of R1_VEC_WIDTH floats (GCC
+// vector extensions), compiled by cpu_kernels_{avx512,avx2,generic}.cc with their own -m flags.
+// Include only from those files, after defining R1_VEC_WIDTH and R1_KERNEL_NS. Everything here has
+// internal linkage and uses no templates from the standard library (see cpu_kernels.h for why).
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "model/cpu_kernels.h"
+
+namespace r1kit::cpu::R1_KERNEL_NS {
+namespace {
+
+constexpr int VW = R1_VEC_WIDTH;
+typedef float vf __attribute__((vector_size(VW * 4)));
+typedef int32_t vi __attribute__((vector_size(VW * 4)));
+
+inline vf load(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline vf load_part(const float* p, int64_t n) {  // first n < VW lanes, the rest 0
+  vf v = {};
+  std::memcpy(&v, p, static_cast<size_t>(n) * 4);
+  return v;
+}
+inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+inline void store_part(float* p, vf v, int64_t n) { std::memcpy(p, &v, static_cast<size_t>(n) * 4); }
+inline vf splat(float x) { return vf{} + x; }
+
+// Sum of the lanes as a fixed pairwise tree (the same for every call).
+inline float hsum(vf v) {
+  float t[VW];
+  std::memcpy(t, &v, sizeof v);
+  for (int w = VW / 2; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) t[i] += t[i + w];
+  return t[0];
+}
+inline float hmax(vf v) {
+  float t[VW];
+  std::memcpy(t, &v, sizeof v);
+  for (int w = VW / 2; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) t[i] = t[i] > t[i + w] ? t[i] : t[i + w];
+  return t[0];
+}
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// exp(x) for x >= -87.3 (else 0), Cephes' single-precision polynomial on x - n*ln2 (|error| ~1 ulp).
+inline vf vexp(vf x) {
+  const vf lo = splat(-87.33654f), hi = splat(88.37626f);
+  vf c = x < lo ? lo : x;
+  c = c > hi ? hi : c;
+  const vf magic = splat(12582912.0f);  // 1.5 * 2^23: adding and subtracting rounds to an integer
+  vf n = (c * 1.44269504088896341f + magic) - magic;
+  vf r = c - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  vf p = splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  vf y = p * (r * r) + r + 1.0f;
+  vi e = (__builtin_convertvector(n, vi) + 127) << 23;
+  y = y * (vf)e;  // 2^n: the bits of (n + 127) << 23
+  return x < lo ? vf{} : y;
+}
+
+// ---- linear ----------------------------------------------------------------------------------
+// One NR x MR tile: NR weight rows against MR input rows, each output a lane-wise dot product over
+// k in steps of VW (a zero-padded last step), then hsum. The order depends only on k.
+template <int NR, int MR>
+inline void linear_tile(const LinearArgs& a, int64_t n0, int64_t m0) {
+  const int64_t K = a.k;
+  const float* w = a.w + n0 * K;
+  const float* x = a.x + m0 * a.ldx;
+  vf acc[NR][MR];
+  for (int r = 0; r < NR; ++r)
+    for (int m = 0; m < MR; ++m) acc[r][m] = vf{};
+  int64_t k = 0;
+  for (; k + VW <= K; k += VW) {
+    vf wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = load(w + r * K + k);
+    for (int m = 0; m < MR; ++m) {
+      const vf xv = load(x + m * a.ldx + k);
+      for (int r = 0; r < NR; ++r) acc[r][m] += wv[r] * xv;
+    }
+  }
+  if (k < K) {
+    const int64_t t = K - k;
+    vf wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = load_part(w + r * K + k, t);
+    for (int m = 0; m < MR; ++m) {
+      const vf xv = load_part(x + m * a.ldx + k, t);
+      for (int r = 0; r < NR; ++r) acc[r][m] += wv[r] * xv;
+    }
+  }
+  for (int m = 0; m < MR; ++m) {
+    float* y = a.y + (m0 + m) * a.ldy + n0;
+    for (int r = 0; r < NR; ++r) {
+      float v = hsum(acc[r][m]);
+      if (a.bias) v += a.bias[n0 + r];
+      y[r] = a.accumulate ? y[r] + v : v;
+    }
+  }
+}
+
+template <int NR>
+inline void linear_columns(const LinearArgs& a, int64_t n0, int64_t m_begin, int64_t m_end) {
+  int64_t m = m_begin;
+  for (; m + 4 <= m_end; m += 4) linear_tile<NR, 4>(a, n0, m);
+  switch (m_end - m) {
+    case 3: linear_tile<NR, 3>(a, n0, m); break;
+    case 2: linear_tile<NR, 2>(a, n0, m); break;
+    case 1: linear_tile<NR, 1>(a, n0, m); break;
+    default: break;
+  }
+}
+
+void linear(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
+  // Blocks of 64 input rows stay in L2 while the weight rows stream past them once per block.
+  constexpr int64_t kRowBlock = 64;
+  for (int64_t mb = 0; mb < a.rows; mb += kRowBlock) {
+    const int64_t me = imin(a.rows, mb + kRowBlock);
+    int64_t n = n_begin;
+    if (me - mb < 4) {  // few rows: wider weight tiles keep more loads in flight
+      for (; n + 8 <= n_end; n += 8) linear_columns<8>(a, n, mb, me);
+    }
+    for (; n + 4 <= n_end; n += 4) linear_columns<4>(a, n, mb, me);
+    for (; n < n_end; ++n) linear_columns<1>(a, n, mb, me);
+  }
+}
+
+// ---- attention over the cache ---------------------------------------------------------------
+inline float dot(const float* a, const float* b, int64_t d) {
+  vf acc = {};
+  int64_t i = 0;
+  for (; i + VW <= d; i += VW) acc += load(a + i) * load(b + i);
+  if (i < d) acc += load_part(a + i, d - i) * load_part(b + i, d - i);
+  return hsum(acc);
+}
+inline void axpy(float* y, float s, const float* x, int64_t d) {  // y += s * x
+  int64_t i = 0;
+  const vf sv = splat(s);
+  for (; i + VW <= d; i += VW) store(y + i, load(y + i) + sv * load(x + i));
+  if (i < d) store_part(y + i, load_part(y + i, d - i) + sv * load_part(x + i, d - i), d - i);
+}
+
+float exp_shift(const float* x, float scale, float shift, float* out, int64_t n);
+
+void attention(const AttentionArgs& a, int64_t item_begin, int64_t item_end) {
+  const int64_t D = a.head_dim, R = a.heads / a.kv_heads, T = a.tokens;
+  int64_t longest = 0;
+  for (int64_t b = 0; b < a.batch; ++b) longest = a.past[b] + T > longest ? a.past[b] + T : longest;
+  float* scores = static_cast<float*>(std::malloc(static_cast<size_t>(longest + VW) * sizeof(float)));
+  float* acc = static_cast<float*>(std::malloc(static_cast<size_t>(D + VW) * sizeof(float)));
+  for (int64_t item = item_begin; item < item_end; ++item) {
+    const int64_t b = item / a.kv_heads, g = item % a.kv_heads;
+    const int64_t head_offset = (a.cache_row[b] * a.kv_heads + g) * a.max_len * D;
+    const float* K = a.k_cache + head_offset;
+    const float* V = a.v_cache + head_offset;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t len = a.past[b] + t + 1;  // slots [0, len)
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t h = g * R + r;
+        const float* q = a.q + (b * T + t) * a.q_stride + h * D;
+        float m = -3.4e38f;
+        for (int64_t j = 0; j < len; ++j) {
+          scores[j] = dot(q, K + j * D, D);
+          m = scores[j] > m ? scores[j] : m;
+        }
+        // softmax(scale * s): weights exp(scale * s - scale * max), normalised at the end.
+        const float total = exp_shift(scores, a.scale, a.scale * m, scores, len);
+        std::memset(acc, 0, static_cast<size_t>(D) * sizeof(float));
+        for (int64_t j = 0; j < len; ++j) axpy(acc, scores[j], V + j * D, D);
+        float* o = a.out + (b * T + t) * a.out_stride + h * D;
+        const float inv = 1.0f / total;
+        for (int64_t i = 0; i < D; ++i) o[i] = acc[i] * inv;
+      }
+    }
+  }
+  std::free(acc);
+  std::free(scores);
+}
+
+// ---- element-wise ----------------------------------------------------------------------------
+void rms_norm(const float* x, int64_t ldx, const float* w, float* out, int64_t rows, int64_t dim, float eps) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * ldx;
+    float* o = out + r * dim;
+    vf acc = {};
+    int64_t i = 0;
+    for (; i + VW <= dim; i += VW) {
+      const vf v = load(xr + i);
+      acc += v * v;
+    }
+    if (i < dim) {
+      const vf v = load_part(xr + i, dim - i);
+      acc += v * v;
+    }
+    const float inv = 1.0f / __builtin_sqrtf(hsum(acc) / static_cast<float>(dim) + eps);
+    const vf iv = splat(inv);
+    for (i = 0; i + VW <= dim; i += VW) store(o + i, load(w + i) * (load(xr + i) * iv));
+    for (; i < dim; ++i) o[i] = w[i] * (xr[i] * inv);
+  }
+}
+
+void rope(float* x, int64_t ldx, const float* cos, const float* sin, int64_t rows, int64_t heads, int64_t dim) {
+  const int64_t half = dim / 2;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* c = cos + r * dim;
+    const float* s = sin + r * dim;
+    for (int64_t h = 0; h < heads; ++h) {
+      float* v = x + r * ldx + h * dim;
+      int64_t i = 0;
+      for (; i + VW <= half; i += VW) {  // out = x*cos + rotate_half(x)*sin, rotate_half = (-x2, x1)
+        const vf x1 = load(v + i), x2 = load(v + half + i);
+        store(v + i, x1 * load(c + i) - x2 * load(s + i));
+        store(v + half + i, x2 * load(c + half + i) + x1 * load(s + half + i));
+      }
+      for (; i < half; ++i) {
+        const float x1 = v[i], x2 = v[half + i];
+        v[i] = x1 * c[i] - x2 * s[i];
+        v[half + i] = x2 * c[half + i] + x1 * s[half + i];
+      }
+    }
+  }
+}
+
+void silu_mul(const float* gu, float* out, int64_t rows, int64_t inter) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gu + r * 2 * inter;
+    const float* u = g + inter;
+    float* o = out + r * inter;
+    int64_t i = 0;
+    for (; i + VW <= inter; i += VW) {
+      const vf gv = load(g + i);
+      store(o + i, gv / (1.0f + vexp(-gv)) * load(u + i));
+    }
+    if (i < inter) {
+      const int64_t t = inter - i;
+      const vf gv = load_part(g + i, t);
+      store_part(o + i, gv / (1.0f + vexp(-gv)) * load_part(u + i, t), t);
+    }
+  }
+}
+
+float exp_shift(const float* x, float scale, float shift, float* out, int64_t n) {
+  vf acc = {};
+  const vf sc = splat(scale), sh = splat(shift);
+  int64_t i = 0;
+  for (; i + VW <= n; i += VW) {
+    const vf e = vexp(load(x + i) * sc - sh);
+    store(out + i, e);
+    acc += e;
+  }
+  if (i < n) {
+    const int64_t t = n - i;
+    vf e = vexp(load_part(x + i, t) * sc - sh);
+    float lanes[VW];
+    std::memcpy(lanes, &e, sizeof e);
+    for (int64_t j = t; j < VW; ++j) lanes[j] = 0.0f;
+    std::memcpy(&e, lanes, sizeof e);
+    store_part(out + i, e, t);
+    acc += e;
+  }
+  return hsum(acc);
+}
+
+void max_argmax(const float* x, int64_t n, float* max_out, int64_t* index_out) {
+  // Vector pass for the maximum, then the first index that holds it.
+  vf mv = splat(-__builtin_inff());
+  int64_t i = 0;
+  for (; i + VW <= n; i += VW) {
+    const vf v = load(x + i);
+    mv = v > mv ? v : mv;
+  }
+  float m = hmax(mv);
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  int64_t idx = 0;
+  while (idx < n && !(x[idx] == m)) ++idx;
+  if (idx == n) idx = 0;  // all NaN
+  *max_out = x[idx];
+  *index_out = idx;
+}
+
+}  // namespace
+
+const KernelTable* table() {
+  static const KernelTable t = [] {
+    KernelTable k;
+    k.isa = R1_KERNEL_ISA;
+    k.linear = &linear;
+    k.attention = &attention;
+    k.rms_norm = &rms_norm;
+    k.rope = &rope;
+    k.silu_mul = &silu_mul;
+    k.exp_shift = &exp_shift;
+    k.max_argmax = &max_argmax;
+    return k;
+  }();
+  return &t;
+}
+
+}  // namespace r1kit::cpu::R1_KERNEL_NS

@@ -1,0 +1,53 @@
+// The decoder's building-block operations with a choice of implementation, so that one module
+// forward (model/transformer.cc) serves three uses:
+//
+//   kAten    ATen ops exactly as PyTorch eager writes them: bit-compatible with a PyTorch reference
+//            on the same LibTorch (the default forward; parity tests and `r1kit logits` use it).
+//   kOneDnn  training on CPU float32: linear layers (forward and backward) through oneDNN, which
+//            ships inside LibTorch and picks its kernels from the CPU's instruction set at run
+//            time (the system BLAS may not: Debian's OpenBLAS 0.3.21 runs SSE3 kernels on CPUs it
+//            does not know). Falls back to kAten where oneDNN is missing or the tensor is not CPU f32.
+//   kNative  decoding on CPU float32: model/cpu_kernels.h (batch-invariant linear, attention over
+//            the cache without masks or padding, fused RMSNorm / RoPE / SiLU-gate). Inference
+//            only; falls back to kAten off the CPU, for other dtypes and when autograd is recording.
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace r1kit {
+
+enum class Kernels { kAten, kOneDnn, kNative };
+
+// x [..., K] @ w[N, K]^T (+ b[N]) -> [..., N].
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, Kernels kernels);
+
+// w * (x / sqrt(mean(x^2) + eps)) over the last dim, normalised in float32 (HF order).
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps, Kernels kernels);
+
+// silu(gate) * up for gate_up = [..., 2I] (gate first) -> [..., I].
+torch::Tensor silu_gate(const torch::Tensor& gate_up, Kernels kernels);
+
+// True when kNative applies to these tensors (CPU float32, no autograd recording through them).
+bool native_applies(std::initializer_list<const torch::Tensor*> tensors);
+
+// ---- the native decode attention (CPU float32 only) ------------------------------------------
+
+// In place: half-split RoPE on `heads` vectors of size D in each row of x2d [rows, >= heads*D]
+// starting at column `col`; cos/sin [rows, D] float32 contiguous.
+void native_rope_(torch::Tensor& x2d, int64_t col, int64_t heads, const torch::Tensor& cos, const torch::Tensor& sin);
+
+// Writes K and V ([B*T, KV*D] rows, from columns k_col / v_col of x2d) into cache layer tensors
+// [rows, KV, max_len, D] at cache_row[b], slots past[b] + t.
+void native_cache_write(const torch::Tensor& x2d, int64_t k_col, int64_t v_col, torch::Tensor& k_cache,
+                        torch::Tensor& v_cache, const std::vector<int64_t>& cache_row, const std::vector<int64_t>& past,
+                        int64_t tokens);
+
+// Causal attention of the B*T queries (columns [0, H*D) of x2d) over the cache (see
+// cpu::AttentionArgs) -> [B*T, H*D].
+torch::Tensor native_cached_attention(const torch::Tensor& x2d, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
+                                      const std::vector<int64_t>& cache_row, const std::vector<int64_t>& past,
+                                      int64_t tokens, int64_t heads, int64_t kv_heads, int64_t head_dim);
+
+}  // namespace r1kit

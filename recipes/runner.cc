@@ -57,12 +57,31 @@ void merge_into(json& base, const json& over) {
   }
 }
 
+// `enabled: false` drops a stage (e.g. an inherited evaluation a derived recipe does not need).
+json drop_disabled(const json& stages, const std::string& path) {
+  json kept = json::array();
+  for (json st : stages) {
+    if (st.is_object() && st.contains("enabled")) {
+      R1_CHECK(st["enabled"].is_boolean(), path, ": stage '", st.value("name", std::string()),
+               "': key 'enabled' must be true or false");
+      const bool on = st["enabled"].get<bool>();
+      st.erase("enabled");
+      if (!on) continue;
+    }
+    kept.push_back(std::move(st));
+  }
+  return kept;
+}
+
 // The recipe file with its `base:` chain resolved (stages merged by name, new ones appended).
 json load_with_base(const std::string& path, int depth = 0) {
   R1_CHECK(depth < 8, path, ": 'base' chain deeper than 8 (a cycle?)");
   json root = load_json_or_yaml(path);
   R1_CHECK(root.is_object(), path, ": a recipe must be a mapping with 'stages'");
-  if (!root.contains("base")) return root;
+  if (!root.contains("base")) {
+    if (root.contains("stages") && root["stages"].is_array()) root["stages"] = drop_disabled(root["stages"], path);
+    return root;
+  }
   R1_CHECK(root["base"].is_string(), path, ": key 'base' must be a recipe file name");
   const fs::path base_path = fs::path(path).parent_path() / root["base"].get<std::string>();
   R1_CHECK(fs::exists(base_path), path, ": key 'base': file not found: ", base_path.string());
@@ -83,7 +102,7 @@ json load_with_base(const std::string& path, int depth = 0) {
   root.erase("base");
   root.erase("stages");
   merge_into(merged, root);
-  merged["stages"] = stages;
+  merged["stages"] = drop_disabled(stages, path);
   if (!root.contains("name")) merged["name"] = fs::path(path).stem().string();
   return merged;
 }

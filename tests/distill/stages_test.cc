@@ -57,6 +57,12 @@ TEST(DistillRecipes, TinyRecipesValidate) {
                                                     "grpo", "eval"}));
   // The base recipe's stages were merged by name: tiny-r1's grpo has the language reward.
   EXPECT_EQ(r.resolved["stages"][2]["rewards"].size(), 3u);
+  // tiny-r1-zero's eval_grpo_k8 is dropped by `enabled: false` in both derived recipes.
+  for (const Recipe* x : {&d, &r})
+    for (const auto& st : x->resolved["stages"]) {
+      EXPECT_NE(st["name"], "eval_grpo_k8");
+      EXPECT_FALSE(st.contains("enabled"));
+    }
 }
 
 TEST(DistillRecipes, RealCheckpointRecipesValidateWithLocalPaths) {

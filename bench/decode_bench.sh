@@ -6,6 +6,7 @@
 #   bench/decode_bench.sh [WORK_DIR]      R1_BENCH_CORE=0, R1_BENCH_THREADS=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/blas_core.sh
 work=${1:-bench-work}
 core=${R1_BENCH_CORE:-0}
 threads=${R1_BENCH_THREADS:-1}

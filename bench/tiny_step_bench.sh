@@ -14,6 +14,7 @@
 #   line is meaningless then)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/blas_core.sh
 work=${1:-bench-work/tiny}; shift || true
 read -r core_r1 core_peer <<<"${R1_BENCH_CORES:-0 1}"
 python=${R1_BENCH_PYTHON:-/usr/bin/python3}   # Debian python3-torch: the same LibTorch/OpenBLAS as r1kit
@@ -26,7 +27,7 @@ mkdir -p "$work"
 ( start=$(date +%s.%N)
   # max_completion_length 22 = the peer's max_new (its completion length 18 + 4)
   /usr/bin/time -f %U+%S -o "$work/r1kit.cpu" taskset -c "$core_r1" ./build/r1kit run recipes/tiny-r1-zero.yaml \
-    --out "$work/r1kit" threads=1 sft.steps="$sft_steps" grpo.steps="$grpo_steps" grpo.max_completion_length=22 "$@" \
+    --out "$work/r1kit" threads=1 sft.steps="$sft_steps" sft.batch_size=64 grpo.steps="$grpo_steps" grpo.max_completion_length=22 "$@" \
     >"$work/r1kit.log" 2>&1
   echo "$(date +%s.%N) - $start" | bc >"$work/r1kit.wall" ) &
 r1_pid=$!

@@ -12,4 +12,8 @@ namespace r1kit::cli {
 // requested subcommand is registered here; returns only when it is. A no-op in the full executable.
 void exec_full_binary_unless_registered(int argc, char** argv);
 
+// Sets OPENBLAS_CORETYPE (unless already set) to the best OpenBLAS kernel set this CPU supports, for the
+// processes started after it: OpenBLAS reads it once, when it is loaded.
+void set_blas_core_unless_set();
+
 }  // namespace r1kit::cli

@@ -44,6 +44,7 @@
 #include "grpo/reward_mask.h"
 #include "grpo/trainer_state.h"
 #include "model/checkpoint.h"
+#include "model/grad_reducer.h"
 #include "model/lora.h"
 #include "model/master_weights.h"
 #include "model/tokenizer.h"
@@ -109,7 +110,8 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   R1_CHECK(B % dp.world_size() == 0, "run_grpo: prompts_per_step ", B, " must be a multiple of the world size ",
            dp.world_size());
   R1_CHECK(!dp.active() || !o.dynamic_sampling, "run_grpo: dynamic_sampling is not supported with ",
-           dp.world_size(), " data-parallel ranks yet");
+           dp.world_size(), " data-parallel ranks yet (each rank would refill its own share differently): set "
+           "dynamic_sampling: false, or run one process");
 
   GrpoResult result;
   TrainerState state;
@@ -155,6 +157,8 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     spdlog::info("grpo: resuming from {} (step {}, data position {})", checkpoint_dir(run_dir, state.step),
                  state.step, state.data_position);
   }
+  // Data parallel: gradients summed over ranks in buckets during each pass's last backward.
+  GradReducer reducer(dp.group_ptr(), optimizer);
   // Lines of steps after the checkpoint belong to the interrupted run: drop them.
   if (dp.is_main()) {  // rank 0 writes the run directory
     truncate_jsonl_after_step(metrics_path, state.step);
@@ -168,6 +172,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
   bar.unit = "step";
   bar.total = o.steps;
   bar.initial = state.step;
+  if (!dp.is_main()) bar.enabled = 0;  // one progress line per run, rank 0's
   Progress progress(bar);
 
   PoolOptions pool_options;
@@ -309,15 +314,17 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
       }
       micro.push_back(std::move(mb));
     }
-    dp.all_reduce(normalizer);  // global denominators: each rank's loss is its share of the global loss
+    all_reduce(dp, normalizer);  // global denominators: each rank's loss is its share of the global loss
 
     // ---- 6-7. num_iterations passes: accumulate over micro-batches, clip, AdamW step -------------
     GrpoLossStats sums;  // counts summed over passes and micro-batches
     MismatchStats mismatch;  // sampler vs trainer (old) log-probs, first pass
     double loss_first_pass = 0, grad_norm = 0, lr = 0, entropy_sum = 0, entropy_tokens = 0;
-    for (int64_t pass = 0; pass < o.num_iterations && rows > 0; ++pass) {
+    // Global rows: a rank left without rows still joins every pass's gradient all-reduce (zeros).
+    for (int64_t pass = 0; pass < o.num_iterations && normalizer.num_rows > 0; ++pass) {
       optimizer.zero_grad();
-      for (MicroBatch& mb : micro) {
+      for (size_t k = 0; k < micro.size(); ++k) {
+        MicroBatch& mb = micro[k];
         LogprobOptions opts = lp_options;
         opts.entropy = pass == 0;  // logged from the first pass only
         CompletionLogprobs cur = completion_logprobs(policy, mb.batch, opts);
@@ -328,6 +335,9 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         if (correction == OffPolicyCorrection::kNone) is_w = torch::Tensor();
         GrpoLossOutput out = grpo_loss(cur.logprobs, mb.old_logp, mb.ref_logp, mb.advantages, mb.loss_mask,
                                        loss_options, normalizer, is_w);
+        // Data parallel: the last micro-batch's backward starts the gradient buckets' all-reduce
+        // as their gradients become final (the earlier ones only accumulate, model/grad_reducer.h).
+        if (k + 1 == micro.size()) reducer.prepare_for_backward();
         out.loss.backward();
         optimizer.accumulate_grads();  // bf16 policy: summed in the fp32 master gradients
         if (pass == 0) {
@@ -343,7 +353,7 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
         sums.kl_sum += st.kl_sum;
         sums.ratio_sum += st.ratio_sum;
       }
-      dp.all_reduce_grads(optimizer);  // bucketed sum over ranks: the global batch's gradient everywhere
+      reducer.finish();  // waits for the buckets: the global batch's gradient on every rank
       lr = scheduled_lr(o, state.optimizer_steps, total_opt_steps);
       optimizer.set_lr(lr);
       const double max_norm = o.max_grad_norm > 0 ? o.max_grad_norm : std::numeric_limits<double>::infinity();

@@ -35,18 +35,21 @@ void MasterWeights::set_lr(double lr) {
 
 void MasterWeights::accumulate_grads() {
   if (!enabled_) return;
+  for (size_t i = 0; i < params_.size(); ++i) accumulate_grad(i);
+}
+
+void MasterWeights::accumulate_grad(size_t i) {
+  if (!enabled_) return;
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    torch::Tensor& g = params_[i].mutable_grad();
-    if (!g.defined()) continue;
-    torch::Tensor& mg = masters_[i].mutable_grad();
-    if (mg.defined()) {
-      mg.add_(g.to(torch::kFloat32));
-    } else {
-      mg = g.to(torch::kFloat32);
-    }
-    g = torch::Tensor();  // the next micro-batch starts a fresh low-precision gradient
+  torch::Tensor& g = params_[i].mutable_grad();
+  if (!g.defined()) return;
+  torch::Tensor& mg = masters_[i].mutable_grad();
+  if (mg.defined()) {
+    mg.add_(g.to(torch::kFloat32));
+  } else {
+    mg = g.to(torch::kFloat32);
   }
+  g = torch::Tensor();  // the next micro-batch starts a fresh low-precision gradient
 }
 
 double MasterWeights::clip_grad_norm(double max_norm) {

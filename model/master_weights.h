@@ -33,12 +33,16 @@ class MasterWeights {
   torch::optim::AdamW& optimizer() { return *optimizer_; }
   // The fp32 tensors AdamW updates (the parameters themselves when !enabled()).
   const std::vector<torch::Tensor>& masters() const { return masters_; }
+  // The model's trainable parameters, in the order of masters().
+  const std::vector<torch::Tensor>& params() const { return params_; }
 
   void set_lr(double lr);
   // Adds each parameter's gradient (converted to fp32) into its master's gradient and clears the
   // parameter's. Call after every backward of an accumulated batch so the sum is formed in fp32.
   // A no-op when !enabled().
   void accumulate_grads();
+  // The same for parameter i alone (a gradient hook folds each gradient as soon as it is final).
+  void accumulate_grad(size_t i);
   // accumulate_grads(), then clips the global L2 norm of the fp32 gradients to max_norm (infinity:
   // no clipping). Returns the norm before clipping.
   double clip_grad_norm(double max_norm);

@@ -45,49 +45,22 @@ class C10dGroup : public ProcessGroup {
     is_gloo_ = std::string(backend) == "gloo";
   }
 
-  void all_reduce_sum(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes) override {
+  std::unique_ptr<Pending> start_all_reduce_sum(torch::Tensor flat) override {
     torch::NoGradGuard no_grad;
-    // Buckets of consecutive same-dtype tensors, flattened into one buffer each.
-    struct Bucket {
-      std::vector<torch::Tensor> members;
-      torch::Tensor flat;
-      c10::intrusive_ptr<c10d::Work> work;
-    };
-    std::vector<Bucket> buckets;
-    int64_t bytes = 0;
-    for (const torch::Tensor& t : tensors) {
-      if (!t.defined() || t.numel() == 0) continue;
-      const int64_t b = t.numel() * static_cast<int64_t>(t.element_size());
-      if (buckets.empty() || bytes + b > bucket_bytes || buckets.back().members[0].dtype() != t.dtype() ||
-          buckets.back().members[0].device() != t.device()) {
-        buckets.emplace_back();
-        bytes = 0;
-      }
-      buckets.back().members.push_back(t);
-      bytes += b;
+    R1_CHECK(flat.is_contiguous(), "start_all_reduce_sum: the tensor must be contiguous");
+    auto p = std::make_unique<GroupPending>();
+    p->group = this;
+    p->target = flat;
+    p->buffer = stage_on_host_ ? flat.cpu() : flat;
+    // Gloo (1.13) has no 16-bit float reductions: sum those in float32 and round once.
+    if (is_gloo_ && (flat.scalar_type() == torch::kBFloat16 || flat.scalar_type() == torch::kHalf)) {
+      p->buffer = p->buffer.to(torch::kFloat32);
     }
-    for (Bucket& bk : buckets) {  // start every bucket, then wait: Gloo's threads overlap them
-      std::vector<torch::Tensor> flat;
-      for (const auto& t : bk.members) flat.push_back(t.reshape({-1}));
-      bk.flat = torch::cat(flat);
-      if (stage_on_host_) bk.flat = bk.flat.cpu();
-      // Gloo (1.13) has no 16-bit float reductions: sum those in float32 and round once.
-      if (is_gloo_ && (bk.flat.scalar_type() == torch::kBFloat16 || bk.flat.scalar_type() == torch::kHalf)) {
-        bk.flat = bk.flat.to(torch::kFloat32);
-      }
-      std::vector<torch::Tensor> io{bk.flat};
-      c10d::AllreduceOptions opts;
-      opts.reduceOp = c10d::ReduceOp::SUM;
-      bk.work = pg_->allreduce(io, opts);
-    }
-    for (Bucket& bk : buckets) {
-      wait(bk.work, "all_reduce");
-      int64_t offset = 0;
-      for (const auto& t : bk.members) {
-        t.copy_(bk.flat.slice(0, offset, offset + t.numel()).view_as(t));
-        offset += t.numel();
-      }
-    }
+    std::vector<torch::Tensor> io{p->buffer};
+    c10d::AllreduceOptions opts;
+    opts.reduceOp = c10d::ReduceOp::SUM;
+    p->work = pg_->allreduce(io, opts);
+    return p;
   }
 
   void broadcast(const std::vector<torch::Tensor>& tensors, int root) override {
@@ -116,6 +89,19 @@ class C10dGroup : public ProcessGroup {
               "; a peer died or timed out): ", e.what());
     }
   }
+
+  struct GroupPending : Pending {
+    C10dGroup* group = nullptr;
+    torch::Tensor target, buffer;  // buffer: target itself, or its host / float32 staging copy
+    c10::intrusive_ptr<c10d::Work> work;
+    void wait() override {
+      group->wait(work, "all_reduce");
+      if (!buffer.is_same(target)) {
+        torch::NoGradGuard no_grad;
+        target.copy_(buffer);
+      }
+    }
+  };
 
   c10::intrusive_ptr<PG> pg_;
   bool stage_on_host_;
@@ -192,6 +178,43 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const DistEnv& env, torch::De
   }
   return std::make_shared<C10dGroup<c10d::ProcessGroupGloo>>(pg, env.rank, env.world_size, "gloo", device.is_cuda(),
                                                              timeout);
+}
+
+void ProcessGroup::all_reduce_sum(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes) {
+  torch::NoGradGuard no_grad;
+  // Buckets of consecutive same-dtype tensors, flattened into one buffer each.
+  struct Bucket {
+    std::vector<torch::Tensor> members;
+    torch::Tensor flat;
+    std::unique_ptr<Pending> work;
+  };
+  std::vector<Bucket> buckets;
+  int64_t bytes = 0;
+  for (const torch::Tensor& t : tensors) {
+    if (!t.defined() || t.numel() == 0) continue;
+    const int64_t b = t.numel() * static_cast<int64_t>(t.element_size());
+    if (buckets.empty() || bytes + b > bucket_bytes || buckets.back().members[0].dtype() != t.dtype() ||
+        buckets.back().members[0].device() != t.device()) {
+      buckets.emplace_back();
+      bytes = 0;
+    }
+    buckets.back().members.push_back(t);
+    bytes += b;
+  }
+  for (Bucket& bk : buckets) {  // start every bucket, then wait: Gloo's threads overlap them
+    std::vector<torch::Tensor> flat;
+    for (const auto& t : bk.members) flat.push_back(t.reshape({-1}));
+    bk.flat = torch::cat(flat);
+    bk.work = start_all_reduce_sum(bk.flat);
+  }
+  for (Bucket& bk : buckets) {
+    bk.work->wait();
+    int64_t offset = 0;
+    for (const auto& t : bk.members) {
+      t.copy_(bk.flat.slice(0, offset, offset + t.numel()).view_as(t));
+      offset += t.numel();
+    }
+  }
 }
 
 std::vector<double> ProcessGroup::all_reduce_sum(std::vector<double> values) {

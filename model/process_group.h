@@ -5,6 +5,7 @@
 //   DistEnv env = read_dist_env();          // torchrun's RANK/WORLD_SIZE/... or Slurm's SLURM_PROCID/...
 //   if (env.world_size > 1) pg = ProcessGroup::create(env, device);
 //   pg->all_reduce_sum(grads);              // in place, flattened into buckets, all buckets in flight at once
+//   auto w = pg->start_all_reduce_sum(flat); ...; w->wait();   // one async sum (model/grad_reducer.h)
 //
 // Rank 0 hosts the TCPStore on MASTER_ADDR:MASTER_PORT; every collective fails with an Error after
 // `timeout` (a dead peer does not hang the others forever).
@@ -46,9 +47,19 @@ class ProcessGroup {
   int world_size() const { return world_size_; }
   const char* backend() const { return backend_; }
 
+  // An all-reduce in flight (c10d's async work handle). wait() completes it: the sum is in the tensor
+  // given to start_all_reduce_sum, or an Error names the backend after the timeout. Call it once.
+  class Pending {
+   public:
+    virtual ~Pending() = default;
+    virtual void wait() = 0;
+  };
+  // Starts summing the contiguous tensor `flat` over all ranks in place and returns at once. Every
+  // rank must start its collectives in the same order; `flat` stays untouched by the caller until wait().
+  virtual std::unique_ptr<Pending> start_all_reduce_sum(torch::Tensor flat) = 0;
   // Sums the tensors element-wise over all ranks, in place. Same-dtype tensors are flattened into
   // buckets of about bucket_bytes; every bucket's all-reduce is started before the first is awaited.
-  virtual void all_reduce_sum(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes = 25 << 20) = 0;
+  void all_reduce_sum(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes = 25 << 20);
   // Sums doubles over ranks (counts, metric sums) exactly as float64.
   std::vector<double> all_reduce_sum(std::vector<double> values);
   // Every rank's `values` concatenated in rank order (sizes may differ per rank).

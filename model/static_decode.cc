@@ -50,11 +50,14 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
   return x * cos + rotated * sin;
 }
 
+#ifdef R1_TORCH_CUDA
+// The captured graph holds raw parameter addresses: a reload that moves them needs a new capture.
 std::vector<const void*> param_ptrs(Transformer& model) {
   std::vector<const void*> out;
   for (const auto& p : model->parameters()) out.push_back(p.data_ptr());
   return out;
 }
+#endif
 
 }  // namespace
 

@@ -225,7 +225,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
 }
 
 // Under a data-parallel launch (docs/distributed.md) only rank 0 writes the run directory; the
-// other ranks wait for its files. Only grpo stages run on every rank; the rest run on rank 0.
+// other ranks wait for its files. Only grpo and sft stages run on every rank; the rest run on rank 0.
 static void wait_for_file(const std::string& path, const std::string& what) {
   spdlog::info("rank {}: waiting for rank 0's {} ({})", read_dist_env().rank, what, path);
   while (!path_exists(path)) std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -278,7 +278,7 @@ json run_recipe(Recipe& recipe, const RunOptions& opts) {
     const std::string done_path = stage_done_path(run_dir, st.name);
 
     json done;
-    const bool on_this_rank = main_rank || st.kind == "grpo";  // grpo is data parallel
+    const bool on_this_rank = main_rank || st.kind == "grpo" || st.kind == "sft";  // data parallel
     if (!path_exists(done_path) && !on_this_rank) wait_for_file(done_path, "stage " + st.name);
     if (path_exists(done_path)) {
       done = parse_json(read_file(done_path), done_path);

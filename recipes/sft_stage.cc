@@ -18,6 +18,7 @@
 
 #include "core/logging.h"
 #include "model/checkpoint.h"
+#include "model/data_parallel.h"
 #include "model/lora.h"
 #include "model/tokenizer.h"
 #include "model/tokenizer_prompt.h"
@@ -116,17 +117,22 @@ StageResult run_sft_training(const StageEnv& env, const SftTrainOptions& t, cons
   }
 
   // 3. Train (resuming from RUN_DIR/<name>/checkpoint when present), save, drop the checkpoint.
+  //    Under a data-parallel launch every rank of a plain SFT stage trains its share of each batch
+  //    and rank 0 writes; the distillation losses (KD, on-policy) run on rank 0 alone.
   torch::manual_seed(seed);
-  const sft::SftRunResult r = sft::run_sft(model, source, t.sft, env.stage_dir, eos, env.input_model, loss);
+  const DataParallel dp = (!loss && !make_source) ? DataParallel::from_env(model->device()) : DataParallel();
+  const sft::SftRunResult r = sft::run_sft(model, source, t.sft, env.stage_dir, eos, env.input_model, dp, loss);
   const std::string out = env.stage_dir + "/model";
-  if (t.sft.lora.enabled()) {  // the adapter in PEFT format, and the merged model for the next stage
-    save_peft_adapter(find_lora(model), env.stage_dir + "/adapter", env.input_model);
-    merge_lora(model);
+  if (dp.is_main()) {
+    if (t.sft.lora.enabled()) {  // the adapter in PEFT format, and the merged model for the next stage
+      save_peft_adapter(find_lora(model), env.stage_dir + "/adapter", env.input_model);
+      merge_lora(model);
+    }
+    SaveOptions save;
+    save.tokenizer_dir = env.input_model;
+    save_model(model, cfg, out, save);
+    std::filesystem::remove_all(env.stage_dir + "/checkpoint");
   }
-  SaveOptions save;
-  save.tokenizer_dir = env.input_model;
-  save_model(model, cfg, out, save);
-  std::filesystem::remove_all(env.stage_dir + "/checkpoint");
   StageResult result;
   result.model_dir = out;
   result.info = {{"steps", r.steps_done}, {"resumed_from", r.resumed_from}, {"last_loss", r.last_loss}};

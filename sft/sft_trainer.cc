@@ -12,6 +12,7 @@
 #include "core/tensorboard.h"
 #include "core/timer.h"
 #include "model/checkpoint.h"
+#include "model/grad_reducer.h"
 #include "model/master_weights.h"
 
 namespace r1kit::sft {
@@ -73,7 +74,8 @@ double sft_learning_rate(const SftOptions& opts, int64_t step) {
   return opts.min_lr + 0.5 * (opts.lr - opts.min_lr) * (1.0 + std::cos(M_PI * progress));
 }
 
-double sft_loss_backward(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk) {
+double sft_loss_backward(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk,
+                         const std::function<void()>& before_last_backward) {
   const torch::Device device = model->device();
   const torch::Tensor ids = batch.input_ids.to(device), positions = batch.positions.to(device);
   const torch::Tensor targets = batch.targets.reshape({-1}).to(device);
@@ -96,6 +98,7 @@ double sft_loss_backward(Transformer& model, const SftBatch& batch, double norma
     total += ce.item<double>();
     (ce / normalizer).backward();
   }
+  if (before_last_backward) before_last_backward();
   h.backward(h_leaf.grad());
   return total;
 }
@@ -112,8 +115,11 @@ double sft_eval_loss(Transformer& model, const SftBatch& batch) {
 
 SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const SftOptions& opts,
                      const std::string& out_dir, int64_t pad_id, const std::string& tokenizer_dir,
-                     const SftLossFn& loss_fn) {
+                     const DataParallel& dp, const SftLossFn& loss_fn) {
   R1_CHECK(opts.steps > 0 && opts.batch_size > 0, "sft: steps and batch_size must be positive");
+  R1_CHECK(!loss_fn || !dp.active(), "sft: a custom loss (KD, on-policy distillation) runs in one process only");
+  R1_CHECK(opts.batch_size % dp.world_size() == 0, "sft: batch_size ", opts.batch_size,
+           " must be a multiple of the data-parallel world size ", dp.world_size());
   const int64_t micro = opts.micro_batch_size > 0 ? std::min(opts.micro_batch_size, opts.batch_size) : opts.batch_size;
   make_dirs(out_dir);
   const std::string ckpt_dir = out_dir + "/checkpoint", metrics_path = out_dir + "/metrics.jsonl";
@@ -131,6 +137,7 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   if (lora)
     spdlog::info("sft: LoRA r={} on {} layers, {} trainable parameters (base frozen)", lora.options().r,
                  lora.layers().size(), lora.num_parameters());
+  dp.broadcast_parameters(model);  // identical replicas (a LoRA adapter's initialisation too)
   const std::vector<torch::Tensor> params = lora ? lora.parameters() : model->parameters();
   // AdamW; a bf16 model trains through fp32 master weights (model/master_weights.h).
   MasterWeights optimizer(params, torch::optim::AdamWOptions(opts.lr)
@@ -144,14 +151,17 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     result.resumed_from = start;
     spdlog::info("sft: resuming from {} at step {}/{}", ckpt_dir, start, opts.steps);
   }
-  truncate_metrics(metrics_path, start);
-  MetricsWriter metrics(metrics_path, /*append=*/true);
-  TensorBoardWriter tb(opts.tensorboard ? out_dir + "/tensorboard" : "", start + 1);
+  // Gradients summed over data-parallel ranks in buckets during the last backward (no-op in one process).
+  GradReducer reducer(dp.group_ptr(), optimizer);
+  if (dp.is_main()) truncate_metrics(metrics_path, start);  // rank 0 writes the run directory
+  MetricsWriter metrics(dp.is_main() ? metrics_path : "/dev/null", /*append=*/true);
+  TensorBoardWriter tb(opts.tensorboard && dp.is_main() ? out_dir + "/tensorboard" : "", start + 1);
   ProgressOptions bar;
   bar.label = "sft";
   bar.unit = "step";
   bar.total = opts.steps;
   bar.initial = start;
+  if (!dp.is_main()) bar.enabled = 0;  // one progress line per run, rank 0's
   Progress progress(bar);
 
   Timer total;
@@ -165,22 +175,32 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     std::vector<SftExample> examples = source(step, opts.batch_size);
     R1_CHECK(static_cast<int64_t>(examples.size()) == opts.batch_size, "sft: the data source returned ",
              examples.size(), " examples for step ", step, ", expected ", opts.batch_size);
+    //    Data parallel: this rank's share of the examples; the token count is the global one.
+    const auto [first, last] = dp.shard(opts.batch_size);
     std::vector<SftBatch> batches;
     double n_targets = 0;
-    for (int64_t a = 0; a < opts.batch_size; a += micro) {
-      std::vector<SftExample> part(examples.begin() + a, examples.begin() + std::min(opts.batch_size, a + micro));
+    for (int64_t a = first; a < last; a += micro) {
+      std::vector<SftExample> part(examples.begin() + a, examples.begin() + std::min(last, a + micro));
       batches.push_back(collate_sft(part, pad_id));
       n_targets += batches.back().num_target_tokens;
     }
+    n_targets = dp.sum({n_targets})[0];
     R1_CHECK(n_targets > 0, "sft: step ", step, " has no target tokens");
 
-    // 2. Forward/backward per micro-batch, clip, step.
+    // 2. Forward/backward per micro-batch, clip, step. Data parallel: the last micro-batch's
+    //    backward starts the gradient buckets' all-reduce; finish() waits for the global sum.
     optimizer.zero_grad();
     double loss_sum = 0;
-    for (const auto& batch : batches) {
-      loss_sum += loss_fn ? loss_fn(model, batch, n_targets) : sft_loss_backward(model, batch, n_targets, opts.loss_chunk);
+    for (size_t k = 0; k < batches.size(); ++k) {
+      const bool last_micro = k + 1 == batches.size();
+      loss_sum += loss_fn ? loss_fn(model, batches[k], n_targets)
+                          : sft_loss_backward(model, batches[k], n_targets, opts.loss_chunk,
+                                              last_micro ? std::function<void()>([&] { reducer.prepare_for_backward(); })
+                                                         : std::function<void()>());
       optimizer.accumulate_grads();  // bf16 model: summed in the fp32 master gradients
     }
+    reducer.finish();
+    loss_sum = dp.sum({loss_sum})[0];
     double grad_norm = 0;
     if (opts.grad_clip > 0) grad_norm = optimizer.clip_grad_norm(opts.grad_clip);
     optimizer.step();
@@ -198,11 +218,14 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     progress.add("tok", n_targets);
     progress.set_note(fmt::format("loss {:.4f}", loss));
     progress.advance();
-    if (opts.log_every > 0 && ((step + 1) % opts.log_every == 0 || step + 1 == opts.steps || step == start))
+    if (dp.is_main() && opts.log_every > 0 && ((step + 1) % opts.log_every == 0 || step + 1 == opts.steps || step == start))
       spdlog::info("sft step {}/{}  loss {:.4f}  lr {:.2e}  grad_norm {:.3f}  {:.0f} ms/step", step + 1, opts.steps,
                    loss, lr, grad_norm, step_timer.seconds() * 1e3);
-    if (opts.checkpoint_every > 0 && (step + 1) % opts.checkpoint_every == 0 && step + 1 < opts.steps)
-      save_checkpoint(model, lora, optimizer, step + 1, ckpt_dir, tokenizer_dir);
+    if (opts.checkpoint_every > 0 && (step + 1) % opts.checkpoint_every == 0 && step + 1 < opts.steps) {
+      dp.barrier();  // every rank finished the step; none reads a half-written checkpoint
+      if (dp.is_main()) save_checkpoint(model, lora, optimizer, step + 1, ckpt_dir, tokenizer_dir);
+      dp.barrier();
+    }
   }
   result.steps_done = opts.steps;
   result.seconds = total.seconds();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/data_parallel.h"
 #include "model/lora.h"
 #include "model/transformer.h"
 #include "sft/sft_dataset.h"
@@ -47,7 +48,10 @@ double sft_learning_rate(const SftOptions& opts, int64_t step);
 // One micro-batch: forward, masked cross-entropy summed over target tokens and divided by
 // `normalizer` (the target-token count of the whole accumulated batch), backward. Returns the
 // summed (not divided) cross-entropy. Gradients accumulate into the parameters' .grad.
-double sft_loss_backward(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk = 4096);
+// `before_last_backward` runs right before the micro-batch's last backward call (the one through the
+// decoder; data parallel arms the gradient all-reduce there, model/grad_reducer.h).
+double sft_loss_backward(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk = 4096,
+                         const std::function<void()>& before_last_backward = nullptr);
 
 // Mean masked cross-entropy without gradients (for tests and evaluation).
 double sft_eval_loss(Transformer& model, const SftBatch& batch);
@@ -71,9 +75,13 @@ struct SftRunResult {
 // With LoRA (opts.lora.r > 0, or an adapter already attached to `model`) only the adapter is
 // trained and checkpointed (checkpoint/adapter/, PEFT format); the model keeps it attached.
 // `tokenizer_dir` is copied into checkpoints so they are complete HF directories.
-// `loss` replaces the masked cross-entropy when given.
+// Data parallel (`dp` active, docs/distributed.md): every rank calls run_sft with the same source;
+// rank r trains on examples [r·B/W, (r+1)·B/W) of each step's batch_size B (a multiple of W), the
+// gradients are summed over ranks in buckets overlapped with backward, and only rank 0 writes
+// metrics and checkpoints (between barriers). The result's losses are the global batch's.
+// `loss` replaces the masked cross-entropy when given (single process only).
 SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const SftOptions& opts,
                      const std::string& out_dir, int64_t pad_id, const std::string& tokenizer_dir = "",
-                     const SftLossFn& loss = nullptr);
+                     const DataParallel& dp = DataParallel(), const SftLossFn& loss = nullptr);
 
 }  // namespace r1kit::sft

@@ -5,6 +5,7 @@
 //   - collectives: bucketed all-reduce of mixed dtypes, all-gather of unequal sizes, broadcast
 //   - 2 ranks give the loss, metrics and parameter trajectory (a checkpoint every step) of 1 process
 //     with the same global batch, within 1e-5
+//   - dynamic sampling and a batch that does not split over the ranks are refused on every rank
 //   - rank 1 killed with SIGKILL after step 3: the relaunched ranks resume from the step-2 checkpoint
 //     and end where the uninterrupted run ends
 #include "grpo/data_parallel.h"
@@ -139,6 +140,27 @@ TEST(DataParallelWorker, Run) {
     dp.barrier();
     return;
   }
+  if (r == "refused") {  // combinations data parallel does not support yet: a clear error on every rank
+    GrpoInputs in = tiny_inputs(std::getenv("R1_DP_MODEL"));
+    auto error_of = [&](const GrpoOptions& o) {
+      try {
+        run_grpo(o, std::getenv("R1_DP_RUN"), in);
+      } catch (const Error& e) {
+        return std::string(e.what());
+      }
+      return std::string("accepted");
+    };
+    GrpoOptions dyn = dp_options();
+    dyn.dynamic_sampling = true;
+    const std::string e1 = error_of(dyn);
+    GrpoOptions odd = dp_options();
+    odd.prompts_per_step = 3;
+    const std::string e2 = error_of(odd);
+    std::printf("refused: %s\nrefused: %s\n", e1.c_str(), e2.c_str());
+    EXPECT_NE(e1.find("dynamic_sampling is not supported with 2 data-parallel ranks"), std::string::npos) << e1;
+    EXPECT_NE(e2.find("prompts_per_step 3 must be a multiple of the world size 2"), std::string::npos) << e2;
+    return;
+  }
   ASSERT_EQ(r, "train");
   GrpoInputs in = tiny_inputs(std::getenv("R1_DP_MODEL"));
   const char* kill_step = std::getenv("R1_DP_KILL_STEP");
@@ -154,6 +176,13 @@ TEST(DataParallelWorker, Run) {
 
 TEST(DataParallel, GlooCollectivesOnLoopback) {
   std::vector<int> st = run_ranks(2, "collectives", {});
+  for (int s : st) EXPECT_TRUE(exited_ok(s)) << "rank status " << s;
+}
+
+TEST(DataParallel, UnsupportedCombinationsAreRefusedOnEveryRank) {
+  const std::string root = fresh_dir("data_parallel_refused");
+  const std::string model_dir = make_tiny_model(root);
+  std::vector<int> st = run_ranks(2, "refused", {{"R1_DP_MODEL", model_dir}, {"R1_DP_RUN", root + "/run"}});
   for (int s : st) EXPECT_TRUE(exited_ok(s)) << "rank status " << s;
 }
 

@@ -15,31 +15,14 @@
 #include "recipes/tiny_model.h"
 #include "recipes/tiny_task.h"
 #include "sft/sft_trainer.h"
+#include "tests/sft/tiny_sft.h"
 
 namespace r1kit::sft {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string fresh_dir(const std::string& name) {
-  const std::string d = testing::TempDir() + "/sft_test_" + name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-// A small tiny-task model (seconds to train) and its tokenizer.
-std::string small_model(const std::string& name) {
-  const std::string dir = fresh_dir(name) + "/model";
-  recipes::TinyModelOptions o;
-  o.hidden_size = 64;
-  o.num_hidden_layers = 2;
-  o.num_attention_heads = 2;
-  o.num_key_value_heads = 2;
-  o.intermediate_size = 128;
-  recipes::create_tiny_model(o, 1, dir);
-  return dir;
-}
+using namespace tiny;  // NOLINT: fresh_dir, small_model, tiny_source (tests/sft/tiny_sft.h)
 
 TEST(SftDataset, LossMaskHandChecked) {
   const std::string dir = fresh_dir("mask");
@@ -146,20 +129,6 @@ TEST(SftTrainer, LearningRateWarmupAndCosine) {
   EXPECT_DOUBLE_EQ(sft_learning_rate(o, 10), 1e-3);
   EXPECT_NEAR(sft_learning_rate(o, 10 + 99 / 2.0), 5.5e-4, 1e-5);  // halfway: the mean of lr and min_lr
   EXPECT_DOUBLE_EQ(sft_learning_rate(o, 109), 1e-4);
-}
-
-// The examples of step s: tiny-task records seeded by (s, j), as the sft stage does.
-SftBatchSource tiny_source(const Tokenizer& tok, int64_t eos, int fail_at_step = -1) {
-  return [&tok, eos, fail_at_step](int64_t step, int64_t n) {
-    if (step == fail_at_step) throw std::runtime_error("interrupted");
-    static const recipes::TinyTask task;
-    std::vector<SftExample> out;
-    for (int64_t j = 0; j < n; ++j) {
-      std::mt19937_64 rng(step * 100003 + j);
-      out.push_back(encode_sft_example(tok, task.sft_example(rng), {}, eos, "tiny"));
-    }
-    return out;
-  };
 }
 
 TEST(SftTrainer, LossFallsOnTheTinyTask) {

@@ -2,13 +2,17 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <future>
+#include <memory>
 #include <filesystem>
 
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/logging.h"
 #include "core/progress.h"
+#include "core/thread_pool.h"
 #include "core/tensorboard.h"
 #include "core/timer.h"
 #include "model/checkpoint.h"
@@ -74,33 +78,76 @@ double sft_learning_rate(const SftOptions& opts, int64_t step) {
   return opts.min_lr + 0.5 * (opts.lr - opts.min_lr) * (1.0 + std::cos(M_PI * progress));
 }
 
-double sft_loss_backward(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk,
-                         const std::function<void()>& before_last_backward) {
+namespace {
+
+// The loss of one micro-batch. Only target positions go through lm_head, in chunks: the N x V logits
+// are never all alive at once. The chunks backpropagate into a detached copy of the hidden states,
+// whose gradient is then pushed through the decoder in one pass. With `grads` the gradients are
+// returned through autograd::grad and added into it; without, they accumulate into .grad.
+double sft_loss_impl(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk,
+                     const std::function<void()>& before_last_backward, const std::vector<torch::Tensor>* params,
+                     std::vector<torch::Tensor>* grads) {
   const torch::Device device = model->device();
   const torch::Tensor ids = batch.input_ids.to(device), positions = batch.positions.to(device);
   const torch::Tensor targets = batch.targets.reshape({-1}).to(device);
   const torch::Tensor selected = targets.ne(-100).nonzero().squeeze(1);
   if (selected.numel() == 0) return 0.0;
-  // Only target positions go through lm_head, in chunks: the N x V logits are never all alive at once.
-  // The chunks backpropagate into a detached copy of the hidden states, whose gradient is then pushed
-  // through the decoder in one backward pass.
   const torch::Tensor hidden = model->forward_hidden(ids, positions);
   const torch::Tensor h = hidden.reshape({-1, hidden.size(-1)}).index_select(0, selected);
   const torch::Tensor h_leaf = h.detach().requires_grad_(true);
   const torch::Tensor tgt = targets.index_select(0, selected);
+  const torch::Tensor w = model->lm_head_weight();
+  // grads mode: where lm_head's weight sits in `params` (-1: not trained, e.g. under LoRA).
+  int64_t w_index = -1;
+  if (grads)
+    for (size_t i = 0; i < params->size(); ++i)
+      if ((*params)[i].is_same(w)) w_index = static_cast<int64_t>(i);
+  auto add_into = [&](size_t i, const torch::Tensor& g) {
+    if (!g.defined()) return;
+    torch::Tensor& acc = (*grads)[i];
+    acc = acc.defined() ? acc + g : g;  // out of place: autograd may hand out one tensor for two inputs
+  };
+  torch::Tensor h_grad;
   double total = 0;
   const int64_t chunk = std::max<int64_t>(1, loss_chunk);
   for (int64_t a = 0; a < h_leaf.size(0); a += chunk) {
     const int64_t b = std::min(h_leaf.size(0), a + chunk);
-    const torch::Tensor logits = linear(h_leaf.slice(0, a, b), model->lm_head_weight(), {}, model->kernels()).to(torch::kFloat32);
+    const torch::Tensor logits = linear(h_leaf.slice(0, a, b), w, {}, model->kernels()).to(torch::kFloat32);
     const torch::Tensor ce = torch::nn::functional::cross_entropy(
         logits, tgt.slice(0, a, b), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
     total += ce.item<double>();
-    (ce / normalizer).backward();
+    if (!grads) {
+      (ce / normalizer).backward();
+      continue;
+    }
+    std::vector<torch::Tensor> inputs{h_leaf};
+    if (w_index >= 0) inputs.push_back(w);
+    const auto g = torch::autograd::grad({ce / normalizer}, inputs, {}, false, false, /*allow_unused=*/true);
+    h_grad = h_grad.defined() ? h_grad + g[0] : g[0];
+    if (w_index >= 0) add_into(static_cast<size_t>(w_index), g[1]);
   }
-  if (before_last_backward) before_last_backward();
-  h.backward(h_leaf.grad());
+  if (!grads) {
+    if (before_last_backward) before_last_backward();
+    h.backward(h_leaf.grad());
+    return total;
+  }
+  const auto g = torch::autograd::grad({h}, *params, {h_grad}, false, false, /*allow_unused=*/true);
+  for (size_t i = 0; i < g.size(); ++i) add_into(i, g[i]);
   return total;
+}
+
+}  // namespace
+
+double sft_loss_backward(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk,
+                         const std::function<void()>& before_last_backward) {
+  return sft_loss_impl(model, batch, normalizer, loss_chunk, before_last_backward, nullptr, nullptr);
+}
+
+double sft_loss_grads(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk,
+                      const std::vector<torch::Tensor>& params, std::vector<torch::Tensor>& grads) {
+  R1_CHECK(grads.size() == params.size(), "sft_loss_grads: ", grads.size(), " gradient slots for ", params.size(),
+           " parameters");
+  return sft_loss_impl(model, batch, normalizer, loss_chunk, nullptr, &params, &grads);
 }
 
 double sft_eval_loss(Transformer& model, const SftBatch& batch) {
@@ -120,7 +167,7 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   R1_CHECK(!loss_fn || !dp.active(), "sft: a custom loss (KD, on-policy distillation) runs in one process only");
   R1_CHECK(opts.batch_size % dp.world_size() == 0, "sft: batch_size ", opts.batch_size,
            " must be a multiple of the data-parallel world size ", dp.world_size());
-  const int64_t micro = opts.micro_batch_size > 0 ? std::min(opts.micro_batch_size, opts.batch_size) : opts.batch_size;
+  R1_CHECK(opts.parallel_micro_batches >= 0, "sft: parallel_micro_batches must be >= 0, got ", opts.parallel_micro_batches);
   make_dirs(out_dir);
   const std::string ckpt_dir = out_dir + "/checkpoint", metrics_path = out_dir + "/metrics.jsonl";
 
@@ -139,6 +186,33 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
                  lora.layers().size(), lora.num_parameters());
   dp.broadcast_parameters(model);  // identical replicas (a LoRA adapter's initialisation too)
   const std::vector<torch::Tensor> params = lora ? lora.parameters() : model->parameters();
+  // Micro-batches at once on threads (SftOptions::parallel_micro_batches): one process, CPU, float32
+  // parameters (a bf16 model sums its micro-batches in fp32 masters, one after another), and no LoRA
+  // dropout (threads would draw its masks from the shared generator in no fixed order).
+  int64_t parallel = opts.parallel_micro_batches > 0 ? opts.parallel_micro_batches : at::get_num_threads();
+  if (dp.active() || !model->device().is_cpu() || (lora && lora.options().dropout > 0) ||
+      std::any_of(params.begin(), params.end(), [](const torch::Tensor& p) { return p.scalar_type() != torch::kFloat32; }))
+    parallel = 1;
+  const int64_t shard = opts.batch_size / dp.world_size();
+  const int64_t micro = opts.micro_batch_size > 0 ? std::min(opts.micro_batch_size, opts.batch_size)
+                        : parallel > 1          ? (shard + parallel - 1) / parallel
+                                                : opts.batch_size;
+  parallel = std::min(parallel, (shard + micro - 1) / micro);
+  std::unique_ptr<ThreadPool> workers;
+  // The rest of the step (gradient sums, clipping, AdamW) then runs on one thread as well: an OpenMP
+  // team would spin at every small op's barrier while its other thread waits for a core.
+  struct IntraOpThreadsScope {
+    int before = 0;
+    ~IntraOpThreadsScope() {
+      if (before > 0) at::set_num_threads(before);
+    }
+  } intra_op_scope;
+  if (parallel > 1) {
+    workers = std::make_unique<ThreadPool>(static_cast<unsigned>(parallel));
+    intra_op_scope.before = at::get_num_threads();
+    at::set_num_threads(1);
+    spdlog::info("sft: {} micro-batches of {} at a time, one thread each", parallel, micro);
+  }
   // AdamW; a bf16 model trains through fp32 master weights (model/master_weights.h).
   MasterWeights optimizer(params, torch::optim::AdamWOptions(opts.lr)
                                                          .betas({opts.beta1, opts.beta2})
@@ -191,7 +265,29 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     //    backward starts the gradient buckets' all-reduce; finish() waits for the global sum.
     optimizer.zero_grad();
     double loss_sum = 0;
-    for (size_t k = 0; k < batches.size(); ++k) {
+    if (workers) {
+      // Worker w takes micro-batches w, w + P, ... into its own gradient sums; they are added in worker
+      // order, so the result does not depend on which thread finishes first.
+      std::vector<std::vector<torch::Tensor>> sums(parallel, std::vector<torch::Tensor>(params.size()));
+      std::vector<double> losses(parallel, 0.0);
+      std::vector<std::future<void>> done;
+      for (int64_t w = 0; w < parallel; ++w)
+        done.push_back(workers->submit([&, w] {
+          at::set_num_threads(1);
+          for (size_t k = w; k < batches.size(); k += parallel)
+            losses[w] += sft_loss_grads(model, batches[k], n_targets, opts.loss_chunk, params, sums[w]);
+        }));
+      for (auto& f : done) f.get();
+      for (int64_t w = 0; w < parallel; ++w) {
+        loss_sum += losses[w];
+        for (size_t i = 0; i < params.size(); ++i) {
+          if (!sums[w][i].defined()) continue;
+          torch::Tensor& g = params[i].mutable_grad();
+          g = g.defined() ? g + sums[w][i] : sums[w][i];
+        }
+      }
+    }
+    for (size_t k = 0; !workers && k < batches.size(); ++k) {
       const bool last_micro = k + 1 == batches.size();
       loss_sum += loss_fn ? loss_fn(model, batches[k], n_targets)
                           : sft_loss_backward(model, batches[k], n_targets, opts.loss_chunk,

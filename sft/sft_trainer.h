@@ -35,6 +35,12 @@ struct SftOptions {
   int64_t log_every = 25;          // console log every N steps (metrics.jsonl gets every step)
   int64_t loss_chunk = 4096;       // target positions per lm_head chunk (bounds the N x V logits memory)
   bool tensorboard = true;         // also write every metric to <out_dir>/tensorboard (event files)
+  // Micro-batches computed at the same time, each on its own thread with one intra-op thread (CPU,
+  // float32 parameters, one process): on a small model this uses the cores far better than intra-op
+  // threads. 0 = one per intra-op thread (the recipe's `threads`), 1 = one after another. Without a
+  // micro_batch_size the batch is split into this many micro-batches. The gradients are summed in a
+  // fixed order, so a run is deterministic for a given value.
+  int64_t parallel_micro_batches = 0;
   LoraOptions lora;                // r > 0: train a LoRA adapter (model/lora.h) on the frozen model
 };
 
@@ -52,6 +58,12 @@ double sft_learning_rate(const SftOptions& opts, int64_t step);
 // decoder; data parallel arms the gradient all-reduce there, model/grad_reducer.h).
 double sft_loss_backward(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk = 4096,
                          const std::function<void()>& before_last_backward = nullptr);
+
+// The same loss, but its gradients with respect to `params` are added into `grads` (same order;
+// undefined entries start at zero) instead of the parameters' .grad, so several micro-batches can run
+// at once on different threads. Returns the summed cross-entropy.
+double sft_loss_grads(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk,
+                      const std::vector<torch::Tensor>& params, std::vector<torch::Tensor>& grads);
 
 // Mean masked cross-entropy without gradients (for tests and evaluation).
 double sft_eval_loss(Transformer& model, const SftBatch& batch);

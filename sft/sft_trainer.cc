@@ -188,9 +188,10 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   const std::vector<torch::Tensor> params = lora ? lora.parameters() : model->parameters();
   // Micro-batches at once on threads (SftOptions::parallel_micro_batches): one process, CPU, float32
   // parameters (a bf16 model sums its micro-batches in fp32 masters, one after another), and no LoRA
-  // dropout (threads would draw its masks from the shared generator in no fixed order).
+  // dropout (threads would draw its masks from the shared generator in no fixed order), and the
+  // masked cross-entropy only (a custom distillation loss runs its micro-batches one after another).
   int64_t parallel = opts.parallel_micro_batches > 0 ? opts.parallel_micro_batches : at::get_num_threads();
-  if (dp.active() || !model->device().is_cpu() || (lora && lora.options().dropout > 0) ||
+  if (loss_fn || dp.active() || !model->device().is_cpu() || (lora && lora.options().dropout > 0) ||
       std::any_of(params.begin(), params.end(), [](const torch::Tensor& p) { return p.scalar_type() != torch::kFloat32; }))
     parallel = 1;
   const int64_t shard = opts.batch_size / dp.world_size();

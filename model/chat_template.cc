@@ -107,7 +107,7 @@ std::string qwen_default_system(const std::string& tpl) {
 }  // namespace
 
 std::vector<std::string> ChatTemplate::names() {
-  return {"qwen2.5", "qwen3", "llama3", "llama3.1", "deepseek-r1", "deepseek-v3"};
+  return {"qwen2.5", "qwen3", "llama3", "llama3.1", "deepseek-r1", "deepseek-v3", "plain"};
 }
 
 ChatTemplate ChatTemplate::by_name(const std::string& name) {
@@ -130,6 +130,8 @@ ChatTemplate ChatTemplate::by_name(const std::string& name) {
   } else if (name == "deepseek-v3") {
     t.family_ = ChatFamily::kDeepSeekV3;
     t.bos_ = kDeepSeekBos;
+  } else if (name == "plain") {
+    t.family_ = ChatFamily::kPlain;
   } else {
     std::string list;
     for (const auto& n : names()) list += (list.empty() ? "" : ", ") + n;
@@ -140,7 +142,9 @@ ChatTemplate ChatTemplate::by_name(const std::string& name) {
 
 ChatTemplate ChatTemplate::from_jinja(const std::string& tpl, const std::string& where) {
   ChatTemplate t;
-  if (contains(tpl, kDsUser) && contains(tpl, kDsAssistant)) {
+  if (py_strip(tpl, true, true) == kPlainChatTemplate) {
+    t = by_name("plain");
+  } else if (contains(tpl, kDsUser) && contains(tpl, kDsAssistant)) {
     const bool v3 = contains(tpl, "is_first_sp") || !contains(tpl, "</think>");
     t = by_name(v3 ? "deepseek-v3" : "deepseek-r1");
     t.think_prefill_ = contains(tpl, std::string(kDsAssistant) + "<think>\\n");
@@ -200,6 +204,12 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& m, const ChatOp
     case ChatFamily::kLlama31: return render_llama31(m, o);
     case ChatFamily::kDeepSeekR1:
     case ChatFamily::kDeepSeekV3: return render_deepseek(m, o);
+    case ChatFamily::kPlain: {
+      check_roles(m, name_, {"system", "user", "assistant", "tool"});
+      std::string out;
+      for (const auto& msg : m) out += msg.content;
+      return out;
+    }
   }
   return "";
 }
@@ -346,6 +356,18 @@ std::string render_chat(const std::vector<ChatMessage>& messages, const std::str
   const ChatTemplate t =
       template_name.empty() ? ChatTemplate::from_tokenizer_config(tokenizer_dir) : ChatTemplate::by_name(template_name);
   return t.render(messages, options);
+}
+
+std::vector<ChatMessage> chat_messages_from_json(const json& m, const std::string& where, const std::string& field) {
+  R1_CHECK(m.is_array() && !m.empty(), where, ": field '", field, "' must be a non-empty list");
+  std::vector<ChatMessage> msgs;
+  for (size_t i = 0; i < m.size(); ++i) {
+    R1_CHECK(m[i].is_object() && m[i].contains("role") && m[i]["role"].is_string() && m[i].contains("content") &&
+                 m[i]["content"].is_string(),
+             where, ": ", field, "[", i, "] must be {\"role\": string, \"content\": string}");
+    msgs.push_back({m[i]["role"].get<std::string>(), m[i]["content"].get<std::string>()});
+  }
+  return msgs;
 }
 
 }  // namespace r1kit

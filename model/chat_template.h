@@ -6,12 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "core/json.h"
+
 namespace r1kit {
 
 struct ChatMessage {
   std::string role;     // "system", "user", "assistant" or "tool"
   std::string content;
 };
+
+// A JSON `messages` list ([{"role", "content"}, ...], the HF/TRL convention) as ChatMessages. Errors
+// name `where` and `field` ("train.jsonl:3: messages[1] must be {...}").
+std::vector<ChatMessage> chat_messages_from_json(const json& messages, const std::string& where,
+                                                 const std::string& field = "messages");
 
 struct ChatOptions {
   bool add_generation_prompt = false;  // end with the assistant header, ready to generate
@@ -29,11 +36,15 @@ enum class ChatFamily {
   kLlama31,     // Llama 3.1+: BOS, system header with knowledge/today dates
   kDeepSeekR1,  // <｜User｜>/<｜Assistant｜>, last system prompt, thinking stripped from past turns
   kDeepSeekV3,  // as R1 but system prompts joined by "\n\n" and no thinking stripped
+  kPlain,       // the contents concatenated, no markers (models trained on raw prompt text, e.g. the tiny task)
 };
+
+// The Jinja text of the "plain" template (written into tokenizer_config.json of such models).
+inline constexpr const char* kPlainChatTemplate = "{% for message in messages %}{{ message['content'] }}{% endfor %}";
 
 class ChatTemplate {
  public:
-  // Names: "qwen2.5", "qwen3", "llama3", "llama3.1", "deepseek-r1", "deepseek-v3".
+  // Names: "qwen2.5", "qwen3", "llama3", "llama3.1", "deepseek-r1", "deepseek-v3", "plain".
   static ChatTemplate by_name(const std::string& name);
   // Recognises the family of a Jinja chat_template text; `where` is named in errors.
   static ChatTemplate from_jinja(const std::string& chat_template, const std::string& where);

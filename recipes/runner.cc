@@ -46,6 +46,67 @@ void apply_overrides(json& root, const std::vector<std::string>& overrides, cons
   }
 }
 
+// Deep merge for `base:`: mappings merge key by key, anything else is replaced.
+void merge_into(json& base, const json& over) {
+  for (auto it = over.begin(); it != over.end(); ++it) {
+    if (it->is_object() && base.contains(it.key()) && base[it.key()].is_object()) {
+      merge_into(base[it.key()], *it);
+    } else {
+      base[it.key()] = *it;
+    }
+  }
+}
+
+// `enabled: false` drops a stage (e.g. an inherited evaluation a derived recipe does not need).
+json drop_disabled(const json& stages, const std::string& path) {
+  json kept = json::array();
+  for (json st : stages) {
+    if (st.is_object() && st.contains("enabled")) {
+      R1_CHECK(st["enabled"].is_boolean(), path, ": stage '", st.value("name", std::string()),
+               "': key 'enabled' must be true or false");
+      const bool on = st["enabled"].get<bool>();
+      st.erase("enabled");
+      if (!on) continue;
+    }
+    kept.push_back(std::move(st));
+  }
+  return kept;
+}
+
+// The recipe file with its `base:` chain resolved (stages merged by name, new ones appended).
+json load_with_base(const std::string& path, int depth = 0) {
+  R1_CHECK(depth < 8, path, ": 'base' chain deeper than 8 (a cycle?)");
+  json root = load_json_or_yaml(path);
+  R1_CHECK(root.is_object(), path, ": a recipe must be a mapping with 'stages'");
+  if (!root.contains("base")) {
+    if (root.contains("stages") && root["stages"].is_array()) root["stages"] = drop_disabled(root["stages"], path);
+    return root;
+  }
+  R1_CHECK(root["base"].is_string(), path, ": key 'base' must be a recipe file name");
+  const fs::path base_path = fs::path(path).parent_path() / root["base"].get<std::string>();
+  R1_CHECK(fs::exists(base_path), path, ": key 'base': file not found: ", base_path.string());
+  json merged = load_with_base(base_path.string(), depth + 1);
+  json stages = merged.value("stages", json::array());
+  const json own = root.value("stages", json::array());
+  R1_CHECK(own.is_array(), path, ": key 'stages' must be a list");
+  for (const auto& st : own) {
+    bool found = false;
+    for (auto& b : stages) {
+      if (st.is_object() && b.is_object() && st.contains("name") && b.value("name", json()) == st["name"]) {
+        merge_into(b, st);
+        found = true;
+      }
+    }
+    if (!found) stages.push_back(st);
+  }
+  root.erase("base");
+  root.erase("stages");
+  merge_into(merged, root);
+  merged["stages"] = drop_disabled(stages, path);
+  if (!root.contains("name")) merged["name"] = fs::path(path).stem().string();
+  return merged;
+}
+
 std::string stage_done_path(const std::string& run_dir, const std::string& name) { return run_dir + "/" + name + "/DONE"; }
 
 // Paths inside the run directory are stored relative to it, so a moved run directory still resumes.
@@ -75,8 +136,7 @@ std::string fmt_accuracy(const json& eval) {
 }  // namespace
 
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides) {
-  json root = load_json_or_yaml(path);
-  R1_CHECK(root.is_object(), path, ": a recipe must be a mapping with 'stages'");
+  json root = load_with_base(path);
   apply_overrides(root, overrides, path);
   Recipe recipe;
   recipe.resolved = root;
@@ -146,7 +206,19 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
     }
     if (!kind) named.fail("kind", "unknown stage kind '" + planned.kind + "' (known: " + known + ")");
     planned.stage = kind->parse(named, s);
+    for (const auto& [key, ref] : planned.stage->references())
+      if (!ref.empty() && !is_path_ref(ref) && (!names.count(ref) || ref == planned.name))
+        named.fail(key, "'" + ref + "' is not an earlier stage (a path needs a '/' or '.')");
     recipe.stages.push_back(std::move(planned));
+  }
+  ConfigNode headline = node.child("headline");
+  for (auto it = headline.raw().begin(); it != headline.raw().end(); ++it) {
+    std::string stage;
+    headline.read(it.key(), stage);
+    bool is_eval = false;
+    for (const auto& st : recipe.stages) is_eval = is_eval || (st.name == stage && st.kind == "eval");
+    if (!is_eval) headline.fail(it.key(), "'" + stage + "' is not an eval stage of this recipe");
+    recipe.headline[it.key()] = stage;
   }
   node.finish();
   return recipe;
@@ -201,6 +273,7 @@ json run_recipe(Recipe& recipe, const RunOptions& opts) {
     env.run_dir = run_dir;
     env.stage_dir = run_dir + "/" + st.name;
     env.input_model = st.input.empty() ? model_dir : model_of.at(st.input);
+    env.stage_models = &model_of;
     env.seed = s.seed * 1000003ULL + (i + 1) * 7919ULL;
     const std::string done_path = stage_done_path(run_dir, st.name);
 
@@ -244,6 +317,14 @@ json run_recipe(Recipe& recipe, const RunOptions& opts) {
   // 4. Summary, plots, table.
   json summary = {{"recipe", s.name}, {"run_dir", run_dir}, {"final_model", model_dir}, {"stages", summary_stages}};
   if (!main_rank) return summary;
+  if (!recipe.headline.empty()) {
+    json headline = json::object();
+    for (auto it = recipe.headline.begin(); it != recipe.headline.end(); ++it)
+      for (const auto& row : summary_stages)
+        if (row["name"] == *it && row.contains("eval"))
+          headline[it.key()] = {{"stage", *it}, {"accuracy", row["eval"]["accuracy"]}, {"n", row["eval"]["n"]}};
+    summary["headline"] = headline;
+  }
   write_file_atomic(run_dir + "/summary.json", summary.dump(2) + "\n");
   const std::vector<std::string> plots = write_run_plots(run_dir, summary);
   if (opts.print_table) {
@@ -294,7 +375,37 @@ std::string format_summary(const json& summary) {
                   stages[after]["name"].get<std::string>().c_str(), 100 * (b - a));
     out += buf;
   }
+  if (summary.contains("headline")) {
+    for (auto it = summary["headline"].begin(); it != summary["headline"].end(); ++it) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "%-10s %5.1f%%  (%s)\n", it.key().c_str(), 100 * (*it)["accuracy"].get<double>(),
+                    (*it)["stage"].get<std::string>().c_str());
+      out += buf;
+    }
+  }
   return out;
+}
+
+bool is_path_ref(const std::string& ref) { return ref.find_first_of("/.") != std::string::npos; }
+
+std::string resolve_model_ref(const StageEnv& env, const std::string& key, const std::string& ref) {
+  R1_CHECK(!ref.empty(), "stage '", env.name, "': key '", key, "' is empty");
+  if (!is_path_ref(ref)) {
+    R1_CHECK(env.stage_models && env.stage_models->count(ref), "stage '", env.name, "': key '", key, "': '", ref,
+             "' is not an earlier stage");
+    return env.stage_models->at(ref);
+  }
+  R1_CHECK(path_exists(ref + "/config.json"), "stage '", env.name, "': key '", key, "': model not found: ", ref,
+           "/config.json does not exist");
+  return ref;
+}
+
+std::string resolve_dataset_ref(const StageEnv& env, const std::string& key, const std::string& ref) {
+  R1_CHECK(!ref.empty(), "stage '", env.name, "': key '", key, "' is empty");
+  const std::string path = is_path_ref(ref) ? ref : env.run_dir + "/" + ref + "/data.jsonl";
+  R1_CHECK(path_exists(path), "stage '", env.name, "': key '", key, "': dataset not found: ", path,
+           is_path_ref(ref) ? "" : " (stage '" + ref + "' writes no data.jsonl)");
+  return path;
 }
 
 }  // namespace r1kit::recipes

@@ -15,11 +15,25 @@
 // Overrides: "a.b=v" sets key b of the stage named a when a is a stage name, else the top-level
 // key path a.b ("seed=3", "model.path=/models/qwen", "grpo.steps=40", "sft.lr=1e-3").
 //
-// Stage kinds live in one table (stage_kinds()); adding a kind (rejection sampling, distillation)
-// is one entry there plus its source file.
+// Inheritance: `base: other.yaml` (relative to the recipe's directory) starts from that recipe:
+// its top-level mappings are merged key by key, other keys replaced; its stages come first, a
+// stage with the same name as a base stage is merged into it (keys replaced, lists whole), new
+// stages are appended. So tiny-distill runs tiny-r1-zero's stages as they are today, then its own.
+//
+// References: stage keys such as `teacher: grpo` or `dataset: rs` name an earlier stage (its
+// model, or its data.jsonl) or, when they contain '/' or '.', a path; a name that is not an
+// earlier stage is an Error at load time.
+//
+// Headline: `headline: {teacher: eval_grpo, student: eval_student, baseline: eval_baseline}` puts
+// those evaluations' accuracies into summary.json ("headline": {"teacher": {"stage", "accuracy"}})
+// and the printed table.
+//
+// Stage kinds live in one table (stage_kinds()); adding a kind is one entry there plus its source
+// file.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,7 +69,16 @@ struct StageEnv {
   std::string stage_dir;     // RUN_DIR/<name>, created
   std::string input_model;   // model directory to start from (HF layout, with tokenizer files)
   uint64_t seed = 0;         // recipe seed mixed with the stage index
+  const std::map<std::string, std::string>* stage_models = nullptr;  // earlier stage -> its (or its kept) model
 };
+
+// A stage key's reference (see References above): an earlier stage's model directory, or a path
+// (which must hold config.json). Errors name the stage and key.
+std::string resolve_model_ref(const StageEnv& env, const std::string& key, const std::string& ref);
+// An earlier stage's RUN_DIR/<name>/data.jsonl, or a path (which must exist).
+std::string resolve_dataset_ref(const StageEnv& env, const std::string& key, const std::string& ref);
+// Whether a reference names a path rather than a stage.
+bool is_path_ref(const std::string& ref);
 
 // What a finished stage reports (stored in its DONE marker).
 struct StageResult {
@@ -69,6 +92,8 @@ class Stage {
  public:
   virtual ~Stage() = default;
   virtual StageResult run(const StageEnv& env) = 0;
+  // (key, reference) pairs this stage reads from other stages; checked at load time.
+  virtual std::vector<std::pair<std::string, std::string>> references() const { return {}; }
 };
 
 struct StageKind {
@@ -89,6 +114,7 @@ struct PlannedStage {
 
 struct Recipe {
   RecipeSettings settings;
+  json headline = json::object();   // label -> eval stage name
   json resolved;                    // the recipe after overrides (saved as RUN_DIR/recipe.json)
   std::vector<PlannedStage> stages;
 };

@@ -8,12 +8,19 @@
 
 namespace r1kit::recipes {
 
-// One entry per stage kind. Later kinds (rejection sampling, distillation) are added here.
+// One entry per stage kind.
 const std::vector<StageKind>& stage_kinds() {
   static const std::vector<StageKind> kinds = {
-      {"sft", "supervised fine-tuning on the task's SFT records (masked cross-entropy)", parse_sft_stage},
+      {"sft", "supervised fine-tuning on the task's SFT records or a dataset (masked cross-entropy)", parse_sft_stage},
       {"grpo", "GRPO reinforcement learning with the configured rewards", parse_grpo_stage},
       {"eval", "generation on the held-out records, scored by the accuracy reward", parse_eval_stage},
+      {"rejection_sampling", "N samples per prompt, filtered, up to k kept, deduplicated, mixed -> data.jsonl",
+       parse_rejection_sampling_stage},
+      {"init_model", "a fresh tiny model or a checkpoint to start later stages from (e.g. a student)",
+       parse_init_model_stage},
+      {"kd", "logit distillation from a teacher on fixed sequences (forward/reverse KL, JSD)", parse_kd_stage},
+      {"on_policy_distill", "student samples, teacher scores every token, per-token reverse KL",
+       parse_on_policy_distill_stage},
   };
   return kinds;
 }

@@ -33,6 +33,10 @@ class TinyChainTask : public Task {
     auto rng = rng_for(seed, 2, index);
     return task_.sft_example(rng);
   }
+  json nonreasoning_record(uint64_t seed, int64_t index) const override {
+    auto rng = rng_for(seed, 3, index);
+    return task_.nonreasoning_example(rng);
+  }
   json sample_metrics(const std::vector<json>& records, const std::vector<std::string>& completions) const override {
     BorrowStats total;
     for (size_t i = 0; i < records.size() && i < completions.size(); ++i) {
@@ -72,6 +76,7 @@ class JsonlTask : public Task {
     if (!opts_.train_file.empty()) train_ = load_jsonl(opts_.train_file);
     if (!opts_.test_file.empty()) test_ = load_jsonl(opts_.test_file);
     if (!opts_.sft_file.empty()) sft_ = load_jsonl(opts_.sft_file);
+    if (!opts_.nonreasoning_file.empty()) nonreasoning_ = load_jsonl(opts_.nonreasoning_file);
   }
   std::vector<json> train_prompts(uint64_t seed, int64_t first, int64_t n) const override {
     R1_CHECK(!train_.empty(), opts_.where, ": key 'data.train_file' is needed for training prompts");
@@ -87,6 +92,10 @@ class JsonlTask : public Task {
              ": missing string field '", opts_.completion_field, "'");
     r["completion"] = r[opts_.completion_field];
     return r;
+  }
+  json nonreasoning_record(uint64_t seed, int64_t index) const override {
+    R1_CHECK(!nonreasoning_.empty(), opts_.where, ": mixing non-reasoning data needs 'data.nonreasoning_file'");
+    return nonreasoning_[shuffled(seed, index, nonreasoning_.size(), 3)];
   }
   std::vector<json> eval_records(int64_t limit) const override {
     R1_CHECK(!test_.empty(), opts_.where, ": an eval stage needs 'data.test_file'");
@@ -125,7 +134,7 @@ class JsonlTask : public Task {
     std::vector<size_t> order;
   };
   TaskOptions opts_;
-  std::vector<json> train_, test_, sft_;
+  std::vector<json> train_, test_, sft_, nonreasoning_;
   mutable std::mutex mu_;
   mutable std::map<uint64_t, Permutation> perm_;
 };
@@ -151,6 +160,7 @@ TaskOptions read_task_options(ConfigNode& node) {
   node.read("train_file", o.train_file);
   node.read("test_file", o.test_file);
   node.read("sft_file", o.sft_file);
+  node.read("nonreasoning_file", o.nonreasoning_file);
   node.read("prompt_template", o.prompt_template);
   node.read("completion_field", o.completion_field);
   node.read("chat", o.prompt_format.chat);
@@ -167,7 +177,8 @@ TaskOptions read_task_options(ConfigNode& node) {
   if (o.kind == "jsonl") {
     if (o.train_file.empty() && o.test_file.empty()) node.fail("train_file", "kind jsonl needs train_file and/or test_file");
     const std::pair<const char*, const std::string*> files[] = {
-        {"train_file", &o.train_file}, {"test_file", &o.test_file}, {"sft_file", &o.sft_file}};
+        {"train_file", &o.train_file}, {"test_file", &o.test_file}, {"sft_file", &o.sft_file},
+        {"nonreasoning_file", &o.nonreasoning_file}};
     for (const auto& [key, file] : files)
       if (!file->empty() && !path_exists(*file)) node.fail(key, "file not found: " + *file);
   }

@@ -26,6 +26,7 @@ struct TaskOptions {
   std::string train_file;           // RL prompts (JSONL records)
   std::string test_file;            // held-out evaluation records (JSONL)
   std::string sft_file;             // SFT records with prompt_field and completion_field ("" = no SFT data)
+  std::string nonreasoning_file;    // non-reasoning SFT records (messages or prompt/completion) to mix in
   std::string prompt_template = "{question}";  // "{field}" placeholders filled from each record
   std::string completion_field = "completion";  // SFT target text in sft_file records
   // How the rendered prompt becomes token ids (model/tokenizer_prompt.h): `chat: true` for chat-tuned
@@ -47,6 +48,10 @@ class Task {
   // SFT record number `index` of an endless stream: {"prompt", "completion", ...}. Error when the
   // task has no SFT data.
   virtual json sft_record(uint64_t seed, int64_t index) const = 0;
+  // Non-reasoning SFT record number `index` of an endless stream ({"messages": ...} or
+  // {"prompt", "completion"}), mixed into rejection-sampling data the way DeepSeek-R1 mixes
+  // writing / QA / translation data. Error when the task has none.
+  virtual json nonreasoning_record(uint64_t seed, int64_t index) const = 0;
   // Held-out evaluation records (never used for training), at most `limit` (0 = all).
   virtual std::vector<json> eval_records(int64_t limit) const = 0;
   // Task-specific statistics of completions of `records` (pairwise), merged into GRPO step metrics

@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "model/chat_template.h"
 
 namespace r1kit::recipes {
 namespace {
@@ -183,6 +184,13 @@ json TinyTask::sft_example(std::mt19937_64& rng) const {
   return r;
 }
 
+json TinyTask::nonreasoning_example(std::mt19937_64& rng) const {
+  std::uniform_int_distribution<int> digit(0, 9), len(3, 8);
+  std::string number;
+  for (int i = len(rng); i > 0; --i) number += static_cast<char>('0' + digit(rng));
+  return json{{"prompt", "R:" + number + "="}, {"completion", std::string(number.rbegin(), number.rend()) + kEos}};
+}
+
 int64_t tiny_tokenizer_vocab_size() {
   return static_cast<int64_t>(base_bytes().size()) + std::size(kTags) + 1;
 }
@@ -251,6 +259,7 @@ void write_tiny_tokenizer(const std::string& dir) {
       {"model_max_length", 512},
       {"clean_up_tokenization_spaces", false},
       {"added_tokens_decoder", added_decoder},
+      {"chat_template", kPlainChatTemplate},  // "messages" records render as the raw prompt text
   };
   write_file_atomic(dir + "/tokenizer.json", tok.dump(2) + "\n");
   write_file_atomic(dir + "/tokenizer_config.json", config.dump(2) + "\n");

@@ -69,6 +69,11 @@ class TinyTask {
   // SFT example {"prompt", "completion", "answer"} with the teacher's (possibly buggy) completion.
   json sft_example(std::mt19937_64& rng) const;
 
+  // A non-reasoning record, answered directly without <think>: reversing a 3-8 digit number,
+  //   {"prompt": "R:40213=", "completion": "31204<eos>"}
+  // (the tiny stand-in for the writing / QA data DeepSeek-R1 mixes into its rejection-sampling SFT).
+  json nonreasoning_example(std::mt19937_64& rng) const;
+
   // Prompt-only records for RL: {"prompt", "answer"}.
   json prompt_record(std::mt19937_64& rng) const { return sample(rng).record(); }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "core/hash.h"
 #include "model/cpu_kernels.h"
 
 namespace r1kit {
@@ -23,13 +24,6 @@ void SamplingOptions::validate() const {
 }
 
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Rows of `t` listed in `idx` (all rows when idx covers them in order: no copy).
 torch::Tensor rows_of(const torch::Tensor& t, const torch::Tensor& idx, bool all) {

@@ -5,8 +5,10 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "model/chat_template.h"
 #include "model/tokenizer.h"
 #include "model/tokenizer_prompt.h"
+#include "sft/chat_segments.h"
 
 namespace r1kit::sft {
 namespace {
@@ -28,32 +30,72 @@ void append(SftExample& ex, const std::vector<int32_t>& ids, uint8_t mask) {
 
 }  // namespace
 
-SftExample encode_sft_example(const Tokenizer& tok, const json& record, const SftFormatOptions& opts,
-                              int64_t eos_id, const std::string& where, const PromptEncoder* prompt) {
+SftEncoder::SftEncoder(const Tokenizer& tok, SftFormatOptions opts, int64_t eos_id, const PromptEncoder* prompt)
+    : tok_(tok), opts_(std::move(opts)), eos_(eos_id), prompt_(prompt) {
+  R1_CHECK(opts_.format == "auto" || opts_.format == "prompt_completion" || opts_.format == "chat",
+           "unknown SFT format '", opts_.format, "' (auto, prompt_completion, chat)");
+}
+
+SftEncoder::~SftEncoder() = default;
+
+const ChatTemplate& SftEncoder::chat_template(const std::string& where) const {
+  if (!template_) {
+    try {
+      template_ = std::make_unique<ChatTemplate>(opts_.chat_template.empty()
+                                                     ? ChatTemplate::from_tokenizer_config(opts_.tokenizer_dir)
+                                                     : ChatTemplate::by_name(opts_.chat_template));
+    } catch (const Error& e) {
+      R1_FAIL(where, ": chat-format record needs a chat template (set chat_template, or give the tokenizer a ",
+              "chat_template): ", e.what());
+    }
+  }
+  return *template_;
+}
+
+SftExample SftEncoder::encode(const json& record, const std::string& where) const {
   SftExample ex;
-  if (opts.format == "prompt_completion") {
+  R1_CHECK(record.is_object(), where, ": expected a JSON object, got ", record.type_name());
+  const bool chat = opts_.format == "chat" || (opts_.format == "auto" && record.contains(opts_.messages_field));
+  bool eot_written = false;
+  if (!chat) {
     // Prompt and completion are encoded separately so the mask boundary is exact; this is also how
     // the rollout engine sees them (prompt ids, then generated ids).
-    const std::string& prompt_text = string_field(record, opts.prompt_field, where);
-    append(ex, prompt ? prompt->encode(prompt_text) : tok.encode(prompt_text), 0);
-    append(ex, tok.encode(string_field(record, opts.completion_field, where)), 1);
+    const std::string& prompt_text = string_field(record, opts_.prompt_field, where);
+    append(ex, prompt_ ? prompt_->encode(prompt_text) : tok_.encode(prompt_text), 0);
+    append(ex, tok_.encode(string_field(record, opts_.completion_field, where)), 1);
   } else {
-    R1_FAIL(where, ": unknown SFT format '", opts.format, "' (prompt_completion)");
+    R1_CHECK(record.contains(opts_.messages_field), where, ": missing field '", opts_.messages_field, "'");
+    const std::vector<ChatMessage> msgs = chat_messages_from_json(record.at(opts_.messages_field), where, opts_.messages_field);
+    const ChatTemplate& tmpl = chat_template(where);
+    std::vector<TextSegment> segs;
+    try {
+      segs = chat_training_segments(tmpl, msgs);
+    } catch (const Error& e) {
+      R1_FAIL(where, ": ", e.what());
+    }
+    // The last learned segment ends with the template's end-of-turn text (empty for "plain").
+    eot_written = tmpl.family() != ChatFamily::kPlain;
+    for (const auto& seg : segs) append(ex, tok_.encode(seg.text), seg.learned ? 1 : 0);
   }
-  if (opts.append_eos && eos_id >= 0 && (ex.ids.empty() || ex.ids.back() != eos_id)) {
-    ex.ids.push_back(eos_id);
+  if (opts_.append_eos && eos_ >= 0 && !eot_written && (ex.ids.empty() || ex.ids.back() != eos_)) {
+    ex.ids.push_back(eos_);
     ex.loss_mask.push_back(1);
   }
-  if (opts.max_length > 0 && static_cast<int64_t>(ex.ids.size()) > opts.max_length) {
-    ex.ids.resize(opts.max_length);
-    ex.loss_mask.resize(opts.max_length);
+  if (opts_.max_length > 0 && static_cast<int64_t>(ex.ids.size()) > opts_.max_length) {
+    ex.ids.resize(opts_.max_length);
+    ex.loss_mask.resize(opts_.max_length);
   }
   // Token 0 is never a target (nothing predicts it); at least one later token must be.
   R1_CHECK(std::any_of(ex.loss_mask.begin() + std::min<size_t>(1, ex.loss_mask.size()), ex.loss_mask.end(),
                        [](uint8_t m) { return m != 0; }),
            where, ": example has no target tokens (empty completion, or truncated by max_length=",
-           opts.max_length, ")");
+           opts_.max_length, ")");
   return ex;
+}
+
+SftExample encode_sft_example(const Tokenizer& tok, const json& record, const SftFormatOptions& opts,
+                              int64_t eos_id, const std::string& where, const PromptEncoder* prompt) {
+  return SftEncoder(tok, opts, eos_id, prompt).encode(record, where);
 }
 
 SftBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id) {

@@ -3,19 +3,23 @@
 //
 //   prompt/completion  {"prompt": "Q:1+2=", "completion": "3<eos>"}   ids = enc(prompt) ++ enc(completion)
 //   chat               {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}
-//                      rendered with the tokenizer's chat template; each assistant turn (its content and
-//                      the template's end-of-turn text) is learned, system/user turns are not.
-// The EOS token is appended to completions that do not already end with it.
+//                      rendered with the tokenizer's chat template (or one named); each assistant turn
+//                      (its content and the template's end-of-turn text) is learned, system/user turns
+//                      and headers are not (sft/chat_segments.h says exactly how turns are found).
+// The EOS token is appended to completions that do not already end with it (chat: only when the
+// template writes no end-of-turn text, e.g. the "plain" template).
 #pragma once
 #include <torch/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/json.h"
 
 namespace r1kit {
+class ChatTemplate;
 class PromptEncoder;
 class Tokenizer;
 }
@@ -28,7 +32,8 @@ struct SftExample {
 };
 
 struct SftFormatOptions {
-  std::string format = "prompt_completion";  // "prompt_completion" | "chat"
+  std::string format = "auto";                // "auto" (chat when the record has messages_field) |
+                                              // "prompt_completion" | "chat"
   std::string prompt_field = "prompt";        // prompt_completion: the prompt text
   std::string completion_field = "completion";  // prompt_completion: the target text
   std::string messages_field = "messages";    // chat: list of {"role", "content"}
@@ -43,6 +48,24 @@ struct SftFormatOptions {
 // prompts (BOS, chat template: model/tokenizer_prompt.h) as generation sees them.
 SftExample encode_sft_example(const Tokenizer& tok, const json& record, const SftFormatOptions& opts,
                               int64_t eos_id, const std::string& where, const PromptEncoder* prompt = nullptr);
+
+// The same, with the chat template loaded once (for many records).
+class SftEncoder {
+ public:
+  // `prompt` (optional, must outlive the encoder) encodes prompt_completion prompts.
+  SftEncoder(const Tokenizer& tok, SftFormatOptions opts, int64_t eos_id, const PromptEncoder* prompt = nullptr);
+  ~SftEncoder();
+  SftExample encode(const json& record, const std::string& where) const;
+  const SftFormatOptions& options() const { return opts_; }
+
+ private:
+  const ChatTemplate& chat_template(const std::string& where) const;
+  const Tokenizer& tok_;
+  SftFormatOptions opts_;
+  int64_t eos_;
+  const PromptEncoder* prompt_ = nullptr;
+  mutable std::unique_ptr<ChatTemplate> template_;
+};
 
 // A right-padded batch for next-token training. Row b's real tokens are ids[b, 0:len_b];
 // targets[b, t] = ids[b, t+1] when token t+1 is a target, else -100 (ignored).

@@ -162,8 +162,9 @@ double sft_eval_loss(Transformer& model, const SftBatch& batch) {
 
 SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const SftOptions& opts,
                      const std::string& out_dir, int64_t pad_id, const std::string& tokenizer_dir,
-                     const DataParallel& dp) {
+                     const DataParallel& dp, const SftLossFn& loss_fn) {
   R1_CHECK(opts.steps > 0 && opts.batch_size > 0, "sft: steps and batch_size must be positive");
+  R1_CHECK(!loss_fn || !dp.active(), "sft: a custom loss (KD, on-policy distillation) runs in one process only");
   R1_CHECK(opts.batch_size % dp.world_size() == 0, "sft: batch_size ", opts.batch_size,
            " must be a multiple of the data-parallel world size ", dp.world_size());
   R1_CHECK(opts.parallel_micro_batches >= 0, "sft: parallel_micro_batches must be >= 0, got ", opts.parallel_micro_batches);
@@ -187,9 +188,10 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   const std::vector<torch::Tensor> params = lora ? lora.parameters() : model->parameters();
   // Micro-batches at once on threads (SftOptions::parallel_micro_batches): one process, CPU, float32
   // parameters (a bf16 model sums its micro-batches in fp32 masters, one after another), and no LoRA
-  // dropout (threads would draw its masks from the shared generator in no fixed order).
+  // dropout (threads would draw its masks from the shared generator in no fixed order), and the
+  // masked cross-entropy only (a custom distillation loss runs its micro-batches one after another).
   int64_t parallel = opts.parallel_micro_batches > 0 ? opts.parallel_micro_batches : at::get_num_threads();
-  if (dp.active() || !model->device().is_cpu() || (lora && lora.options().dropout > 0) ||
+  if (loss_fn || dp.active() || !model->device().is_cpu() || (lora && lora.options().dropout > 0) ||
       std::any_of(params.begin(), params.end(), [](const torch::Tensor& p) { return p.scalar_type() != torch::kFloat32; }))
     parallel = 1;
   const int64_t shard = opts.batch_size / dp.world_size();
@@ -288,9 +290,10 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     }
     for (size_t k = 0; !workers && k < batches.size(); ++k) {
       const bool last_micro = k + 1 == batches.size();
-      loss_sum += sft_loss_backward(model, batches[k], n_targets, opts.loss_chunk,
-                                    last_micro ? std::function<void()>([&] { reducer.prepare_for_backward(); })
-                                               : std::function<void()>());
+      loss_sum += loss_fn ? loss_fn(model, batches[k], n_targets)
+                          : sft_loss_backward(model, batches[k], n_targets, opts.loss_chunk,
+                                              last_micro ? std::function<void()>([&] { reducer.prepare_for_backward(); })
+                                                         : std::function<void()>());
       optimizer.accumulate_grads();  // bf16 model: summed in the fp32 master gradients
     }
     reducer.finish();

@@ -68,6 +68,11 @@ double sft_loss_grads(Transformer& model, const SftBatch& batch, double normaliz
 // Mean masked cross-entropy without gradients (for tests and evaluation).
 double sft_eval_loss(Transformer& model, const SftBatch& batch);
 
+// The training objective of one micro-batch, for trainers that reuse this loop with another loss
+// (distill/: logit KD, on-policy distillation). Same contract as sft_loss_backward: accumulate
+// gradients of (summed loss / normalizer) and return the summed loss.
+using SftLossFn = std::function<double(Transformer& model, const SftBatch& batch, double normalizer)>;
+
 struct SftRunResult {
   int64_t steps_done = 0;     // == opts.steps on success
   int64_t resumed_from = 0;   // step restored from a checkpoint (0 = fresh start)
@@ -86,8 +91,9 @@ struct SftRunResult {
 // rank r trains on examples [r·B/W, (r+1)·B/W) of each step's batch_size B (a multiple of W), the
 // gradients are summed over ranks in buckets overlapped with backward, and only rank 0 writes
 // metrics and checkpoints (between barriers). The result's losses are the global batch's.
+// `loss` replaces the masked cross-entropy when given (single process only).
 SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const SftOptions& opts,
                      const std::string& out_dir, int64_t pad_id, const std::string& tokenizer_dir = "",
-                     const DataParallel& dp = DataParallel());
+                     const DataParallel& dp = DataParallel(), const SftLossFn& loss = nullptr);
 
 }  // namespace r1kit::sft

@@ -8,8 +8,11 @@
 #include <fstream>
 
 #include "core/check.h"
+#include "core/fs.h"
+#include "core/json.h"
 #include "recipes/runner.h"
 #include "recipes/stages.h"
+#include "recipes/tiny_model.h"
 
 namespace r1kit::recipes {
 namespace {
@@ -75,7 +78,22 @@ TEST(RecipeGpuKeys, BadValuesAreNamed) {
 }
 
 TEST(RecipeGpuKeys, ChatWithoutATemplateFailsAtTheStageNamingTheFile) {
-  Recipe r = load_recipe(write_recipe("chat"), {"data.chat=true"});  // r1kit's tiny tokenizer has no chat template
+  // r1kit's tiny tokenizer ships the plain template (chat SFT records need one): drop it here.
+  const std::string model = testing::TempDir() + "/gpu_keys_chat_model";
+  std::filesystem::remove_all(model);
+  TinyModelOptions o;
+  o.hidden_size = 32, o.num_hidden_layers = 1, o.num_attention_heads = 2, o.num_key_value_heads = 2;
+  o.intermediate_size = 64;
+  create_tiny_model(o, 3, model);
+  json cfg = parse_json(read_file(model + "/tokenizer_config.json"), "tokenizer_config.json");
+  cfg.erase("chat_template");
+  write_file_atomic(model + "/tokenizer_config.json", cfg.dump(2));
+  const std::string path = write_recipe("chat");
+  std::string text = kRecipe;
+  const std::string create_line = text.substr(text.find("  create:"), text.find('\n', text.find("  create:")) - text.find("  create:"));
+  text.replace(text.find(create_line), create_line.size(), "  path: " + model);
+  std::ofstream(path) << text;
+  Recipe r = load_recipe(path, {"data.chat=true"});
   RunOptions opts;
   opts.run_dir = testing::TempDir() + "/gpu_keys_chat_run";
   opts.print_table = false;

@@ -11,6 +11,7 @@
 #include "model/checkpoint.h"
 #include "model/master_weights.h"
 #include "model/tokenizer.h"
+#include "model/tokenizer_prompt.h"
 #include "recipes/tiny_model.h"
 #include "recipes/tiny_task.h"
 #include "sft/sft_trainer.h"
@@ -71,6 +72,50 @@ TEST(SftDataset, LossMaskHandChecked) {
   SftFormatOptions cut;
   cut.max_length = 7;  // only the prompt survives
   EXPECT_THROW(encode_sft_example(tok, rec, cut, eos, "rec"), Error);
+}
+
+// A distillation trace is a chat record (messages, from rejection sampling); the model is later
+// evaluated and RL-trained on PromptEncoder ids followed by generated ids. SFT on the record must
+// teach exactly that sequence: prompt ids unlearned, then the completion ids and EOS learned, for
+// the chat path (the tokenizer's own template and "plain") and the prompt/completion path alike.
+TEST(SftDataset, ChatRecordIdsEqualGenerationIds) {
+  const std::string dir = fresh_dir("chat_ids");
+  recipes::write_tiny_tokenizer(dir);
+  const Tokenizer tok = Tokenizer::from_file(dir);
+  const int64_t eos = tok.token_to_id("<eos>");
+  const PromptEncoder generation(tok, dir);  // what eval and GRPO feed the model
+  const recipes::TinyTask task;
+  std::mt19937_64 rng(5);
+  int checked = 0;
+  for (int i = 0; i < 20; ++i) {
+    const recipes::TinyProblem p = task.sample(rng);
+    std::string completion = p.completion(0.0, rng);
+    completion = completion.substr(0, completion.find("<eos>"));  // generated text has no special tokens
+    std::vector<int64_t> want;
+    for (int32_t id : generation.encode(p.prompt())) want.push_back(id);
+    const size_t prompt_len = want.size();
+    for (int32_t id : tok.encode(completion)) want.push_back(id);
+    want.push_back(eos);
+    std::vector<uint8_t> want_mask(want.size(), 1);
+    std::fill(want_mask.begin(), want_mask.begin() + prompt_len, 0);
+
+    const json chat = {{"messages", json::array({{{"role", "user"}, {"content", p.prompt()}},
+                                                 {{"role", "assistant"}, {"content", completion}}})}};
+    for (const std::string tmpl : {"", "plain"}) {
+      SftFormatOptions o;
+      o.chat_template = tmpl;
+      o.tokenizer_dir = dir;
+      const SftExample ex = encode_sft_example(tok, chat, o, eos, "chat", &generation);
+      EXPECT_EQ(ex.ids, want) << p.prompt() << " template '" << tmpl << "'";
+      EXPECT_EQ(ex.loss_mask, want_mask) << p.prompt() << " template '" << tmpl << "'";
+    }
+    const json pc = {{"prompt", p.prompt()}, {"completion", completion}};
+    const SftExample ex = encode_sft_example(tok, pc, {}, eos, "pc", &generation);
+    EXPECT_EQ(ex.ids, want) << p.prompt();
+    EXPECT_EQ(ex.loss_mask, want_mask) << p.prompt();
+    ++checked;
+  }
+  EXPECT_EQ(checked, 20);
 }
 
 TEST(SftTrainer, LearningRateWarmupAndCosine) {

@@ -287,14 +287,15 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
           g = g.defined() ? g + sums[w][i] : sums[w][i];
         }
       }
-    }
-    for (size_t k = 0; !workers && k < batches.size(); ++k) {
-      const bool last_micro = k + 1 == batches.size();
-      loss_sum += loss_fn ? loss_fn(model, batches[k], n_targets)
-                          : sft_loss_backward(model, batches[k], n_targets, opts.loss_chunk,
-                                              last_micro ? std::function<void()>([&] { reducer.prepare_for_backward(); })
-                                                         : std::function<void()>());
-      optimizer.accumulate_grads();  // bf16 model: summed in the fp32 master gradients
+    } else {
+      for (size_t k = 0; k < batches.size(); ++k) {
+        const bool last_micro = k + 1 == batches.size();
+        loss_sum += loss_fn ? loss_fn(model, batches[k], n_targets)
+                            : sft_loss_backward(model, batches[k], n_targets, opts.loss_chunk,
+                                                last_micro ? std::function<void()>([&] { reducer.prepare_for_backward(); })
+                                                           : std::function<void()>());
+        optimizer.accumulate_grads();  // bf16 model: summed in the fp32 master gradients
+      }
     }
     reducer.finish();
     loss_sum = dp.sum({loss_sum})[0];

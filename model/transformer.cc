@@ -217,16 +217,23 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
       ctx.record->v[layer_] = values;
     }
 #if TORCH_VERSION_MAJOR >= 2
-    // Causal fused attention (flash / memory-efficient on CUDA): repeat K/V per query head.
+    // Causal fused attention (flash / memory-efficient on CUDA): repeat K/V per query head. Packed
+    // rows pass their block-diagonal causal mask instead (memory-efficient / math kernels).
     if (R > 1) {
       keys = keys.repeat_interleave(R, 1);
       values = values.repeat_interleave(R, 1);
     }
-    auto y = at::scaled_dot_product_attention(q.transpose(1, 2), keys, values, {}, 0.0, /*is_causal=*/true);  // [B,H,T,D]
-    return apply_linear(*o_proj, y.transpose(1, 2).reshape({B, T, H * D}), kn);
+    auto y = ctx.packed_mask.defined()
+                 ? at::scaled_dot_product_attention(q.transpose(1, 2), keys, values, ctx.packed_mask, 0.0, false)
+                 : at::scaled_dot_product_attention(q.transpose(1, 2), keys, values, {}, 0.0, /*is_causal=*/true);
+    return apply_linear(*o_proj, y.transpose(1, 2).reshape({B, T, H * D}), kn);  // y [B,H,T,D]
 #else
-    auto causal = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).tril();
-    mask = causal.unsqueeze(0).expand({R, T, T}).reshape({1, 1, R * T, T});  // [1,1,R*T,T]
+    if (ctx.packed_mask.defined()) {  // [B,1,T,T] -> [B,1,R*T,T], the layout of the grouped heads
+      mask = ctx.packed_mask.unsqueeze(2).expand({B, 1, R, T, T}).reshape({B, 1, R * T, T});
+    } else {
+      auto causal = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).tril();
+      mask = causal.unsqueeze(0).expand({R, T, T}).reshape({1, 1, R * T, T});  // [1,1,R*T,T]
+    }
 #endif
   }
 
@@ -352,6 +359,19 @@ ForwardContext TransformerImpl::cache_context(int64_t B, int64_t T, KvCache* cac
 
 torch::Tensor TransformerImpl::forward_hidden(const torch::Tensor& ids, const torch::Tensor& positions,
                                               KvCache* cache, const std::vector<int64_t>* rows) {
+  return hidden_states(ids, positions, cache, rows, torch::Tensor());
+}
+
+torch::Tensor TransformerImpl::forward_hidden_packed(const torch::Tensor& ids, const torch::Tensor& positions,
+                                                     const torch::Tensor& segments) {
+  R1_CHECK(segments.defined(), "Transformer::forward_hidden_packed: no segments given");
+  R1_CHECK(segments.sizes() == ids.sizes(), "Transformer::forward_hidden_packed: segments must be [B,T] like ids ",
+           ids.sizes(), ", got ", segments.sizes());
+  return hidden_states(ids, positions, nullptr, nullptr, segments);
+}
+
+torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const torch::Tensor& positions, KvCache* cache,
+                                             const std::vector<int64_t>* rows, const torch::Tensor& segments) {
   R1_CHECK(ids.dim() == 2 && positions.sizes() == ids.sizes(), "Transformer::forward: ids and positions must both be "
            "[B,T], got ", ids.sizes(), " and ", positions.sizes());
   const int64_t B = ids.size(0), T = ids.size(1);
@@ -363,6 +383,12 @@ torch::Tensor TransformerImpl::forward_hidden(const torch::Tensor& ids, const to
     ctx = cache_context(B, T, cache, rows, x);
   } else {
     ctx.kernels = kernels_;
+  }
+  if (segments.defined()) {
+    // Key s is visible to query t when both lie in one document and s <= t (block-diagonal causal).
+    const torch::Tensor seg = segments.to(dev, torch::kLong);
+    const torch::Tensor causal = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(dev)).tril();
+    ctx.packed_mask = (seg.unsqueeze(2) == seg.unsqueeze(1)).logical_and(causal).unsqueeze(1);  // [B,1,T,T]
   }
   auto [cos, sin] = rope_.cos_sin(positions.to(dev, torch::kLong));  // [B,T,D] f32
   if (ctx.kernels == Kernels::kNative) {

@@ -60,6 +60,9 @@ struct ForwardContext {
   int64_t first_row = -1;       // rows are first_row .. first_row+B-1 (slice, no gather); -1 otherwise
   int64_t attend_len = 0;       // slots [0, attend_len) are read: max over rows of length + T
   torch::Tensor mask;           // [B,1,R*T,L] bool, true = may attend (cache and prefix paths)
+  // Packed rows without a cache (sequence packing): [B,1,T,T] bool, true where query t may attend
+  // key s (same document and s <= t). Undefined: plain causal attention over the whole row.
+  torch::Tensor packed_mask;
   // Shared-prefix forward: the prompt pass records its K/V; the completion pass (rows_per_prefix
   // rows per prompt) attends to them first.
   PrefixKv* record = nullptr;
@@ -145,6 +148,13 @@ class TransformerImpl : public torch::nn::Module {
   // Same arguments; the final-normed hidden states [B,T,C] in the model dtype (before lm_head).
   torch::Tensor forward_hidden(const torch::Tensor& ids, const torch::Tensor& positions, KvCache* cache = nullptr,
                                const std::vector<int64_t>* rows = nullptr);
+  // Packed rows (sequence packing, sft/sft_packing.h): each row holds several documents, and
+  // segments [B,T] int64 says which (equal value = same document). Query t attends key s only when
+  // s <= t and segments[b,s] == segments[b,t], so no document sees another; `positions` should
+  // restart at 0 with each document (RoPE then sees each one as if it were alone). Without a cache;
+  // equals forward_hidden of every document on its own (up to float rounding).
+  torch::Tensor forward_hidden_packed(const torch::Tensor& ids, const torch::Tensor& positions,
+                                      const torch::Tensor& segments);
   // Training forward for groups of completions sharing a prompt: prompt p's tokens run through the
   // model once, and its G completions attend to its K/V. prompt_ids [P, Tp] right-padded, with
   // prompt_lengths[p] real tokens; completion_ids [P*G, Tc] right-padded, rows p*G .. p*G+G-1
@@ -188,6 +198,9 @@ class TransformerImpl : public torch::nn::Module {
   }
   ForwardContext cache_context(int64_t B, int64_t T, KvCache* cache, const std::vector<int64_t>* rows,
                                const torch::Tensor& x);
+  // forward_hidden and forward_hidden_packed (segments undefined: unpacked).
+  torch::Tensor hidden_states(const torch::Tensor& ids, const torch::Tensor& positions, KvCache* cache,
+                              const std::vector<int64_t>* rows, const torch::Tensor& segments);
   ModelConfig cfg_;
   RotaryEmbedding rope_;
   Kernels kernels_ = Kernels::kAten;

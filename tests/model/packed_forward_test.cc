@@ -1,0 +1,128 @@
+// The packed training forward (Transformer::forward_hidden_packed, sequence packing): rows holding
+// several documents, positions restarting per document, attention causal within a document only,
+// equal the forward of every document on its own -- logits and gradients -- on the real HF
+// checkpoints of ../shared/fixtures (Qwen2 and Llama layouts) with both training kernels.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <tuple>
+
+#include "model/checkpoint.h"
+#include "model/transformer.h"
+#include "tests/model/model_test_util.h"
+
+using namespace r1kit;
+using namespace r1kit::test;
+
+namespace {
+
+// Two packed rows: row 0 = documents A (7 tokens), B (4), C (1); row 1 = D (9) then 3 pad tokens
+// with a segment of their own. Ids are arbitrary in-vocabulary values.
+struct Packed {
+  std::vector<std::vector<int64_t>> docs = {{5, 17, 3, 88, 41, 2, 60}, {9, 9, 120, 7}, {33}, {1, 2, 4, 8, 16, 32, 64, 128, 256}};
+  std::vector<std::pair<int64_t, int64_t>> where = {{0, 0}, {0, 7}, {0, 11}, {1, 0}};  // (row, start) of each doc
+  torch::Tensor ids = torch::zeros({2, 12}, torch::kLong), pos = torch::zeros({2, 12}, torch::kLong),
+                seg = torch::zeros({2, 12}, torch::kLong);
+  Packed() {
+    for (size_t d = 0; d < docs.size(); ++d)
+      for (size_t t = 0; t < docs[d].size(); ++t) {
+        const auto [r, s] = where[d];
+        ids[r][s + int64_t(t)] = docs[d][t];
+        pos[r][s + int64_t(t)] = int64_t(t);
+        seg[r][s + int64_t(t)] = int64_t(d);
+      }
+    for (int64_t t = 9; t < 12; ++t) {  // padding: its own segment, positions 0..2
+      ids[1][t] = 0;
+      pos[1][t] = t - 9;
+      seg[1][t] = 99;
+    }
+  }
+};
+
+torch::Tensor doc_ids(const std::vector<int64_t>& d) { return torch::tensor(d, torch::kLong).view({1, int64_t(d.size())}); }
+torch::Tensor doc_pos(size_t n) { return torch::arange(int64_t(n), torch::kLong).view({1, int64_t(n)}); }
+
+class PackedForward : public testing::TestWithParam<std::tuple<std::string, Kernels>> {};
+
+TEST_P(PackedForward, EqualsEachDocumentOnItsOwnWithGradients) {
+  const std::string dir = shared_path("fixtures/" + std::get<0>(GetParam()));
+  R1_REQUIRE_FILE(dir + "/model.safetensors");
+  Transformer m = load_model(dir, nullptr, torch::kCPU, torch::kFloat32);
+  m->set_kernels(std::get<1>(GetParam()));
+  const Packed p;
+
+  // 1. Logits: every document's slice of the packed rows == its own forward.
+  double dl = 0, scale = 0;
+  {
+    torch::NoGradGuard g;
+    const torch::Tensor packed = m->logits_from_hidden(m->forward_hidden_packed(p.ids, p.pos, p.seg));  // [2,12,V]
+    for (size_t d = 0; d < p.docs.size(); ++d) {
+      const auto [r, s] = p.where[d];
+      const int64_t n = int64_t(p.docs[d].size());
+      const torch::Tensor alone = m->forward(doc_ids(p.docs[d]), doc_pos(p.docs[d].size()))[0];  // [n,V]
+      dl = std::max(dl, max_abs_diff(packed[r].narrow(0, s, n), alone));
+      scale = std::max(scale, alone.abs().max().item<double>());
+    }
+    // Without the segments the same rows are one causal sequence: documents see each other.
+    const torch::Tensor unpacked = m->forward(p.ids, p.pos);
+    EXPECT_GT(max_abs_diff(unpacked[0].narrow(0, 7, 4), packed[0].narrow(0, 7, 4)), 1e-3);
+  }
+  std::printf("%s: packed vs per-document logits max|diff| %.3g (max |logit| %.1f)\n", std::get<0>(GetParam()).c_str(),
+              dl, scale);
+  EXPECT_LE(dl, 1e-5);
+
+  // 2. Gradients of a loss over the real tokens (activation checkpointing on for the packed pass:
+  //    the recomputed layers must see the same mask).
+  auto loss_of = [](const torch::Tensor& h) { return (h.pow(2).sum(-1) * 1e-3).sum() + h.sin().sum(); };
+  auto grads = [&m] {
+    std::vector<torch::Tensor> g;
+    for (auto& prm : m->parameters()) {
+      g.push_back(prm.grad().defined() ? prm.grad().clone() : torch::zeros_like(prm));
+      if (prm.grad().defined()) prm.mutable_grad().zero_();
+    }
+    return g;
+  };
+  ComputeOptions co;
+  co.activation_checkpointing = true;
+  m->set_compute_options(co);
+  m->train();
+  const torch::Tensor hp = m->forward_hidden_packed(p.ids, p.pos, p.seg);
+  torch::Tensor l1 = torch::zeros({});
+  for (size_t d = 0; d < p.docs.size(); ++d)
+    l1 = l1 + loss_of(hp[p.where[d].first].narrow(0, p.where[d].second, int64_t(p.docs[d].size())));
+  l1.backward();
+  const auto g1 = grads();
+  m->set_compute_options(ComputeOptions());
+  torch::Tensor l2 = torch::zeros({});
+  for (const auto& d : p.docs) l2 = l2 + loss_of(m->forward_hidden(doc_ids(d), doc_pos(d.size()))[0]);
+  l2.backward();
+  const auto g2 = grads();
+  double dg = 0;
+  for (size_t i = 0; i < g1.size(); ++i) dg = std::max(dg, max_abs_diff(g1[i], g2[i]) / (1 + g2[i].abs().max().item<double>()));
+  std::printf("%s: packed vs per-document gradients max relative |diff| %.3g (loss %.6f vs %.6f)\n",
+              std::get<0>(GetParam()).c_str(), dg, l1.item<double>(), l2.item<double>());
+  EXPECT_LE(dg, 1e-5);
+}
+
+TEST(PackedForwardErrors, SegmentsMustMatchIds) {
+  Transformer m(tiny_config());
+  const torch::Tensor ids = torch::zeros({2, 5}, torch::kLong), pos = torch::zeros({2, 5}, torch::kLong);
+  EXPECT_NE(error_of([&] { m->forward_hidden_packed(ids, pos, torch::zeros({2, 4}, torch::kLong)); })
+                .find("segments must be [B,T] like ids"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { m->forward_hidden_packed(ids, pos, torch::Tensor()); }).find("no segments given"),
+            std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, PackedForward,
+                         testing::Combine(testing::Values("tiny-qwen2", "tiny-llama"),
+                                          testing::Values(Kernels::kAten, Kernels::kOneDnn)),
+                         [](const testing::TestParamInfo<std::tuple<std::string, Kernels>>& info) {
+                           std::string name = std::get<0>(info.param);
+                           for (char& c : name)
+                             if (c == '-') c = '_';
+                           return name + (std::get<1>(info.param) == Kernels::kAten ? "_aten" : "_onednn");
+                         });
+
+}  // namespace

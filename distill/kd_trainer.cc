@@ -40,7 +40,6 @@ Transformer load_teacher(const std::string& dir, torch::Device device, torch::Dt
 double kd_loss_backward(Transformer& student, Transformer& teacher, const sft::SftBatch& batch, double normalizer,
                         const KdTrainOptions& o, int64_t vocab) {
   const torch::Device device = student->device();
-  const torch::Tensor ids = batch.input_ids.to(device), positions = batch.positions.to(device);
   const torch::Tensor targets = batch.targets.reshape({-1}).to(device);
   const torch::Tensor selected = targets.ne(-100).nonzero().squeeze(1);
   if (selected.numel() == 0) return 0.0;
@@ -49,12 +48,12 @@ double kd_loss_backward(Transformer& student, Transformer& teacher, const sft::S
   torch::Tensor t_hidden;
   {
     torch::NoGradGuard no_grad;
-    const torch::Tensor th = teacher->forward_hidden(ids.to(teacher->device()), positions.to(teacher->device()));
+    const torch::Tensor th = sft::sft_forward_hidden(teacher, batch);  // packed rows: the packed forward
     t_hidden = th.reshape({-1, th.size(-1)}).index_select(0, selected.to(teacher->device()));
   }
   // 2. Student hidden states; the chunks below backpropagate into a detached copy (as SFT does),
   //    so only one chunk of [n, V] logits per model is alive at a time.
-  const torch::Tensor hidden = student->forward_hidden(ids, positions);
+  const torch::Tensor hidden = sft::sft_forward_hidden(student, batch);
   const torch::Tensor h = hidden.reshape({-1, hidden.size(-1)}).index_select(0, selected);
   const torch::Tensor h_leaf = h.detach().requires_grad_(true);
   const torch::Tensor tgt = targets.index_select(0, selected);

@@ -37,8 +37,10 @@ sft::SftBatchSource on_policy_source(Transformer student, RolloutPool& pool, Ste
     // 3. prompt ++ completion, learned on the completion tokens.
     std::vector<sft::SftExample> out;
     for (const auto& g : groups) {
-      for (const auto& s : g.samples) {
+      for (size_t k = 0; k < g.samples.size(); ++k) {
+        const auto& s = g.samples[k];
         sft::SftExample ex;
+        ex.where = "step " + std::to_string(step) + " prompt " + g.id + " sample " + std::to_string(k);
         ex.ids = g.prompt_ids;
         ex.loss_mask.assign(g.prompt_ids.size(), 0);
         for (int64_t id : s.completion_ids) {

@@ -6,6 +6,8 @@
 //     kind: sft
 //     steps: 300            # optimiser steps          batch_size: 64     micro_batch_size: 0 (= batch)
 //     parallel_micro_batches: 0   # micro-batches at once, one thread each (CPU); 0 = one per `threads`
+//     packing: false        # pack examples into rows (sft/sft_packing.h); micro_batch_size then counts rows
+//     packing_length: 0     # tokens per packed row; 0 = the longest example of the step
 //     lr: 2.0e-3            # peak, after warmup_steps; cosine to min_lr
 //     checkpoint_every: 100 # a re-run resumes from RUN_DIR/<name>/checkpoint
 //     dataset: rs           # optional: an earlier stage's data.jsonl, or a path (default: the task's SFT records)
@@ -34,6 +36,8 @@ void read_sft_train_options(ConfigNode& node, SftTrainOptions& t) {
   node.read("batch_size", o.batch_size);
   node.read("micro_batch_size", o.micro_batch_size);
   node.read("parallel_micro_batches", o.parallel_micro_batches);
+  node.read("packing", o.packing);
+  node.read("packing_length", o.packing_length);
   node.read("lr", o.lr);
   node.read("min_lr", o.min_lr);
   node.read("warmup_steps", o.warmup_steps);
@@ -59,6 +63,8 @@ void read_sft_train_options(ConfigNode& node, SftTrainOptions& t) {
   if (o.batch_size < 1) node.fail("batch_size", "must be >= 1");
   if (o.micro_batch_size < 0) node.fail("micro_batch_size", "must be >= 0");
   if (o.parallel_micro_batches < 0) node.fail("parallel_micro_batches", "must be >= 0 (0 = one per thread)");
+  if (o.packing_length < 0) node.fail("packing_length", "must be >= 0 (0 = the longest example of the step)");
+  if (o.packing_length > 0 && !o.packing) node.fail("packing_length", "is set but packing is off (packing: true)");
   if (!(o.lr > 0)) node.fail("lr", "must be positive");
   if (!(o.min_lr >= 0 && o.min_lr <= o.lr)) node.fail("min_lr", "must be in [0, lr]");
   if (o.warmup_steps < 0) node.fail("warmup_steps", "must be >= 0");

@@ -14,7 +14,10 @@ void SftDataset::add_jsonl(const std::string& path, const SftEncoder& encoder) {
   R1_CHECK(path_exists(path), path, ": SFT data file not found");
   const size_t before = examples_->size();
   // for_each_jsonl prefixes errors (malformed JSON, missing fields) with "path:line: ".
-  for_each_jsonl(path, [&](const json& rec, int) { examples_->push_back(encoder.encode(rec, "record")); });
+  for_each_jsonl(path, [&](const json& rec, int line) {
+    examples_->push_back(encoder.encode(rec, "record"));
+    examples_->back().where = path + ":" + std::to_string(line);  // names it in later errors (packing)
+  });
   R1_CHECK(examples_->size() > before, path, ": no records");
 }
 

@@ -54,6 +54,7 @@ const ChatTemplate& SftEncoder::chat_template(const std::string& where) const {
 
 SftExample SftEncoder::encode(const json& record, const std::string& where) const {
   SftExample ex;
+  ex.where = where;
   R1_CHECK(record.is_object(), where, ": expected a JSON object, got ", record.type_name());
   const bool chat = opts_.format == "chat" || (opts_.format == "auto" && record.contains(opts_.messages_field));
   bool eot_written = false;
@@ -119,6 +120,7 @@ SftBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id) {
         ++batch.num_target_tokens;
       }
     }
+    batch.num_tokens += static_cast<int64_t>(e.ids.size());
   }
   batch.positions = torch::arange(T, torch::kInt64).unsqueeze(0).expand({B, T}).contiguous();
   return batch;

@@ -29,6 +29,7 @@ namespace r1kit::sft {
 struct SftExample {
   std::vector<int64_t> ids;        // the whole sequence
   std::vector<uint8_t> loss_mask;  // same length; 1 = this token is a training target
+  std::string where;               // where it came from, for errors (e.g. "train.jsonl:12"); may be empty
 };
 
 struct SftFormatOptions {
@@ -68,12 +69,15 @@ class SftEncoder {
 };
 
 // A right-padded batch for next-token training. Row b's real tokens are ids[b, 0:len_b];
-// targets[b, t] = ids[b, t+1] when token t+1 is a target, else -100 (ignored).
+// targets[b, t] = ids[b, t+1] when token t+1 is a target, else -100 (ignored). Packed batches
+// (sft/sft_packing.h) hold several examples per row, told apart by `segments`.
 struct SftBatch {
   torch::Tensor input_ids;  // [B, T] int64 (padded with pad_id)
-  torch::Tensor positions;  // [B, T] int64 0..T-1
+  torch::Tensor positions;  // [B, T] int64 0..T-1 (packed: restarting at 0 with every example)
   torch::Tensor targets;    // [B, T] int64, -100 where no loss
+  torch::Tensor segments;   // packed: [B, T] int64, equal = one example; undefined = one example per row
   int64_t num_target_tokens = 0;
+  int64_t num_tokens = 0;   // real (not padding) tokens
 };
 
 SftBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id);

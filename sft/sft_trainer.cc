@@ -18,6 +18,7 @@
 #include "model/checkpoint.h"
 #include "model/grad_reducer.h"
 #include "model/master_weights.h"
+#include "sft/sft_packing.h"
 
 namespace r1kit::sft {
 namespace {
@@ -87,12 +88,10 @@ namespace {
 double sft_loss_impl(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk,
                      const std::function<void()>& before_last_backward, const std::vector<torch::Tensor>* params,
                      std::vector<torch::Tensor>* grads) {
-  const torch::Device device = model->device();
-  const torch::Tensor ids = batch.input_ids.to(device), positions = batch.positions.to(device);
-  const torch::Tensor targets = batch.targets.reshape({-1}).to(device);
+  const torch::Tensor targets = batch.targets.reshape({-1}).to(model->device());
   const torch::Tensor selected = targets.ne(-100).nonzero().squeeze(1);
   if (selected.numel() == 0) return 0.0;
-  const torch::Tensor hidden = model->forward_hidden(ids, positions);
+  const torch::Tensor hidden = sft_forward_hidden(model, batch);
   const torch::Tensor h = hidden.reshape({-1, hidden.size(-1)}).index_select(0, selected);
   const torch::Tensor h_leaf = h.detach().requires_grad_(true);
   const torch::Tensor tgt = targets.index_select(0, selected);
@@ -136,6 +135,32 @@ double sft_loss_impl(Transformer& model, const SftBatch& batch, double normalize
   return total;
 }
 
+// This rank's micro-batches of a step: examples [first, last) in groups of `micro`, or with packing
+// those examples packed into rows (of packing_length tokens, or of the longest example of the whole
+// step, so that every rank packs into rows of one size) in groups of micro_batch_size rows (0: the
+// rows split evenly over `parallel` micro-batches).
+std::vector<SftBatch> micro_batches(const std::vector<SftExample>& examples, int64_t first, int64_t last,
+                                    const SftOptions& opts, int64_t micro, int64_t parallel, int64_t pad_id) {
+  std::vector<SftBatch> out;
+  if (!opts.packing) {
+    for (int64_t a = first; a < last; a += micro) {
+      const std::vector<SftExample> part(examples.begin() + a, examples.begin() + std::min(last, a + micro));
+      out.push_back(collate_sft(part, pad_id));
+    }
+    return out;
+  }
+  int64_t capacity = opts.packing_length;
+  if (capacity == 0)
+    for (const auto& e : examples) capacity = std::max(capacity, static_cast<int64_t>(e.ids.size()));
+  const std::vector<SftExample> mine(examples.begin() + first, examples.begin() + last);
+  const std::vector<PackedRow> rows = pack_sft_examples(mine, capacity);
+  const int64_t n = static_cast<int64_t>(rows.size());
+  const int64_t per = opts.micro_batch_size > 0 ? opts.micro_batch_size : (n + parallel - 1) / parallel;
+  for (int64_t a = 0; a < n; a += per)
+    out.push_back(collate_packed(mine, {rows.begin() + a, rows.begin() + std::min(n, a + per)}, pad_id));
+  return out;
+}
+
 }  // namespace
 
 double sft_loss_backward(Transformer& model, const SftBatch& batch, double normalizer, int64_t loss_chunk,
@@ -150,12 +175,18 @@ double sft_loss_grads(Transformer& model, const SftBatch& batch, double normaliz
   return sft_loss_impl(model, batch, normalizer, loss_chunk, nullptr, &params, &grads);
 }
 
+torch::Tensor sft_forward_hidden(Transformer& model, const SftBatch& batch) {
+  const torch::Device device = model->device();
+  const torch::Tensor ids = batch.input_ids.to(device), positions = batch.positions.to(device);
+  if (batch.segments.defined()) return model->forward_hidden_packed(ids, positions, batch.segments.to(device));
+  return model->forward_hidden(ids, positions);
+}
+
 double sft_eval_loss(Transformer& model, const SftBatch& batch) {
   torch::NoGradGuard no_grad;
-  const torch::Device device = model->device();
-  const torch::Tensor logits = model->forward(batch.input_ids.to(device), batch.positions.to(device));
+  const torch::Tensor logits = model->logits_from_hidden(sft_forward_hidden(model, batch));
   const torch::Tensor loss = torch::nn::functional::cross_entropy(
-      logits.reshape({-1, logits.size(-1)}), batch.targets.reshape({-1}).to(device),
+      logits.reshape({-1, logits.size(-1)}), batch.targets.reshape({-1}).to(model->device()),
       torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
   return loss.item<double>();
 }
@@ -168,6 +199,8 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
   R1_CHECK(opts.batch_size % dp.world_size() == 0, "sft: batch_size ", opts.batch_size,
            " must be a multiple of the data-parallel world size ", dp.world_size());
   R1_CHECK(opts.parallel_micro_batches >= 0, "sft: parallel_micro_batches must be >= 0, got ", opts.parallel_micro_batches);
+  R1_CHECK(opts.packing_length >= 0, "sft: packing_length must be >= 0 (0 = the longest example of the step), got ",
+           opts.packing_length);
   make_dirs(out_dir);
   const std::string ckpt_dir = out_dir + "/checkpoint", metrics_path = out_dir + "/metrics.jsonl";
 
@@ -214,6 +247,9 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     at::set_num_threads(1);
     spdlog::info("sft: {} micro-batches of {} at a time, one thread each", parallel, micro);
   }
+  if (opts.packing)
+    spdlog::info("sft: packing examples into rows of {}", opts.packing_length > 0 ? std::to_string(opts.packing_length) + " tokens"
+                                                                                  : std::string("the step's longest example"));
   // AdamW; a bf16 model trains through fp32 master weights (model/master_weights.h).
   MasterWeights optimizer(params, torch::optim::AdamWOptions(opts.lr)
                                                          .betas({opts.beta1, opts.beta2})
@@ -245,21 +281,23 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     const double lr = sft_learning_rate(opts, step);
     optimizer.set_lr(lr);
 
-    // 1. The step's examples, split into micro-batches; the loss is normalised by the target tokens
-    //    of the whole step so accumulation equals one big batch.
+    // 1. The step's examples, split into micro-batches (packed rows with packing); the loss is
+    //    normalised by the target tokens of the whole step so accumulation equals one big batch.
     std::vector<SftExample> examples = source(step, opts.batch_size);
     R1_CHECK(static_cast<int64_t>(examples.size()) == opts.batch_size, "sft: the data source returned ",
              examples.size(), " examples for step ", step, ", expected ", opts.batch_size);
-    //    Data parallel: this rank's share of the examples; the token count is the global one.
+    //    Data parallel: this rank's share of the examples; the token counts are the global ones.
     const auto [first, last] = dp.shard(opts.batch_size);
-    std::vector<SftBatch> batches;
-    double n_targets = 0;
-    for (int64_t a = first; a < last; a += micro) {
-      std::vector<SftExample> part(examples.begin() + a, examples.begin() + std::min(last, a + micro));
-      batches.push_back(collate_sft(part, pad_id));
-      n_targets += batches.back().num_target_tokens;
+    const std::vector<SftBatch> batches = micro_batches(examples, first, last, opts, micro, parallel, pad_id);
+    double n_targets = 0, n_real = 0, n_slots = 0;
+    for (const auto& b : batches) {
+      n_targets += b.num_target_tokens;
+      n_real += b.num_tokens;
+      n_slots += b.input_ids.numel();
     }
-    n_targets = dp.sum({n_targets})[0];
+    const std::vector<double> counts = dp.sum({n_targets, n_real, n_slots});
+    n_targets = counts[0];
+    const double efficiency = counts[1] / std::max(counts[2], 1.0);
     R1_CHECK(n_targets > 0, "sft: step ", step, " has no target tokens");
 
     // 2. Forward/backward per micro-batch, clip, step. Data parallel: the last micro-batch's
@@ -310,7 +348,8 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     result.last_loss = loss;
     const double seconds = step_timer.seconds();
     const json rec = {{"step", step + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                      {"tokens", n_targets}, {"tokens_per_s", n_targets / std::max(seconds, 1e-9)}, {"seconds", seconds}};
+                      {"tokens", n_targets}, {"tokens_per_s", n_targets / std::max(seconds, 1e-9)}, {"seconds", seconds},
+                      {"packing_efficiency", efficiency}};
     metrics.write(rec);
     tb.scalars(step + 1, rec);
     progress.add("tok", n_targets);

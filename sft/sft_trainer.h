@@ -41,6 +41,13 @@ struct SftOptions {
   // micro_batch_size the batch is split into this many micro-batches. The gradients are summed in a
   // fixed order, so a run is deterministic for a given value.
   int64_t parallel_micro_batches = 0;
+  // Sequence packing (sft/sft_packing.h, TRL's packing=True): each rank's examples of a step are
+  // packed best-fit decreasing into rows of at most packing_length tokens, every example attending
+  // only to itself with positions from 0, and micro_batch_size then counts packed rows (0: all rows
+  // in one, or split over parallel_micro_batches). The loss is still divided by the step's target
+  // tokens, so a packed step equals the unpacked one up to float rounding, with less padding.
+  bool packing = false;
+  int64_t packing_length = 0;      // tokens per packed row; 0 = the longest example of the step
   LoraOptions lora;                // r > 0: train a LoRA adapter (model/lora.h) on the frozen model
 };
 
@@ -68,9 +75,14 @@ double sft_loss_grads(Transformer& model, const SftBatch& batch, double normaliz
 // Mean masked cross-entropy without gradients (for tests and evaluation).
 double sft_eval_loss(Transformer& model, const SftBatch& batch);
 
+// The final-normed hidden states [B,T,C] of a batch on the model's device: the packed forward
+// when the batch is packed (batch.segments defined), else the plain one.
+torch::Tensor sft_forward_hidden(Transformer& model, const SftBatch& batch);
+
 // The training objective of one micro-batch, for trainers that reuse this loop with another loss
 // (distill/: logit KD, on-policy distillation). Same contract as sft_loss_backward: accumulate
-// gradients of (summed loss / normalizer) and return the summed loss.
+// gradients of (summed loss / normalizer) and return the summed loss. With packing the batch is
+// packed: the loss must run the model through sft_forward_hidden (as distill/kd_trainer does).
 using SftLossFn = std::function<double(Transformer& model, const SftBatch& batch, double normalizer)>;
 
 struct SftRunResult {
@@ -82,13 +94,15 @@ struct SftRunResult {
 };
 
 // Trains `model` in place. Writes <out_dir>/metrics.jsonl (one record per step: step, loss, lr,
-// grad_norm, tokens, tokens_per_s, seconds), the same scalars to <out_dir>/tensorboard/, and <out_dir>/checkpoint/ (HF model + optimizer.pt + state.json);
+// grad_norm, tokens (targets), tokens_per_s, seconds, packing_efficiency = real tokens / tokens the
+// micro-batches hold with their padding), the same scalars to <out_dir>/tensorboard/, and <out_dir>/checkpoint/ (HF model + optimizer.pt + state.json);
 // when that checkpoint exists, training resumes from it (metrics after it are dropped first).
 // With LoRA (opts.lora.r > 0, or an adapter already attached to `model`) only the adapter is
 // trained and checkpointed (checkpoint/adapter/, PEFT format); the model keeps it attached.
 // `tokenizer_dir` is copied into checkpoints so they are complete HF directories.
 // Data parallel (`dp` active, docs/distributed.md): every rank calls run_sft with the same source;
-// rank r trains on examples [r·B/W, (r+1)·B/W) of each step's batch_size B (a multiple of W), the
+// rank r trains on examples [r·B/W, (r+1)·B/W) of each step's batch_size B (a multiple of W; with
+// packing, packed after this split), the
 // gradients are summed over ranks in buckets overlapped with backward, and only rank 0 writes
 // metrics and checkpoints (between barriers). The result's losses are the global batch's.
 // `loss` replaces the masked cross-entropy when given (single process only).

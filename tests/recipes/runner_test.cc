@@ -102,6 +102,16 @@ TEST(RecipeParse, BadValuesAreNamed) {
                    "key 'stages.sft.input': 'eval_sft' is not an earlier stage");
   EXPECT_ERROR_HAS(load_error(small, {"nosuch.steps=3"}), "'nosuch' is neither a stage name nor a top-level key");
   EXPECT_ERROR_HAS(load_error("name: x\nmodel: {create: {}}\nstages: []\n"), "'stages' must be a non-empty list");
+  // Sequence packing keys of the SFT stages.
+  EXPECT_ERROR_HAS(load_error(small, {"sft.packing=3"}), "key 'stages.sft.packing': expected a boolean");
+  EXPECT_ERROR_HAS(load_error(small, {"sft.packing=true", "sft.packing_length=long"}),
+                   "key 'stages.sft.packing_length': expected an integer");
+  EXPECT_ERROR_HAS(load_error(small, {"sft.packing=true", "sft.packing_length=-5"}),
+                   "key 'stages.sft.packing_length': must be >= 0");
+  EXPECT_ERROR_HAS(load_error(small, {"sft.packing_length=64"}),
+                   "key 'stages.sft.packing_length': is set but packing is off");
+  EXPECT_ERROR_HAS(load_error(small, {"sft.packng=true"}), "unknown key 'stages.sft.packng'");
+  EXPECT_EQ(load_error(small, {"sft.packing=true", "sft.packing_length=64"}), "");
 }
 
 TEST(RecipeParse, OverridesReachStagesAndTopLevel) {

@@ -2,6 +2,7 @@
 // SftDataParallelWorker.Run with RANK/WORLD_SIZE/MASTER_* set, as torchrun would) give the loss,
 // grad norm and parameters of 1 process with the same global batch, within 1e-5 over 5 steps
 // (full model and LoRA), with gradient accumulation and a mid-run checkpoint; only rank 0 writes.
+// With packing, each rank packs its own share and the 2 packed ranks equal 1 unpacked process.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
@@ -24,8 +25,10 @@ namespace {
 
 using namespace tiny;  // NOLINT: tests/sft/tiny_sft.h
 
-SftOptions dp_options(bool lora) {
+SftOptions dp_options(bool lora, bool packing = false) {
   SftOptions o;
+  o.packing = packing;
+  o.packing_length = packing ? 160 : 0;  // 2-4 tiny-task examples per row; micro_batch_size counts rows
   o.steps = 5;
   o.batch_size = 8;        // 4 examples per rank
   o.micro_batch_size = 2;  // 2 accumulated micro-batches per rank, the same ones 1 process runs
@@ -44,14 +47,14 @@ SftOptions dp_options(bool lora) {
 
 // Trains the tiny model in `run` (data parallel when the environment says so); rank 0 saves the
 // final weights (LoRA merged) to run/final.
-void train(const std::string& model_dir, const std::string& run, bool lora, int64_t batch_size = 0) {
+void train(const std::string& model_dir, const std::string& run, bool lora, int64_t batch_size = 0, bool packing = false) {
   ModelConfig cfg;
   Transformer model = load_model(model_dir, &cfg, torch::kCPU, torch::kFloat32);
   const Tokenizer tok = Tokenizer::from_file(model_dir);
   const int64_t eos = cfg.eos_token_ids.at(0);
   const DataParallel dp = DataParallel::from_env(torch::kCPU);
   torch::manual_seed(0);
-  SftOptions o = dp_options(lora);
+  SftOptions o = dp_options(lora, packing);
   if (batch_size > 0) o.batch_size = batch_size;
   run_sft(model, tiny_source(tok, eos), o, run, eos, model_dir, dp);
   if (!dp.is_main()) return;
@@ -79,7 +82,9 @@ TEST(SftDataParallelWorker, Run) {
     }
     return;
   }
-  train(std::getenv("R1_SFT_DP_MODEL"), run, std::string(std::getenv("R1_SFT_DP_LORA")) == "1");
+  const char* pack = std::getenv("R1_SFT_DP_PACK");
+  train(std::getenv("R1_SFT_DP_MODEL"), run, std::string(std::getenv("R1_SFT_DP_LORA")) == "1", 0,
+        pack != nullptr && std::string(pack) == "1");
 }
 
 std::vector<json> metrics_of(const std::string& run) {
@@ -99,15 +104,17 @@ double max_param_diff(const std::string& a_dir, const std::string& b_dir) {
   return d;
 }
 
-void two_ranks_equal_one_process(bool lora) {
-  const std::string root = fresh_dir(lora ? "dp_lora" : "dp_full");
-  const std::string model_dir = small_model(lora ? "dp_lora_model" : "dp_full_model");
+// `packing`: the two ranks pack their shares; the one process does not.
+void two_ranks_equal_one_process(bool lora, bool packing = false) {
+  const std::string name = std::string(lora ? "dp_lora" : "dp_full") + (packing ? "_packed" : "");
+  const std::string root = fresh_dir(name);
+  const std::string model_dir = small_model(name + "_model");
   train(model_dir, root + "/one", lora);
 
   LaunchOptions lo;
   lo.nproc = 2;
   lo.env = {{"R1_SFT_DP_MODEL", model_dir}, {"R1_SFT_DP_RUN", root + "/two"}, {"R1_SFT_DP_LORA", lora ? "1" : "0"},
-            {"R1_DIST_TIMEOUT_S", "120"}, {"OMP_NUM_THREADS", "1"}};
+            {"R1_SFT_DP_PACK", packing ? "1" : "0"}, {"R1_DIST_TIMEOUT_S", "120"}, {"OMP_NUM_THREADS", "1"}};
   lo.grace_s = 5;
   lo.timeout_s = 600;
   const std::vector<int> st =
@@ -128,9 +135,9 @@ void two_ranks_equal_one_process(bool lora) {
   double param_diff = max_param_diff(root + "/one/final", root + "/two/final");
   if (!lora) param_diff = std::max(param_diff, max_param_diff(root + "/one/checkpoint/model", root + "/two/checkpoint/model"));
   const double moved = max_param_diff(model_dir, root + "/one/final");
-  std::printf("SFT %s, 2 gloo ranks vs 1 process, 5 steps: max |loss diff| %.3e, |grad_norm diff| %.3e, "
+  std::printf("SFT %s, 2 gloo ranks%s vs 1 process, 5 steps: max |loss diff| %.3e, |grad_norm diff| %.3e, "
               "|param diff| %.3e (parameters moved by up to %.3e)\n",
-              lora ? "LoRA" : "full model", loss_diff, gnorm_diff, param_diff, moved);
+              lora ? "LoRA" : "full model", packing ? " packed" : "", loss_diff, gnorm_diff, param_diff, moved);
   EXPECT_LE(loss_diff, 1e-5);
   EXPECT_LE(gnorm_diff, 1e-5);
   EXPECT_LE(param_diff, 1e-5);
@@ -141,6 +148,8 @@ void two_ranks_equal_one_process(bool lora) {
 TEST(SftDataParallel, TwoGlooRanksEqualOneProcess) { two_ranks_equal_one_process(false); }
 
 TEST(SftDataParallel, TwoGlooRanksEqualOneProcessLora) { two_ranks_equal_one_process(true); }
+
+TEST(SftDataParallel, TwoPackedGlooRanksEqualOneUnpackedProcess) { two_ranks_equal_one_process(false, true); }
 
 TEST(SftDataParallel, BatchThatDoesNotSplitOverTheRanksIsRefused) {
   const std::string model_dir = small_model("dp_split_model");

@@ -2,6 +2,8 @@
 //   1. fixtures: logits of ../shared/fixtures' tiny-qwen2 and tiny-llama on the GPU (float32 and
 //      bfloat16) against the CPU float32 forward and the fixtures' reference values, and the
 //      fixtures' 20-token greedy continuation decoded on the GPU with and without CUDA graphs;
+//      and the packed training forward (sequence packing: all sequences in one row, attention within
+//      each) against each sequence alone, float32 logits and gradients and bfloat16 logits;
 //   2. fp32 master weights on the GPU: bf16 weights at lr 1e-6 move only with masters;
 //   3. decode tokens/s of the rollout engine on a random Qwen2.5-0.5B-shaped bf16 model, with and
 //      without CUDA graphs;
@@ -62,6 +64,70 @@ std::string fmt(const char* f, double a, double b = 0, double c = 0, double d = 
 }
 
 // ---- 1. Fixtures ---------------------------------------------------------------------------------
+// The fixture's sequences packed into one row (Transformer::forward_hidden_packed: positions restart,
+// attention within a sequence: SDPA with an explicit mask) vs each sequence alone, on the device.
+void check_packed(const json& expected, const std::string& name, Transformer& f32, Transformer& bf16, double tol16) {
+  const torch::Device dev = f32->device();
+  std::vector<std::vector<int64_t>> seqs;
+  std::vector<int64_t> ids_v, pos_v, seg_v;
+  for (const json& s : expected["sequences"]) {
+    seqs.push_back(s["input_ids"].get<std::vector<int64_t>>());
+    for (size_t t = 0; t < seqs.back().size(); ++t) {
+      ids_v.push_back(seqs.back()[t]);
+      pos_v.push_back(static_cast<int64_t>(t));
+      seg_v.push_back(static_cast<int64_t>(seqs.size()));
+    }
+  }
+  const int64_t n = static_cast<int64_t>(ids_v.size());
+  auto row = [&](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kLong).view({1, n}).to(dev); };
+  auto alone = [&](const std::vector<int64_t>& s) {
+    const int64_t T = static_cast<int64_t>(s.size());
+    return std::make_pair(torch::tensor(s, torch::kLong).view({1, T}).to(dev), torch::arange(T, torch::kLong).view({1, T}).to(dev));
+  };
+  // Logits (and, float32, the gradients of a loss over them) packed vs alone.
+  auto run = [&](Transformer& m, bool grads, double* grad_rel) {
+    const torch::Tensor packed = m->logits_from_hidden(m->forward_hidden_packed(row(ids_v), row(pos_v), row(seg_v)))[0];
+    double d = 0;
+    int64_t at = 0;
+    torch::Tensor l2 = torch::zeros({}, torch::TensorOptions().device(dev));
+    for (const auto& s : seqs) {
+      const auto [ids, pos] = alone(s);
+      const torch::Tensor own = m->forward(ids, pos)[0];
+      d = std::max(d, max_abs(packed.narrow(0, at, own.size(0)), own));
+      if (grads) l2 = l2 + own.pow(2).mean();
+      at += own.size(0);
+    }
+    if (grads) {
+      torch::Tensor l1 = torch::zeros({}, torch::TensorOptions().device(dev));
+      at = 0;
+      for (const auto& s : seqs) {
+        l1 = l1 + packed.narrow(0, at, static_cast<int64_t>(s.size())).pow(2).mean();
+        at += static_cast<int64_t>(s.size());
+      }
+      const auto params = m->parameters();
+      const auto g1 = torch::autograd::grad({l1}, params, {}, true);
+      const auto g2 = torch::autograd::grad({l2}, params);
+      for (size_t i = 0; i < params.size(); ++i)
+        *grad_rel = std::max(*grad_rel, max_abs(g1[i], g2[i]) / std::max(1e-30, g2[i].abs().max().item<double>()));
+    }
+    return d;
+  };
+  double grad_rel = 0, d32 = 0, d16 = 0;
+  {
+    torch::AutoGradMode with_grad(true);  // check_fixture runs under NoGradGuard
+    d32 = run(f32, true, &grad_rel);
+  }
+  {
+    torch::NoGradGuard no_grad;
+    d16 = run(bf16, false, nullptr);
+  }
+  const double tol32 = 1e-4;
+  check(name + " packed rows (f32 / bf16 vs alone)", d32 <= tol32 && grad_rel <= tol32 && d16 <= tol16,
+        fmt("f32 logits %.2e, gradients %.2e rel (tol %.0e); bf16 logits %.3f", d32, grad_rel, tol32, d16) +
+            fmt(" (tol %.3f); %.0f sequences in one row", tol16, double(seqs.size())),
+        {{"f32_logits", d32}, {"f32_grad_rel", grad_rel}, {"bf16_logits", d16}, {"tol32", tol32}, {"tol16", tol16}});
+}
+
 void check_fixture(const std::string& dir, const std::string& name, torch::Device dev) {
   const json expected = parse_json(read_file(dir + "/expected.json"), dir + "/expected.json");
   ModelConfig cfg;
@@ -95,6 +161,8 @@ void check_fixture(const std::string& dir, const std::string& name, torch::Devic
         fmt("max |diff| %.3f (tol %.3f = 5%% of max |logit|), argmax agrees %.1f%%", d16, tol16,
             100.0 * argmax_same / positions),
         {{"bf16_vs_cpu_f32", d16}, {"tol", tol16}, {"argmax_agree", double(argmax_same) / positions}});
+
+  check_packed(expected, name, f32, bf16, tol16);
 
   // Greedy continuation through the rollout engine: dynamic decode and (CUDA) graph replay.
   const json& greedy = expected["greedy"];

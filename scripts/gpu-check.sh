@@ -8,6 +8,7 @@
 #   scripts/gpu-check.sh run        there: unpacks the packages into /opt/r1deps (not /), builds gpu_check
 #                                   and the precision tests against that machine's PyTorch (its LibTorch 2.x
 #                                   and CUDA), runs them, and leaves gpu-check.txt / gpu-check.json in $OUT.
+#                                   Arguments after `run` go to gpu_check (e.g. --skip-decode --skip-grpo).
 #   scripts/gpu-check.sh rehearse   here, without a GPU: gpu_check on the CPU with the local torch wheel and
 #                                   small sizes (R1_REHEARSE_DEBS=1: also built from the unpacked packages,
 #                                   into build-gpucheck/, as `run` builds), to check the script itself.
@@ -78,7 +79,7 @@ case "$verb" in
     cp build-gpu/gpucheck-build.log "$out/" 2>/dev/null || true
     set +e
     ./build-gpu/bench/gpu_check --device cuda --fixtures .gpucheck/shared/fixtures --json "$out/gpu-check.json" \
-      2>&1 | tee "$out/gpu-check.txt"
+      "${@:2}" 2>&1 | tee "$out/gpu-check.txt"
     rc=${PIPESTATUS[0]}
     ./build-gpu/tests/model/model_precision_test --gtest_brief=1 2>&1 | tail -3 | tee -a "$out/gpu-check.txt"
     exit "$rc"

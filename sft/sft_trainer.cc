@@ -245,7 +245,10 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
     workers = std::make_unique<ThreadPool>(static_cast<unsigned>(parallel));
     intra_op_scope.before = at::get_num_threads();
     at::set_num_threads(1);
-    spdlog::info("sft: {} micro-batches of {} at a time, one thread each", parallel, micro);
+    if (opts.packing)
+      spdlog::info("sft: {} micro-batches of packed rows at a time, one thread each", parallel);
+    else
+      spdlog::info("sft: {} micro-batches of {} at a time, one thread each", parallel, micro);
   }
   if (opts.packing)
     spdlog::info("sft: packing examples into rows of {}", opts.packing_length > 0 ? std::to_string(opts.packing_length) + " tokens"

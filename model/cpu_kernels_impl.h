@@ -210,12 +210,12 @@ void linear(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
 }
 
 // ---- attention over the cache ---------------------------------------------------------------
-inline float dot(const float* a, const float* b, int64_t d) {
+inline vf dot_lanes(const float* a, const float* b, int64_t d) {  // dot(a, b) = hsum(dot_lanes(a, b))
   vf acc = {};
   int64_t i = 0;
   for (; i + VW <= d; i += VW) acc += load(a + i) * load(b + i);
   if (i < d) acc += load_part(a + i, d - i) * load_part(b + i, d - i);
-  return hsum(acc);
+  return acc;
 }
 inline void axpy(float* y, float s, const float* x, int64_t d) {  // y += s * x
   int64_t i = 0;
@@ -242,11 +242,15 @@ void attention(const AttentionArgs& a, int64_t item_begin, int64_t item_end) {
       for (int64_t r = 0; r < R; ++r) {
         const int64_t h = g * R + r;
         const float* q = a.q + (b * T + t) * a.q_stride + h * D;
-        float m = -3.4e38f;
-        for (int64_t j = 0; j < len; ++j) {
-          scores[j] = dot(q, K + j * D, D);
-          m = scores[j] > m ? scores[j] : m;
+        // Scores of VW keys reduced together (hsum_many: the same bits as one hsum each).
+        for (int64_t j0 = 0; j0 < len; j0 += VW) {
+          const int n = static_cast<int>(imin(VW, len - j0));
+          vf acc[VW];
+          for (int j = 0; j < n; ++j) acc[j] = dot_lanes(q, K + (j0 + j) * D, D);
+          hsum_many(acc, n, scores + j0);
         }
+        float m = -3.4e38f;
+        for (int64_t j = 0; j < len; ++j) m = scores[j] > m ? scores[j] : m;
         // softmax(scale * s): weights exp(scale * s - scale * max), normalised at the end.
         const float total = exp_shift(scores, a.scale, a.scale * m, scores, len);
         std::memset(acc, 0, static_cast<size_t>(D) * sizeof(float));

@@ -26,6 +26,7 @@
 #include "core/timer.h"
 #include "model/checkpoint.h"
 #include "model/cpu_kernels.h"
+#include "model/layer_ops.h"
 #include "rollout/engine.h"
 
 using namespace r1kit;
@@ -116,6 +117,29 @@ double peer_decode_tok_s(const std::string& python, const std::string& peer, con
   return j.at("rows").at(0).at("decode_tok_s").get<double>();
 }
 
+// The floor of batch-1 decoding: one pass of the native linear kernel over every weight matrix a
+// decode step reads (q, k, v, o, gate, up, down per layer, and the lm_head), with nothing else.
+// Batch-1 float32 decode streams all of them once per token, so no decoder that keeps float32
+// weights and one thread can beat 1 / (this time) tokens/s on this machine. Best of `passes`.
+double weight_stream_floor_tok_s(Transformer& model, int passes, double* bytes_out) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> weights;
+  for (const auto& p : model->named_parameters()) {
+    const bool matrix = p.value().dim() == 2 && p.key().find("embed_tokens") == std::string::npos;
+    if (matrix) weights.push_back(p.value());
+  }
+  weights.push_back(model->lm_head_weight());  // embed_tokens.weight when tied: streamed by the head
+  double bytes = 0, best = 1e30;
+  for (const auto& w : weights) bytes += static_cast<double>(w.numel()) * w.element_size();
+  for (int r = 0; r < passes; ++r) {
+    Timer t;
+    for (const auto& w : weights) linear(torch::ones({1, w.size(1)}), w, {}, Kernels::kNative);
+    best = std::min(best, t.seconds());
+  }
+  if (bytes_out != nullptr) *bytes_out = bytes;
+  return 1.0 / best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -161,9 +185,14 @@ int main(int argc, char** argv) {
               model_dir.c_str(), cfg.num_parameters() / 1e6, (long long)cfg.hidden_size,
               (long long)cfg.num_hidden_layers, (long long)cfg.vocab_size, threads, (long long)prompt_len,
               (long long)new_tokens, cpu::kernels().isa);
+  double weight_bytes = 0;
+  const double floor_tok_s = weight_stream_floor_tok_s(model, 5, &weight_bytes);
+  std::printf("batch-1 floor: the native linear alone over the %.0f MB of weight matrices: %.1f tokens/s (%.1f GB/s)\n\n",
+              weight_bytes / 1e6, floor_tok_s, weight_bytes * floor_tok_s / 1e9);
   std::printf("| batch | r1kit decode tok/s | eager tok/s | r1kit / eager |\n|---:|---:|---:|---:|\n");
   json report = {{"model", model_dir}, {"threads", threads}, {"prompt_len", prompt_len}, {"new_tokens", new_tokens},
-                 {"kernels", cpu::kernels().isa}, {"rows", json::array()}};
+                 {"kernels", cpu::kernels().isa}, {"weight_bytes", weight_bytes},
+                 {"batch1_floor_tok_s", floor_tok_s}, {"rows", json::array()}};
   for (int64_t B : batches) {
     std::vector<double> ours, theirs;
     for (int r = 0; r < reps; ++r) {  // alternate, so a change in machine load hits both sides

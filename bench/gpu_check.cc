@@ -349,6 +349,17 @@ void grpo_steps(Transformer& model, const std::string& work, int64_t steps, int6
   grpo::run_grpo(o, work + "/run", in);
 }
 
+// Runs one check; an exception is that check's FAIL (with its message) and the others still run.
+template <typename F>
+void guarded(const std::string& name, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    check(name + " (threw)", false, what.substr(0, what.find('\n')), {{"error", what}});
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -387,17 +398,17 @@ int main(int argc, char** argv) {
       check(std::string(name) + " fixture", false, "not found: " + dir, json::object());
       continue;
     }
-    check_fixture(dir, name, dev);
+    guarded(name, [&] { check_fixture(dir, name, dev); });
   }
-  check_master_weights(dev);
+  guarded("master weights", [&] { check_master_weights(dev); });
   if (!skip_decode || !skip_grpo) {
     const ModelConfig cfg = qwen05b_config(tiny);
     std::printf("model: %s-shaped random bf16, %lld layers, hidden %lld, vocab %lld\n", tiny ? "tiny Qwen2.5" : "Qwen2.5-0.5B",
                 static_cast<long long>(cfg.num_hidden_layers), static_cast<long long>(cfg.hidden_size),
                 static_cast<long long>(cfg.vocab_size));
     Transformer model = random_model(cfg, dev);
-    if (!skip_decode) decode_throughput(model, batches, prompt_len, new_tokens);
-    if (!skip_grpo) grpo_steps(model, work, grpo_steps_n, prompts, group, micro, max_len);
+    if (!skip_decode) guarded("decode", [&] { decode_throughput(model, batches, prompt_len, new_tokens); });
+    if (!skip_grpo) guarded("grpo", [&] { grpo_steps(model, work, grpo_steps_n, prompts, group, micro, max_len); });
   }
   g_report["seconds"] = total.seconds();
   g_report["failures"] = g_failures;

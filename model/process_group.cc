@@ -7,11 +7,15 @@
 
 #include "core/check.h"
 
-// Gloo ships with Debian's libtorch-dev (headers from libgloo-dev) and with the PyPI wheel.
+// Gloo ships with Debian's libtorch-dev (headers from libgloo-dev) and with some PyPI wheels; others
+// (torch 2.11) ship ProcessGroupGloo.hpp without the gloo headers it includes.
+#if __has_include(<gloo/algorithm.h>)
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#define R1_HAVE_GLOO 1
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #if defined(R1_TORCH_CUDA) && __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>)
 #ifndef USE_C10D_NCCL
@@ -165,6 +169,10 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const DistEnv& env, torch::De
     return std::make_shared<C10dGroup<c10d::ProcessGroupNCCL>>(pg, env.rank, env.world_size, "nccl", false, timeout);
   }
 #endif
+#ifndef R1_HAVE_GLOO
+  R1_FAIL("process group: this LibTorch was installed without the gloo headers, so r1kit was built without the gloo "
+          "backend (CPU data parallel); NCCL ", device.is_cuda() ? "is not available either" : "needs CUDA tensors");
+#else
   auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
   // Loopback-friendly: the device for the hostname the peers resolve; MASTER_ADDR's interface.
   opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr == "localhost" ? "127.0.0.1"
@@ -178,6 +186,7 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const DistEnv& env, torch::De
   }
   return std::make_shared<C10dGroup<c10d::ProcessGroupGloo>>(pg, env.rank, env.world_size, "gloo", device.is_cuda(),
                                                              timeout);
+#endif
 }
 
 void ProcessGroup::all_reduce_sum(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes) {

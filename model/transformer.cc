@@ -249,7 +249,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
 #endif
   (void)scale;
   // [B,KV,R*T,D] -> [B,H,T,D] -> [B,T,H*D]
-  return apply_linear(*o_proj, y.view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D}), kn);
+  // reshape: CUDA SDPA kernels may return y in a transposed layout.
+  return apply_linear(*o_proj, y.reshape({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D}), kn);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -138,6 +138,8 @@ std::string fmt_accuracy(const json& eval) {
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides) {
   json root = load_with_base(path);
   apply_overrides(root, overrides, path);
+  // `<stage>.enabled=false` on the command line drops a stage like the key in the file does.
+  if (root.contains("stages") && root["stages"].is_array()) root["stages"] = drop_disabled(root["stages"], path);
   Recipe recipe;
   recipe.resolved = root;
   ConfigNode node(root, path);

@@ -44,7 +44,7 @@ use_debs() {
   export PKG_CONFIG_LIBDIR=$lib/pkgconfig:$root/usr/share/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root
   export LD_LIBRARY_PATH=$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   DEPS_PREFIX=$root/usr
-  DEPS_FLAGS=(-DCMAKE_CXX_FLAGS="-isystem $root/usr/include" -DCMAKE_EXE_LINKER_FLAGS="-L$lib -Wl,-rpath,$lib")
+  DEPS_FLAGS=(-DCMAKE_CXX_FLAGS="-isystem $root/usr/include -isystem $root/usr/include/x86_64-linux-gnu" -DCMAKE_EXE_LINKER_FLAGS="-L$lib -Wl,-rpath,$lib")
 }
 
 # Builds gpu_check + model_precision_test in $1 against the torch of the first python that has it.

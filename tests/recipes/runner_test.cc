@@ -125,6 +125,14 @@ TEST(RecipeParse, OverridesReachStagesAndTopLevel) {
   EXPECT_EQ(r.stages[1].kind, "sft");
 }
 
+TEST(RecipeParse, EnabledFalseOverrideDropsAStage) {
+  const std::string path = write(temp_dir("ovr_enabled"), "small.yaml", kSmallRecipe);
+  const Recipe r = load_recipe(path, {"eval_sft.enabled=false"});
+  ASSERT_EQ(r.stages.size(), 2u);
+  for (const auto& s : r.stages) EXPECT_NE(s.name, "eval_sft");
+  EXPECT_ERROR_HAS(load_error(kSmallRecipe, {"eval_sft.enabled=maybe"}), "key 'enabled' must be true or false");
+}
+
 TEST(RecipeParse, ShippedTinyRecipeValidates) {
   const Recipe r = load_recipe(std::string(R1_SOURCE_DIR) + "/recipes/tiny-r1-zero.yaml");
   std::vector<std::string> kinds;

@@ -8,7 +8,6 @@
 #include <torch/torch.h>
 
 #include <cstdio>
-#include <functional>
 #include <numeric>
 #include <random>
 
@@ -21,6 +20,7 @@
 #include "sft/sft_data_file.h"
 #include "sft/sft_packing.h"
 #include "sft/sft_trainer.h"
+#include "tests/model/model_test_util.h"
 #include "tests/sft/tiny_sft.h"
 
 namespace r1kit::sft {
@@ -28,14 +28,7 @@ namespace {
 
 using namespace tiny;  // NOLINT: fresh_dir, small_model (tests/sft/tiny_sft.h)
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;  // tests/model/model_test_util.h
 
 // Chat records of 1-3 user/assistant turns (tiny-task problems and their worked answers), so the
 // lengths vary about threefold and every example has several learned and unlearned spans.

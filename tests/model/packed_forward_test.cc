@@ -70,7 +70,7 @@ TEST_P(PackedForward, EqualsEachDocumentOnItsOwnWithGradients) {
   }
   std::printf("%s: packed vs per-document logits max|diff| %.3g (max |logit| %.1f)\n", std::get<0>(GetParam()).c_str(),
               dl, scale);
-  EXPECT_LE(dl, 1e-5);
+  EXPECT_LE(dl, 2e-6 * std::max(1.0, scale));  // a few float32 ulps of the largest logit
 
   // 2. Gradients of a loss over the real tokens (activation checkpointing on for the packed pass:
   //    the recomputed layers must see the same mask).

@@ -76,10 +76,11 @@ TEST(EvalScore, UnknownProblemIdOfABenchmarkNamesTheLine) {
   const std::vector<Problem> problems = load_problems(spec, "");
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0].prompt, "1+1?");  // a custom file's prompt as written
-  if (path_exists(default_data_dir() + "/aime2024/test.jsonl"))  // ../shared present: the R1 instruction
+  if (path_exists(default_data_dir() + "/aime2024/test.jsonl")) {  // ../shared present: the R1 instruction
     EXPECT_NE(load_problems(find_benchmark("aime2024"), default_data_dir(), 1)[0].prompt.find(
                 "\nPlease reason step by step, and put your final answer within \\boxed{}."),
             std::string::npos);
+  }
   const std::string e = error_of(R"({"problem_id": "q1", "completion": "\\boxed{2}"})" "\n"
                                  R"({"problem_id": "q9", "completion": "\\boxed{2}"})" "\n", spec, &problems);
   EXPECT_NE(e.find("bad.jsonl:2"), std::string::npos) << e;

@@ -369,7 +369,9 @@ std::string format_summary(const json& summary) {
   int before = -1;
   for (int i = train - 1; i >= 0 && before < 0; --i)
     if (greedy_eval(i)) before = i;
-  if (after >= 0 && before >= 0) {
+  // A recipe with a named headline (distillation: teacher / student / baseline) compares those
+  // instead: its last two evaluations are two models side by side, not a before and an after.
+  if (after >= 0 && before >= 0 && !summary.contains("headline")) {
     const double a = stages[before]["eval"]["accuracy"].get<double>(), b = stages[after]["eval"]["accuracy"].get<double>();
     char buf[256];
     std::snprintf(buf, sizeof buf, "held-out accuracy: %.1f%% (%s) -> %.1f%% (%s), %+.1f points\n", 100 * a,

@@ -254,6 +254,10 @@ stages:
   }
   ASSERT_TRUE(summary.contains("headline"));
   EXPECT_TRUE(summary["headline"].contains("teacher") && summary["headline"].contains("student"));
+  // The table names the headline's models instead of a before -> after line between two of them.
+  const std::string table = format_summary(summary);
+  EXPECT_NE(table.find("student "), std::string::npos) << table;
+  EXPECT_EQ(table.find("held-out accuracy: "), std::string::npos) << table;
 }
 
 }  // namespace

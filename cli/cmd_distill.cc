@@ -23,6 +23,7 @@
 #include "cli/model_options.h"
 #include "core/config.h"
 #include "core/fs.h"
+#include "core/hash.h"
 #include "datagen/prompt_file.h"
 #include "distill/rejection_sampler.h"
 #include "model/tokenizer.h"
@@ -49,15 +50,6 @@ struct DistillArgs {
   int workers = 1;
   EngineOptions engine;
 };
-
-uint64_t file_hash(const std::string& path) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : read_file(path)) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
 
 // n records of the mix file: a seeded permutation, cycled when the file has fewer than n.
 std::vector<json> mix_records(const std::string& path, uint64_t seed, int64_t n) {
@@ -135,7 +127,7 @@ int run_distill(const DistillArgs& a) {
   o.settings = {{"mode", a.mode},
                 {"policy", a.model.model},
                 {"prompts", a.prompts},
-                {"prompts_fnv1a", file_hash(a.prompts)},
+                {"prompts_fnv1a", fnv1a(read_file(a.prompts))},
                 {"samples_per_prompt", o.driver.samples_per_prompt},
                 {"keep_per_prompt", o.keep_per_prompt},
                 {"prefer", o.prefer},

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/check.h"
+#include "core/hash.h"
 #include "core/progress.h"
 #include "core/thread_pool.h"
 #include "core/timer.h"
@@ -10,12 +11,7 @@
 namespace r1kit::datagen {
 
 int64_t prompt_seed(uint64_t base_seed, const std::string& id) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a, 64-bit
-  for (unsigned char c : id) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return static_cast<int64_t>(derive_seed(base_seed, h) >> 1);
+  return static_cast<int64_t>(derive_seed(base_seed, fnv1a(id)) >> 1);
 }
 
 DriverStats generate_and_score(RolloutPool& pool, const rewards::RewardSet* rewards,

@@ -10,14 +10,6 @@
 namespace r1kit::distill {
 namespace {
 
-uint64_t fnv1a(std::string_view s, uint64_t h = 1469598103934665603ULL) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 // The units of a normalised text: words (split at single spaces) or code points (spaces skipped).
@@ -71,14 +63,14 @@ std::vector<uint64_t> shingle_hashes(std::string_view text, const DedupOptions& 
   std::vector<uint64_t> out;
   const size_t k = static_cast<size_t>(o.shingle);
   if (u.size() <= k) {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = kFnv1aOffset;
     for (auto w : u) h = fnv1a("\x1f", fnv1a(w, h));
     out.push_back(h);
     return out;
   }
   out.reserve(u.size() - k + 1);
   for (size_t i = 0; i + k <= u.size(); ++i) {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = kFnv1aOffset;
     for (size_t j = i; j < i + k; ++j) h = fnv1a("\x1f", fnv1a(u[j], h));  // unit separator: "ab c" != "a bc"
     out.push_back(h);
   }

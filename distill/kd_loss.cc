@@ -26,8 +26,9 @@ void validate_kd_options(const KdOptions& o, const std::string& where) {
   R1_CHECK(o.top_k >= 0, where, ": top_k must be >= 0, got ", o.top_k);
 }
 
-KdOptions read_kd_options(ConfigNode& node) {
+KdOptions read_kd_options(ConfigNode& node, const std::string& default_loss) {
   KdOptions o;
+  o.loss = default_loss;
   node.read_enum("loss", o.loss, {"forward_kl", "reverse_kl", "jsd"});
   node.read("beta", o.beta);
   node.read("temperature", o.temperature);

@@ -32,8 +32,9 @@ struct KdOptions {
 
 // Throws Error (naming `where`) for an unknown loss or an out-of-range value.
 void validate_kd_options(const KdOptions& o, const std::string& where = "kd");
-// Reads loss, beta, temperature, top_k from a config node (validated; errors name file and key).
-KdOptions read_kd_options(ConfigNode& node);
+// Reads loss (`default_loss` when absent), beta, temperature, top_k from a config node (validated;
+// errors name file and key).
+KdOptions read_kd_options(ConfigNode& node, const std::string& default_loss = "forward_kl");
 
 // Per-row divergence [N] between student_logits [N, V] and teacher_logits [N, V] (same shape; the
 // teacher is treated as a constant). Computed in the student's floating dtype; differentiable with

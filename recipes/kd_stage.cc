@@ -24,11 +24,9 @@ class KdStage : public Stage {
       : t_(std::move(t)), kd_(kd), teacher_(std::move(teacher)) {}
 
   StageResult run(const StageEnv& env) override {
-    const std::string teacher_dir = resolve_model_ref(env, "teacher", teacher_);
-    const int64_t vocab = distill::check_same_tokenizer(env.input_model, teacher_dir, "stage '" + env.name + "'");
-    Transformer teacher = distill::load_teacher(teacher_dir, recipe_device(*env.recipe), recipe_dtype(*env.recipe));
-    StageResult r = run_sft_training(env, t_, distill::make_kd_loss(teacher, kd_, vocab));
-    r.info["teacher"] = teacher_dir;
+    StageTeacher teacher = load_stage_teacher(env, teacher_);
+    StageResult r = run_sft_training(env, t_, distill::make_kd_loss(teacher.model, kd_, teacher.vocab));
+    r.info["teacher"] = teacher.dir;
     r.info["kd_loss"] = kd_.kd.loss;
     return r;
   }
@@ -44,12 +42,18 @@ class KdStage : public Stage {
 
 }  // namespace
 
+StageTeacher load_stage_teacher(const StageEnv& env, const std::string& ref) {
+  StageTeacher t;
+  t.dir = resolve_model_ref(env, "teacher", ref);
+  t.vocab = distill::check_same_tokenizer(env.input_model, t.dir, "stage '" + env.name + "'");
+  t.model = distill::load_teacher(t.dir, recipe_device(*env.recipe), recipe_dtype(*env.recipe));
+  return t;
+}
+
 // Reads the KD keys shared with on_policy_distill (loss, beta, temperature, top_k, kd_weight, ce_weight).
 distill::KdTrainOptions read_kd_train_options(ConfigNode& node, const std::string& default_loss) {
   distill::KdTrainOptions kd;
-  kd.kd.loss = default_loss;
-  kd.kd = distill::read_kd_options(node);
-  if (!node.has("loss")) kd.kd.loss = default_loss;
+  kd.kd = distill::read_kd_options(node, default_loss);
   node.read("kd_weight", kd.kd_weight);
   node.read("ce_weight", kd.ce_weight);
   if (kd.kd_weight < 0) node.fail("kd_weight", "must be >= 0");

@@ -36,9 +36,7 @@ class OnPolicyDistillStage : public Stage {
   explicit OnPolicyDistillStage(OpdOptions o) : o_(std::move(o)) {}
 
   StageResult run(const StageEnv& env) override {
-    const std::string teacher_dir = resolve_model_ref(env, "teacher", o_.teacher);
-    const int64_t vocab = distill::check_same_tokenizer(env.input_model, teacher_dir, "stage '" + env.name + "'");
-    Transformer teacher = distill::load_teacher(teacher_dir, recipe_device(*env.recipe), recipe_dtype(*env.recipe));
+    StageTeacher teacher = load_stage_teacher(env, o_.teacher);
     std::shared_ptr<rewards::Reward> reward;
     if (!o_.reward.empty()) reward = rewards::RewardRegistry::global().create(o_.reward);
     distill::OnPolicyOptions policy = o_.policy;
@@ -90,8 +88,9 @@ class OnPolicyDistillStage : public Stage {
       };
       return distill::on_policy_source(student, *pool, prompts, policy, on_samples);
     };
-    StageResult r = run_sft_training(env, o_.train, distill::make_kd_loss(teacher, o_.kd, vocab), make_source);
-    r.info["teacher"] = teacher_dir;
+    StageResult r =
+        run_sft_training(env, o_.train, distill::make_kd_loss(teacher.model, o_.kd, teacher.vocab), make_source);
+    r.info["teacher"] = teacher.dir;
     r.info["kd_loss"] = o_.kd.kd.loss;
     return r;
   }

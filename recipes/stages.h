@@ -38,6 +38,15 @@ void read_sft_train_options(ConfigNode& node, SftTrainOptions& t);
 // `default_loss`), beta, temperature, top_k, kd_weight, ce_weight.
 distill::KdTrainOptions read_kd_train_options(ConfigNode& node, const std::string& default_loss);
 
+// The teacher of a kd or on_policy_distill stage (kd_stage.cc): `ref` resolved (an earlier stage or a
+// path), checked to share the student's (env.input_model's) tokenizer, and loaded frozen.
+struct StageTeacher {
+  std::string dir;
+  int64_t vocab = 0;
+  Transformer model{nullptr};
+};
+StageTeacher load_stage_teacher(const StageEnv& env, const std::string& ref);
+
 // Builds the data source from the model being trained (on-policy distillation samples it).
 using SftSourceFactory = std::function<sft::SftBatchSource(Transformer& model, const Tokenizer& tok)>;
 // Loads the input model, trains it with run_sft (loss = null: cross-entropy; or e.g. KD) on the

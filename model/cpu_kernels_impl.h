@@ -41,6 +41,8 @@ inline float hsum(vf v) {
 // i + w into lane i of every accumulator's partial vector, as hsum does, while shuffles pack two
 // accumulators' halves into one register, so the reduction costs VW - 1 vector adds instead of
 // VW scalar trees (at K = 512 the scalar trees took about a quarter of a 4 x 4 tile's time).
+// The shuffle masks are written out per width: GCC turns a literal constant mask into one two-source
+// permute, while masks built in a loop compiled to code slower than the scalar trees.
 template <int W>
 inline vf fold(vf a, vf b);  // lanes [a's groups summed at width W | b's], each group of 2W -> W
 #if R1_VEC_WIDTH == 16

@@ -54,6 +54,32 @@ struct AttentionArgs {
   int64_t out_stride = 0;
 };
 
+// Attention without a cache, for training forwards and their backward (model/train_ops.h). Batch
+// row b's T queries attend their own keys [first_key[b*T+t], t] (first_key null: from 0), after, with
+// a prefix, the first prefix_len[b] keys of prefix p = b / group (GRPO: one prompt's K/V shared by
+// its group of completions). Query head h uses KV head h / R. Work item i = p * kv_heads + g: the
+// `group` rows of prefix p and KV head g, so the prefix's key gradients have one writer.
+struct TrainAttentionArgs {
+  const float* q = nullptr;  // [B, T, H, D]: q + (b*T + t)*q_stride + h*D
+  int64_t q_stride = 0;
+  const float* k = nullptr;  // [B, T, KV, D]: k + (b*T + t)*kv_stride + g*D (v the same)
+  const float* v = nullptr;
+  int64_t kv_stride = 0;
+  const int64_t* first_key = nullptr;  // [B*T] or null
+  const float* prefix_k = nullptr;     // [B/group, Tp, KV, D]: rows of prefix_stride; null: no prefix
+  const float* prefix_v = nullptr;
+  int64_t prefix_stride = 0, prefix_tokens = 0, group = 1;
+  const int64_t* prefix_len = nullptr;  // [B] keys of the prefix each row sees
+  int64_t batch = 0, tokens = 0, heads = 0, kv_heads = 0, head_dim = 0;
+  float scale = 1.0f;
+  float* out = nullptr;  // [B, T, H, D] contiguous (forward writes, backward reads)
+  float* lse = nullptr;  // [B, H, T]: log-sum-exp of the scaled scores (forward writes, backward reads)
+  // Backward: dout like out; dq like q (contiguous [B,T,H,D]); dk/dv like k/v (contiguous
+  // [B,T,KV,D]); dprefix_k/v like the prefix (contiguous [B/group,Tp,KV,D]). All overwritten.
+  const float* dout = nullptr;
+  float *dq = nullptr, *dk = nullptr, *dv = nullptr, *dprefix_k = nullptr, *dprefix_v = nullptr;
+};
+
 struct KernelTable {
   const char* isa = "";  // "avx512", "avx2" or "generic"
   void (*linear)(const LinearArgs& a, int64_t n_begin, int64_t n_end) = nullptr;
@@ -72,6 +98,16 @@ struct KernelTable {
   float (*exp_shift)(const float* x, float scale, float shift, float* out, int64_t n) = nullptr;
   // Largest x[i] and the first index holding it (NaN is never chosen unless all are NaN).
   void (*max_argmax)(const float* x, int64_t n, float* max, int64_t* index) = nullptr;
+  // ---- training (forward and backward of model/train_ops.h) ----
+  void (*attention_train_forward)(const TrainAttentionArgs& a, int64_t item_begin, int64_t item_end) = nullptr;
+  void (*attention_train_backward)(const TrainAttentionArgs& a, int64_t item_begin, int64_t item_end) = nullptr;
+  // RMSNorm's backward over rows (x, dy, dx [rows, dim] contiguous): dx; dw[i] += sum over these rows
+  // of dy * x / rms (in row order) unless dw is null.
+  void (*rms_norm_backward)(const float* x, const float* w, const float* dy, int64_t rows, int64_t dim, float eps,
+                            float* dx, float* dw) = nullptr;
+  // out[i] = silu(g[i]) * u[i] for i < n, and its backward (dg, du from dy).
+  void (*swiglu_forward)(const float* g, const float* u, float* out, int64_t n) = nullptr;
+  void (*swiglu_backward)(const float* g, const float* u, const float* dy, float* dg, float* du, int64_t n) = nullptr;
 };
 
 // The table for this CPU (or $R1_CPU_KERNELS), chosen once.

@@ -370,6 +370,8 @@ void max_argmax(const float* x, int64_t n, float* max_out, int64_t* index_out) {
 
 }  // namespace
 
+#include "model/cpu_train_kernels_impl.h"
+
 const KernelTable* table() {
   static const KernelTable t = [] {
     KernelTable k;
@@ -381,6 +383,11 @@ const KernelTable* table() {
     k.silu_mul = &silu_mul;
     k.exp_shift = &exp_shift;
     k.max_argmax = &max_argmax;
+    k.attention_train_forward = &attention_train_forward;
+    k.attention_train_backward = &attention_train_backward;
+    k.rms_norm_backward = &rms_norm_backward;
+    k.swiglu_forward = &swiglu_forward;
+    k.swiglu_backward = &swiglu_backward;
     return k;
   }();
   return &t;

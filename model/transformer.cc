@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "model/activation_checkpoint.h"
+#include "model/train_ops.h"
 
 namespace r1kit {
 
@@ -19,7 +20,8 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
 
-torch::Tensor RMSNormImpl::forward(const torch::Tensor& x, Kernels kernels) {
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x, Kernels kernels, bool train_ops) {
+  if (train_ops && train_ops_apply(x) && train_ops_apply(weight)) return train_rms_norm(x, weight, eps_);
   return rms_norm(x, weight, eps_, kernels);  // [..., C]
 }
 
@@ -170,6 +172,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
   if (ctx.cache != nullptr) {  // decoding: one matmul when q/k/v are fused
     torch::Tensor qkv = project_qkv(x.reshape({B * T, x.size(2)}), kn).view({B, T, -1});
     q = qkv.narrow(2, 0, H * D), k = qkv.narrow(2, H * D, KV * D), v = qkv.narrow(2, (H + KV) * D, KV * D);
+  } else if (ctx.train_ops) {
+    // One matmul for q|k|v (the weights concatenated: autograd splits their gradient).
+    const bool adapters = has_adapter(*q_proj) || has_adapter(*k_proj) || has_adapter(*v_proj);
+    torch::Tensor qkv =
+        adapters ? torch::cat({apply_linear(*q_proj, x, kn), apply_linear(*k_proj, x, kn), apply_linear(*v_proj, x, kn)}, 2)
+                 : linear(x, torch::cat(qkv_weights(), 0),
+                          q_proj->bias.defined() ? torch::cat(qkv_biases(), 0) : torch::Tensor(), kn);  // [B,T,(H+2KV)*D]
+    if (train_ops_apply(qkv)) return forward_train(qkv, ctx);
+    q = qkv.narrow(2, 0, H * D), k = qkv.narrow(2, H * D, KV * D), v = qkv.narrow(2, (H + KV) * D, KV * D);
   } else {
     q = apply_linear(*q_proj, x, kn);
     k = apply_linear(*k_proj, x, kn);
@@ -253,6 +264,26 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
   return apply_linear(*o_proj, y.reshape({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D}), kn);
 }
 
+torch::Tensor AttentionImpl::forward_train(const torch::Tensor& qkv, const ForwardContext& ctx) {
+  const int64_t B = qkv.size(0), T = qkv.size(1), H = n_heads_, KV = n_kv_, D = head_dim_;
+  const auto qkv_rot = train_rope_split(qkv, H, KV, ctx.rope_cos, ctx.rope_sin);
+  const torch::Tensor &q = qkv_rot[0], &k = qkv_rot[1], &v = qkv_rot[2];  // [B,T,H*D], [B,T,KV*D] x 2
+  if (ctx.record != nullptr) {  // PrefixKv's layout [B,KV,T,D]: views of the [B,T,KV,D] tensors
+    ctx.record->k[layer_] = k.view({B, T, KV, D}).transpose(1, 2);
+    ctx.record->v[layer_] = v.view({B, T, KV, D}).transpose(1, 2);
+  }
+  TrainAttentionPrefix prefix;
+  if (ctx.prefix != nullptr) {
+    const torch::Tensor& pk = ctx.prefix->k[layer_];  // [P,KV,Tp,D]
+    prefix.k = pk.transpose(1, 2).reshape({pk.size(0), pk.size(2), KV * D});
+    prefix.v = ctx.prefix->v[layer_].transpose(1, 2).reshape({pk.size(0), pk.size(2), KV * D});
+    prefix.length = ctx.prefix_length;
+    prefix.group = ctx.rows_per_prefix;
+  }
+  auto y = train_attention(q, k, v, H, KV, ctx.first_key, ctx.prefix != nullptr ? &prefix : nullptr);  // [B,T,H*D]
+  return apply_linear(*o_proj, y, ctx.kernels);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 MLPImpl::MLPImpl(const ModelConfig& cfg) {
@@ -266,7 +297,17 @@ void MLPImpl::fuse_projections() {
   if (!gate_up_.valid({gate_proj->weight, up_proj->weight})) gate_up_.fuse({gate_proj->weight, up_proj->weight});
 }
 
-torch::Tensor MLPImpl::forward(const torch::Tensor& x, Kernels kernels, bool use_fused) {
+torch::Tensor MLPImpl::forward(const torch::Tensor& x, Kernels kernels, bool use_fused, bool train_ops) {
+  if (train_ops) {
+    // One matmul for gate|up (the weights concatenated: autograd splits their gradient).
+    const bool adapters = has_adapter(*gate_proj) || has_adapter(*up_proj);
+    auto gate_up = adapters ? torch::cat({apply_linear(*gate_proj, x, kernels), apply_linear(*up_proj, x, kernels)}, -1)
+                            : linear(x, torch::cat({gate_proj->weight, up_proj->weight}, 0), {}, kernels);  // [B,T,2I]
+    const int64_t I = gate_up.size(-1) / 2;
+    auto act = train_ops_apply(gate_up) ? train_swiglu(gate_up)
+                                        : torch::silu(gate_up.narrow(-1, 0, I)) * gate_up.narrow(-1, I, I);
+    return apply_linear(*down_proj, act, kernels);  // [B,T,C]
+  }
   if (use_fused && !has_adapter(*gate_proj) && !has_adapter(*up_proj) &&
       gate_up_.valid({gate_proj->weight, up_proj->weight})) {
     auto gate_up = linear(x, gate_up_.tensor(), {}, kernels);                  // [B,T,2I]
@@ -286,8 +327,9 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_index) 
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const ForwardContext& ctx) {
   const bool decoding = ctx.cache != nullptr;                                        // fused q|k|v, gate|up
-  auto h = x + self_attn(input_layernorm(x, ctx.kernels), ctx);                      // [B,T,C]
-  return h + mlp(post_attention_layernorm(h, ctx.kernels), ctx.kernels, decoding);  // [B,T,C]
+  const bool fused = ctx.train_ops;
+  auto h = x + self_attn(input_layernorm(x, ctx.kernels, fused), ctx);                             // [B,T,C]
+  return h + mlp(post_attention_layernorm(h, ctx.kernels, fused), ctx.kernels, decoding, fused);  // [B,T,C]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -385,7 +427,14 @@ torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const tor
   } else {
     ctx.kernels = kernels_;
   }
-  if (segments.defined()) {
+  if (cache == nullptr && train_ops_ && train_ops_apply(x)) {
+    ctx.train_ops = true;
+    if (segments.defined()) {
+      ctx.first_key = first_keys_from_segments(segments);
+      ctx.train_ops = ctx.first_key.defined();  // else a segment id in two runs: the masked path
+    }
+  }
+  if (segments.defined() && !ctx.train_ops) {
     // Key s is visible to query t when both lie in one document and s <= t (block-diagonal causal).
     const torch::Tensor seg = segments.to(dev, torch::kLong);
     const torch::Tensor causal = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(dev)).tril();
@@ -395,6 +444,9 @@ torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const tor
   if (ctx.kernels == Kernels::kNative) {
     ctx.cos = cos.reshape({B * T, cos.size(2)}).contiguous();  // [B*T,D]
     ctx.sin = sin.reshape({B * T, sin.size(2)}).contiguous();
+  } else if (ctx.train_ops) {
+    ctx.rope_cos = cos.reshape({B * T, cos.size(2)}).contiguous();  // [B*T,D] f32
+    ctx.rope_sin = sin.reshape({B * T, sin.size(2)}).contiguous();
   } else {
     ctx.cos = cos.unsqueeze(2).to(x.scalar_type());  // [B,T,1,D]
     ctx.sin = sin.unsqueeze(2).to(x.scalar_type());
@@ -411,7 +463,7 @@ torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const tor
   }
   if (cache != nullptr)
     for (int64_t b = 0; b < B; ++b) cache->set_length(ctx.rows[b], ctx.past[b] + T);
-  return norm(x, ctx.kernels);  // [B,T,C]
+  return norm(x, ctx.kernels, ctx.train_ops);  // [B,T,C]
 }
 
 SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& prompt_ids,
@@ -443,18 +495,31 @@ SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& p
   pctx.record = &kv;
   cctx.prefix = &kv;
   cctx.rows_per_prefix = G;
+  const bool fused = train_ops_ && train_ops_apply(xp);
+  if (fused) {
+    pctx.train_ops = cctx.train_ops = true;
+    cctx.prefix_length = row_lens.to(torch::kCPU);
+  }
   for (auto [ctx, pos] : {std::pair<ForwardContext*, torch::Tensor>{&pctx, prompt_pos}, {&cctx, completion_pos}}) {
     auto [cos, sin] = rope_.cos_sin(pos);
-    ctx->cos = cos.unsqueeze(2).to(xp.scalar_type());  // [B,T,1,D]
-    ctx->sin = sin.unsqueeze(2).to(xp.scalar_type());
+    if (fused) {
+      ctx->rope_cos = cos.reshape({-1, cos.size(2)}).contiguous();  // [B*T,D] f32
+      ctx->rope_sin = sin.reshape({-1, sin.size(2)}).contiguous();
+    } else {
+      ctx->cos = cos.unsqueeze(2).to(xp.scalar_type());  // [B,T,1,D]
+      ctx->sin = sin.unsqueeze(2).to(xp.scalar_type());
+    }
   }
-  // Completion query t of row r sees prompt slots j < length and its own tokens s <= t.
-  auto prompt_part = (torch::arange(Tp, long_opts.device(dev)).unsqueeze(0) < row_lens.unsqueeze(1))
-                         .unsqueeze(1).expand({P * G, Tc, Tp});                                       // [P*G,Tc,Tp]
-  auto own_part = torch::ones({Tc, Tc}, torch::TensorOptions().dtype(torch::kBool).device(dev)).tril()
-                      .unsqueeze(0).expand({P * G, Tc, Tc});                                          // [P*G,Tc,Tc]
-  auto allowed = torch::cat({prompt_part, own_part}, 2);                                              // [P*G,Tc,L]
-  cctx.mask = allowed.unsqueeze(1).unsqueeze(1).expand({P * G, 1, R, Tc, Tp + Tc}).reshape({P * G, 1, R * Tc, Tp + Tc});
+  // Completion query t of row r sees prompt slots j < length and its own tokens s <= t (the fused
+  // attention takes the lengths instead of a mask).
+  if (!fused) {
+    auto prompt_part = (torch::arange(Tp, long_opts.device(dev)).unsqueeze(0) < row_lens.unsqueeze(1))
+                           .unsqueeze(1).expand({P * G, Tc, Tp});                                       // [P*G,Tc,Tp]
+    auto own_part = torch::ones({Tc, Tc}, torch::TensorOptions().dtype(torch::kBool).device(dev)).tril()
+                        .unsqueeze(0).expand({P * G, Tc, Tc});                                          // [P*G,Tc,Tc]
+    auto allowed = torch::cat({prompt_part, own_part}, 2);                                              // [P*G,Tc,L]
+    cctx.mask = allowed.unsqueeze(1).unsqueeze(1).expand({P * G, 1, R, Tc, Tp + Tc}).reshape({P * G, 1, R * Tc, Tp + Tc});
+  }
 
   if (checkpointing()) {
     // One recomputed block per layer over both parts (flattened into one tensor, as the
@@ -484,7 +549,7 @@ SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& p
       xc = l.forward(xc, cctx);  // attends to them
     }
   }
-  return {norm(xp, kernels_), norm(xc, kernels_)};
+  return {norm(xp, kernels_, fused), norm(xc, kernels_, fused)};
 }
 
 torch::Tensor TransformerImpl::logits_from_hidden(const torch::Tensor& hidden) {

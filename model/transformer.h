@@ -21,7 +21,8 @@ namespace r1kit {
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps);
-  torch::Tensor forward(const torch::Tensor& x, Kernels kernels = Kernels::kAten);
+  // train_ops: the fused training op (model/train_ops.h) where it applies.
+  torch::Tensor forward(const torch::Tensor& x, Kernels kernels = Kernels::kAten, bool train_ops = false);
   torch::Tensor weight;
 
  private:
@@ -68,6 +69,11 @@ struct ForwardContext {
   PrefixKv* record = nullptr;
   const PrefixKv* prefix = nullptr;
   int64_t rows_per_prefix = 1;
+  // The fused training ops (TransformerImpl::set_train_ops) on this call: RoPE tables [B*T, D]
+  // float32; packed rows' first visible key per query [B*T] (model/train_ops.h); with a prefix, the
+  // prompt keys each completion row sees [B] int64 CPU.
+  bool train_ops = false;
+  torch::Tensor rope_cos, rope_sin, first_key, prefix_length;
 };
 
 // Parameters of one layer re-homed as consecutive row blocks of one tensor (q/k/v, gate/up), so
@@ -95,6 +101,8 @@ class AttentionImpl : public torch::nn::Module {
 
  private:
   torch::Tensor forward_native_cached(const torch::Tensor& x, const ForwardContext& ctx);
+  // Without a cache, with the fused training ops (ctx.train_ops): qkv [B,T,(H+2KV)*D] projections.
+  torch::Tensor forward_train(const torch::Tensor& qkv, const ForwardContext& ctx);
   // [B*T, (H + 2*KV) * D]: q | k | v, from the fused weight when it is valid.
   torch::Tensor project_qkv(const torch::Tensor& x2d, Kernels kernels);
   std::vector<torch::Tensor> qkv_weights() const;
@@ -109,7 +117,9 @@ class MLPImpl : public torch::nn::Module {
   explicit MLPImpl(const ModelConfig& cfg);
   // down(silu(gate(x)) * up(x)); use_fused: one matmul for gate|up when fused and no adapter is
   // active on them (decoding).
-  torch::Tensor forward(const torch::Tensor& x, Kernels kernels = Kernels::kAten, bool use_fused = false);
+  // train_ops: the fused SiLU-gate of model/train_ops.h where it applies.
+  torch::Tensor forward(const torch::Tensor& x, Kernels kernels = Kernels::kAten, bool use_fused = false,
+                        bool train_ops = false);
   void fuse_projections();
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};  // model/linear.h: + optional LoRA
 
@@ -172,6 +182,11 @@ class TransformerImpl : public torch::nn::Module {
   // where it applies.
   void set_kernels(Kernels kernels) { kernels_ = kernels; }
   Kernels kernels() const { return kernels_; }
+  // The fused CPU float32 training ops (model/train_ops.h) in forwards without a cache: RMSNorm,
+  // RoPE, SiLU-gate and attention, each one autograd node. Off by default (the eager formula); the
+  // trainers turn it on. Changes values only by float32 rounding.
+  void set_train_ops(bool on) { train_ops_ = on; }
+  bool train_ops() const { return train_ops_; }
   // Re-homes every layer's q/k/v and gate/up parameters into one tensor each (FusedRows) so that
   // decoding runs one matmul per group. Idempotent; for inference replicas (the rollout engine).
   void fuse_projections();
@@ -204,6 +219,7 @@ class TransformerImpl : public torch::nn::Module {
   ModelConfig cfg_;
   RotaryEmbedding rope_;
   Kernels kernels_ = Kernels::kAten;
+  bool train_ops_ = false;
   ComputeOptions compute_;
 };
 TORCH_MODULE(Transformer);

@@ -5,7 +5,8 @@ r1_add_test(model_parity_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_parity_tes
 r1_add_test(model_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/kv_cache_test.cc ${CMAKE_CURRENT_LIST_DIR}/checkpoint_test.cc
             DEPS r1_model TORCH)
 # Decode kernels of every instruction set the CPU has, kernel choices, fused projections,
-# shared-prefix and packed (sequence packing) training forwards.
+# shared-prefix and packed (sequence packing) training forwards, the fused training ops.
 r1_add_test(model_kernels_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cpu_kernels_test.cc
             ${CMAKE_CURRENT_LIST_DIR}/layer_ops_test.cc ${CMAKE_CURRENT_LIST_DIR}/packed_forward_test.cc
+            ${CMAKE_CURRENT_LIST_DIR}/train_ops_test.cc
             DEPS r1_model TORCH)

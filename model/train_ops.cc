@@ -1,0 +1,321 @@
+#include "model/train_ops.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "core/check.h"
+#include "model/cpu_kernels.h"
+
+namespace r1kit {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Element-wise jobs split over threads in blocks of at least this many elements.
+constexpr int64_t kElementGrain = int64_t{1} << 16;
+// RMSNorm's weight gradient is summed per block of this many rows, then over blocks in order, so
+// it does not depend on how the rows were split over threads.
+constexpr int64_t kNormRowBlock = 64;
+
+torch::Tensor flat_rows(const torch::Tensor& x) { return x.reshape({-1, x.size(-1)}).contiguous(); }
+
+// Autograd takes no undefined tensor inputs: absent optional tensors travel as empty ones.
+torch::Tensor none() { return torch::empty({0}, torch::kLong); }
+
+class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w, double eps) {
+    const torch::Tensor x2 = flat_rows(x), wc = w.contiguous();
+    const int64_t rows = x2.size(0), C = x2.size(1);
+    torch::Tensor out = torch::empty_like(x2);
+    const float* xp = x2.data_ptr<float>();
+    float* op = out.data_ptr<float>();
+    const auto& k = cpu::kernels();
+    at::parallel_for(0, rows, std::max<int64_t>(1, kElementGrain / C), [&](int64_t r0, int64_t r1) {
+      k.rms_norm(xp + r0 * C, C, wc.data_ptr<float>(), op + r0 * C, r1 - r0, C, float(eps));
+    });
+    ctx->save_for_backward({x2, wc});
+    ctx->saved_data["eps"] = eps;
+    return out.view(x.sizes());
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &x2 = saved[0], &w = saved[1];
+    const float eps = float(ctx->saved_data["eps"].toDouble());
+    const torch::Tensor dy = flat_rows(grads[0]);
+    const int64_t rows = x2.size(0), C = x2.size(1), blocks = (rows + kNormRowBlock - 1) / kNormRowBlock;
+    torch::Tensor dx = torch::empty_like(x2);
+    const bool want_dw = ctx->needs_input_grad(1);
+    torch::Tensor partial = want_dw ? torch::zeros({blocks, C}, x2.options()) : torch::Tensor();
+    const auto& k = cpu::kernels();
+    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t r0 = b * kNormRowBlock, n = std::min(rows, r0 + kNormRowBlock) - r0;
+        k.rms_norm_backward(x2.data_ptr<float>() + r0 * C, w.data_ptr<float>(), dy.data_ptr<float>() + r0 * C, n, C,
+                            eps, dx.data_ptr<float>() + r0 * C, want_dw ? partial.data_ptr<float>() + b * C : nullptr);
+      }
+    });
+    return {dx.view(grads[0].sizes()), want_dw ? partial.sum(0) : torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// gate_up [rows, 2I] (gate first) -> [rows, I], a row at a time.
+class SwigluFn : public torch::autograd::Function<SwigluFn> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate_up) {
+    const torch::Tensor gu = flat_rows(gate_up);
+    const int64_t rows = gu.size(0), I = gu.size(1) / 2;
+    torch::Tensor out = torch::empty({rows, I}, gu.options());
+    const float* g = gu.data_ptr<float>();
+    float* o = out.data_ptr<float>();
+    const auto& k = cpu::kernels();
+    at::parallel_for(0, rows, std::max<int64_t>(1, kElementGrain / I), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) k.swiglu_forward(g + r * 2 * I, g + r * 2 * I + I, o + r * I, I);
+    });
+    ctx->save_for_backward({gu});
+    std::vector<int64_t> shape(gate_up.sizes().begin(), gate_up.sizes().end());
+    shape.back() = I;
+    return out.view(shape);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const torch::Tensor gu = ctx->get_saved_variables()[0];
+    const torch::Tensor dy = flat_rows(grads[0]);
+    const int64_t rows = gu.size(0), I = gu.size(1) / 2;
+    torch::Tensor dgu = torch::empty_like(gu);
+    const float* g = gu.data_ptr<float>();
+    const float* d = dy.data_ptr<float>();
+    float* dg = dgu.data_ptr<float>();
+    const auto& k = cpu::kernels();
+    at::parallel_for(0, rows, std::max<int64_t>(1, kElementGrain / I), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        k.swiglu_backward(g + r * 2 * I, g + r * 2 * I + I, d + r * I, dg + r * 2 * I, dg + r * 2 * I + I, I);
+    });
+    std::vector<int64_t> shape(grads[0].sizes().begin(), grads[0].sizes().end());
+    shape.back() = 2 * I;
+    return {dgu.view(shape)};
+  }
+};
+
+// In place: the rotation of `heads` vectors of size D in each of N rows (row stride ld) from x by
+// (cos, sin) [N, D].
+void rotate_rows(float* x, int64_t ld, int64_t N, int64_t heads, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const int64_t D = cos.size(1);
+  const auto& k = cpu::kernels();
+  at::parallel_for(0, N, std::max<int64_t>(1, kElementGrain / (heads * D)), [&](int64_t r0, int64_t r1) {
+    k.rope(x + r0 * ld, ld, cos.data_ptr<float>() + r0 * D, sin.data_ptr<float>() + r0 * D, r1 - r0, heads, D);
+  });
+}
+
+class RopeSplitFn : public torch::autograd::Function<RopeSplitFn> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& qkv, const torch::Tensor& cos,
+                               const torch::Tensor& sin, int64_t heads, int64_t kv_heads) {
+    const int64_t W = qkv.size(-1), D = cos.size(1), N = qkv.numel() / W;
+    const torch::Tensor x = qkv.reshape({N, W});
+    torch::Tensor q = x.narrow(1, 0, heads * D).contiguous();
+    torch::Tensor k = x.narrow(1, heads * D, kv_heads * D).contiguous();
+    torch::Tensor v = x.narrow(1, (heads + kv_heads) * D, kv_heads * D).contiguous();
+    rotate_rows(q.data_ptr<float>(), heads * D, N, heads, cos, sin);
+    rotate_rows(k.data_ptr<float>(), kv_heads * D, N, kv_heads, cos, sin);
+    ctx->saved_data["cos"] = cos;
+    ctx->saved_data["sin"] = sin;
+    ctx->saved_data["heads"] = heads;
+    ctx->saved_data["kv_heads"] = kv_heads;
+    std::vector<int64_t> shape(qkv.sizes().begin(), qkv.sizes().end());
+    shape.back() = heads * D;
+    std::vector<int64_t> kv_shape = shape;
+    kv_shape.back() = kv_heads * D;
+    return {q.view(shape), k.view(kv_shape), v.view(kv_shape)};
+  }
+  // The rotation's transpose is the same rotation with sin' = -(sin[D/2:], sin[:D/2]).
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const torch::Tensor cos = ctx->saved_data["cos"].toTensor(), sin = ctx->saved_data["sin"].toTensor();
+    const int64_t H = ctx->saved_data["heads"].toInt(), KV = ctx->saved_data["kv_heads"].toInt();
+    const int64_t D = cos.size(1), half = D / 2, N = cos.size(0), W = (H + 2 * KV) * D;
+    const torch::Tensor sin_t = torch::cat({sin.narrow(1, half, half), sin.narrow(1, 0, half)}, 1).neg_();
+    const auto& like = grads[0].defined() ? grads[0] : grads[1].defined() ? grads[1] : grads[2];
+    torch::Tensor dx = torch::empty({N, W}, like.options());
+    const int64_t widths[3] = {H * D, KV * D, KV * D};
+    int64_t col = 0;
+    for (int i = 0; i < 3; ++i) {
+      auto part = dx.narrow(1, col, widths[i]);
+      if (grads[i].defined())
+        part.copy_(grads[i].reshape({N, widths[i]}));
+      else
+        part.zero_();
+      col += widths[i];
+    }
+    rotate_rows(dx.data_ptr<float>(), W, N, H, cos, sin_t);
+    rotate_rows(dx.data_ptr<float>() + H * D, W, N, KV, cos, sin_t);
+    std::vector<int64_t> shape(like.sizes().begin(), like.sizes().end());
+    shape.back() = W;
+    return {dx.view(shape), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+cpu::TrainAttentionArgs attention_args(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                       const torch::Tensor& pk, const torch::Tensor& pv, const torch::Tensor& first_key,
+                                       const torch::Tensor& prefix_len, int64_t heads, int64_t kv_heads, int64_t group) {
+  cpu::TrainAttentionArgs a;
+  a.batch = q.size(0);
+  a.tokens = q.size(1);
+  a.heads = heads;
+  a.kv_heads = kv_heads;
+  a.head_dim = q.size(2) / heads;
+  a.scale = float(1.0 / std::sqrt(double(a.head_dim)));
+  a.q = q.data_ptr<float>();
+  a.q_stride = q.size(2);
+  a.k = k.data_ptr<float>();
+  a.v = v.data_ptr<float>();
+  a.kv_stride = k.size(2);
+  if (first_key.numel() > 0) a.first_key = first_key.data_ptr<int64_t>();
+  if (pk.numel() > 0) {
+    a.prefix_k = pk.data_ptr<float>();
+    a.prefix_v = pv.data_ptr<float>();
+    a.prefix_stride = pk.size(2);
+    a.prefix_tokens = pk.size(1);
+    a.prefix_len = prefix_len.data_ptr<int64_t>();
+    a.group = group;
+  }
+  return a;
+}
+
+class AttentionFn : public torch::autograd::Function<AttentionFn> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const torch::Tensor& pk, const torch::Tensor& pv,
+                               const torch::Tensor& first_key, const torch::Tensor& prefix_len, int64_t heads,
+                               int64_t kv_heads, int64_t group) {
+    cpu::TrainAttentionArgs a = attention_args(q, k, v, pk, pv, first_key, prefix_len, heads, kv_heads, group);
+    torch::Tensor out = torch::empty_like(q);
+    torch::Tensor lse = torch::empty({a.batch, heads, a.tokens}, q.options());
+    a.out = out.data_ptr<float>();
+    a.lse = lse.data_ptr<float>();
+    const auto& kern = cpu::kernels();
+    at::parallel_for(0, a.batch / a.group * kv_heads, 1,
+                     [&](int64_t i0, int64_t i1) { kern.attention_train_forward(a, i0, i1); });
+    ctx->save_for_backward({q, k, v, pk, pv, out});
+    ctx->saved_data["lse"] = lse;
+    ctx->saved_data["first_key"] = first_key;
+    ctx->saved_data["prefix_len"] = prefix_len;
+    ctx->saved_data["heads"] = heads;
+    ctx->saved_data["kv_heads"] = kv_heads;
+    ctx->saved_data["group"] = group;
+    return out;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &q = s[0], &k = s[1], &v = s[2], &pk = s[3], &pv = s[4], &out = s[5];
+    const torch::Tensor lse = ctx->saved_data["lse"].toTensor();
+    const int64_t heads = ctx->saved_data["heads"].toInt(), kv_heads = ctx->saved_data["kv_heads"].toInt();
+    cpu::TrainAttentionArgs a = attention_args(q, k, v, pk, pv, ctx->saved_data["first_key"].toTensor(),
+                                               ctx->saved_data["prefix_len"].toTensor(), heads, kv_heads,
+                                               ctx->saved_data["group"].toInt());
+    const torch::Tensor dout = grads[0].contiguous();
+    torch::Tensor dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
+    const bool prefix = pk.numel() > 0;
+    torch::Tensor dpk = prefix ? torch::empty_like(pk) : torch::Tensor();
+    torch::Tensor dpv = prefix ? torch::empty_like(pv) : torch::Tensor();
+    a.out = const_cast<float*>(out.data_ptr<float>());
+    a.lse = const_cast<float*>(lse.data_ptr<float>());
+    a.dout = dout.data_ptr<float>();
+    a.dq = dq.data_ptr<float>();
+    a.dk = dk.data_ptr<float>();
+    a.dv = dv.data_ptr<float>();
+    if (prefix) {
+      a.dprefix_k = dpk.data_ptr<float>();
+      a.dprefix_v = dpv.data_ptr<float>();
+    }
+    const auto& kern = cpu::kernels();
+    at::parallel_for(0, a.batch / a.group * kv_heads, 1,
+                     [&](int64_t i0, int64_t i1) { kern.attention_train_backward(a, i0, i1); });
+    return {dq, dk, dv, dpk, dpv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool train_ops_apply(const torch::Tensor& x) { return x.is_cpu() && x.scalar_type() == torch::kFloat32; }
+
+torch::Tensor train_rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps) {
+  R1_CHECK(train_ops_apply(x) && train_ops_apply(w) && w.dim() == 1 && w.size(0) == x.size(-1),
+           "train_rms_norm: expected CPU float32 x [..., C] and weight [C], got ", x.sizes(), " and ", w.sizes());
+  return RmsNormFn::apply(x, w, eps);
+}
+
+torch::Tensor train_swiglu(const torch::Tensor& gate_up) {
+  R1_CHECK(train_ops_apply(gate_up) && gate_up.dim() >= 1 && gate_up.size(-1) % 2 == 0 && gate_up.size(-1) > 0,
+           "train_swiglu: expected CPU float32 gate_up [..., 2I], got ", gate_up.sizes());
+  return SwigluFn::apply(gate_up);
+}
+
+std::vector<torch::Tensor> train_rope_split(const torch::Tensor& qkv, int64_t heads, int64_t kv_heads,
+                                            const torch::Tensor& cos, const torch::Tensor& sin) {
+  R1_CHECK(train_ops_apply(qkv) && heads > 0 && kv_heads > 0 && cos.dim() == 2 && cos.sizes() == sin.sizes() &&
+               cos.size(1) % 2 == 0 && qkv.size(-1) == (heads + 2 * kv_heads) * cos.size(1) &&
+               qkv.numel() == cos.size(0) * qkv.size(-1) && cos.is_contiguous() && sin.is_contiguous() &&
+               cos.scalar_type() == torch::kFloat32 && sin.scalar_type() == torch::kFloat32,
+           "train_rope_split: expected CPU float32 qkv [N, (H+2KV)*D] and contiguous float32 cos/sin [N, D], got ",
+           qkv.sizes(), " with ", heads, "/", kv_heads, " heads and ", cos.sizes());
+  return RopeSplitFn::apply(qkv, cos, sin, heads, kv_heads);
+}
+
+torch::Tensor train_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t heads,
+                              int64_t kv_heads, const torch::Tensor& first_key, const TrainAttentionPrefix* prefix) {
+  R1_CHECK(q.dim() == 3 && k.dim() == 3 && k.sizes() == v.sizes() && q.size(0) == k.size(0) && q.size(1) == k.size(1) &&
+               heads > 0 && kv_heads > 0 && heads % kv_heads == 0 && q.size(2) % heads == 0 &&
+               k.size(2) == q.size(2) / heads * kv_heads && train_ops_apply(q) && train_ops_apply(k) &&
+               train_ops_apply(v),
+           "train_attention: expected CPU float32 q [B,T,H*D], k and v [B,T,KV*D], got ", q.sizes(), ", ", k.sizes(),
+           ", ", v.sizes(), " for ", heads, "/", kv_heads, " heads");
+  const int64_t B = q.size(0), T = q.size(1);
+  torch::Tensor fk = none(), pk = none(), pv = none(), plen = none();
+  int64_t group = 1;
+  if (first_key.defined()) {
+    R1_CHECK(first_key.is_cpu() && first_key.scalar_type() == torch::kLong && first_key.numel() == B * T,
+             "train_attention: first_key must be [B*T] int64 on the CPU, got ", first_key.sizes());
+    fk = first_key.contiguous();
+  }
+  if (prefix != nullptr) {
+    group = prefix->group;
+    R1_CHECK(group >= 1 && B % group == 0 && prefix->k.dim() == 3 && prefix->k.size(0) == B / group &&
+                 prefix->k.size(2) == k.size(2) && prefix->v.sizes() == prefix->k.sizes() &&
+                 prefix->length.numel() == B && prefix->length.scalar_type() == torch::kLong &&
+                 train_ops_apply(prefix->k) && train_ops_apply(prefix->v),
+             "train_attention: the prefix must be [B/G, Tp, KV*D] float32 with B lengths, got ", prefix->k.sizes(),
+             " for ", B, " rows in groups of ", group);
+    pk = prefix->k.contiguous();
+    pv = prefix->v.contiguous();
+    plen = prefix->length.to(torch::kCPU).contiguous();
+  }
+  return AttentionFn::apply(q.contiguous(), k.contiguous(), v.contiguous(), pk, pv, fk, plen, heads, kv_heads, group);
+}
+
+torch::Tensor first_keys_from_segments(const torch::Tensor& segments) {
+  const torch::Tensor seg = segments.to(torch::kCPU, torch::kLong).contiguous();
+  R1_CHECK(seg.dim() == 2, "first_keys_from_segments: segments must be [B,T], got ", seg.sizes());
+  const int64_t B = seg.size(0), T = seg.size(1);
+  torch::Tensor first = torch::empty({B * T}, torch::kLong);
+  const int64_t* s = seg.data_ptr<int64_t>();
+  int64_t* f = first.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    std::unordered_set<int64_t> seen;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t i = b * T + t;
+      if (t > 0 && s[i] == s[i - 1]) {
+        f[i] = f[i - 1];
+        continue;
+      }
+      if (!seen.insert(s[i]).second) return torch::Tensor();  // an id in two runs
+      f[i] = t;
+    }
+  }
+  return first;
+}
+
+}  // namespace r1kit

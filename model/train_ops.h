@@ -1,0 +1,53 @@
+// Fused CPU float32 operations for the forwards that train (SFT, GRPO, distillation): RMSNorm, RoPE,
+// SiLU-gate and attention without a cache, each one autograd node whose backward is written out
+// over model/cpu_kernels.h, instead of the 4-20 ATen ops (and as many backward nodes) of the eager
+// formula. On the tiny recipe's shapes those ops, and ATen's batched matmuls over [B*heads] small
+// matrices, took about half of an SFT step. Values equal the eager formula up to float32 rounding
+// (tests/model/train_ops_test.cc checks values and gradients against it, and a whole model).
+//
+// TransformerImpl::set_train_ops(true) turns them on (the trainers do, with their training
+// kernels); off, the forward is the eager formula of model/layer_ops.h. Every op here is
+// deterministic and independent of the thread count.
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace r1kit {
+
+// True when these ops take x: CPU float32.
+bool train_ops_apply(const torch::Tensor& x);
+
+// w * (x / sqrt(mean(x^2) + eps)) over the last dim.
+torch::Tensor train_rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps);
+
+// silu(gate) * up for gate_up = [..., 2I] (gate first) -> [..., I].
+torch::Tensor train_swiglu(const torch::Tensor& gate_up);
+
+// The q | k | v projections qkv [..., (H + 2*KV) * D] split into q [..., H*D] and k [..., KV*D]
+// with half-split RoPE applied, and v [..., KV*D]; cos/sin [N, D] float32 contiguous for the
+// N = qkv.numel() / qkv.size(-1) rows. One node whose backward writes one qkv gradient.
+std::vector<torch::Tensor> train_rope_split(const torch::Tensor& qkv, int64_t heads, int64_t kv_heads,
+                                            const torch::Tensor& cos, const torch::Tensor& sin);
+
+// The prompt K/V that a group of completion rows attends to first (GRPO's shared prompts).
+struct TrainAttentionPrefix {
+  torch::Tensor k, v;    // [P, Tp, KV*D] (rotated keys, values)
+  torch::Tensor length;  // [P*G] int64 CPU: prompt keys each completion row sees
+  int64_t group = 1;     // G completion rows per prompt
+};
+
+// Softmax attention of q [B,T,H*D] over k, v [B,T,KV*D] (query head h reads KV head h / (H/KV)),
+// causal within each row; with first_key ([B*T] int64 CPU) query t sees own keys [first_key, t]
+// only (packed rows); with a prefix, its first `length` keys come first. Returns [B,T,H*D].
+torch::Tensor train_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t heads,
+                              int64_t kv_heads, const torch::Tensor& first_key,
+                              const TrainAttentionPrefix* prefix = nullptr);
+
+// first_key for packed rows from their segments [B,T] (a document is a run of one segment id):
+// [B*T] int64 CPU. Undefined when some segment id appears in two runs of a row (then the mask is
+// not "from the run's start", and the caller keeps the masked path).
+torch::Tensor first_keys_from_segments(const torch::Tensor& segments);
+
+}  // namespace r1kit

@@ -133,12 +133,14 @@ GrpoResult run_grpo(const GrpoOptions& o, const std::string& run_dir, const Grpo
     if (result.resumed_from > 0) load_peft_weights(lora, checkpoint_dir(run_dir, result.resumed_from) + "/adapter");
   }
   policy->set_kernels(cpu_training_kernels());  // CPU float32 training linears: BLAS or oneDNN (layer_ops.h)
+  policy->set_train_ops(true);                   // and fused RMSNorm/RoPE/SiLU-gate/attention (train_ops.h)
   Transformer reference{nullptr};
   if (o.beta > 0 && !lora) {  // beta = 0: no reference model is loaded or run at all
     reference = load_model(in.model_dir, nullptr, in.device, in.dtype);
     reference->set_compute_options(in.compute);
     reference->eval();
     reference->set_kernels(cpu_training_kernels());
+    reference->set_train_ops(true);
     for (auto& p : reference->parameters()) p.set_requires_grad(false);
   }
   const Tokenizer tokenizer = Tokenizer::from_file(in.model_dir);

@@ -206,12 +206,18 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
 
   model->train();
   // CPU float32 training linears through the faster of BLAS and oneDNN (model/layer_ops.h); restored on return.
+  // With them the fused training ops (model/train_ops.h).
   struct KernelsScope {
     Transformer& m;
     Kernels before;
-    ~KernelsScope() { m->set_kernels(before); }
-  } kernels_scope{model, model->kernels()};
+    bool train_ops_before;
+    ~KernelsScope() {
+      m->set_kernels(before);
+      m->set_train_ops(train_ops_before);
+    }
+  } kernels_scope{model, model->kernels(), model->train_ops()};
   model->set_kernels(cpu_training_kernels());
+  model->set_train_ops(true);
   LoraAdapter lora = find_lora(model);
   if (opts.lora.enabled() && !lora) lora = attach_lora(model, opts.lora);
   if (lora)

@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <unordered_set>
 
 #include "core/check.h"
@@ -239,6 +241,14 @@ class AttentionFn : public torch::autograd::Function<AttentionFn> {
 };
 
 }  // namespace
+
+bool train_ops_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("R1_TRAIN_OPS");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  return enabled;
+}
 
 bool train_ops_apply(const torch::Tensor& x) { return x.is_cpu() && x.scalar_type() == torch::kFloat32; }
 

@@ -5,9 +5,10 @@
 // matrices, took about half of an SFT step. Values equal the eager formula up to float32 rounding
 // (tests/model/train_ops_test.cc checks values and gradients against it, and a whole model).
 //
-// TransformerImpl::set_train_ops(true) turns them on (the trainers do, with their training
-// kernels); off, the forward is the eager formula of model/layer_ops.h. Every op here is
-// deterministic and independent of the thread count.
+// TransformerImpl::set_train_ops(true) turns them on (the trainers do, with their training kernels,
+// unless R1_TRAIN_OPS=0); off, the forward is the eager formula of model/layer_ops.h. Every op here
+// is deterministic and independent of the thread count. The q|k|v and gate|up projections then run
+// as one matmul each, on weights concatenated per forward (autograd splits their gradient).
 #pragma once
 #include <torch/types.h>
 
@@ -15,6 +16,10 @@
 #include <vector>
 
 namespace r1kit {
+
+// False when the environment says R1_TRAIN_OPS=0 (the trainers then run the eager formula, e.g. to
+// compare a run against it); read once.
+bool train_ops_enabled();
 
 // True when these ops take x: CPU float32.
 bool train_ops_apply(const torch::Tensor& x);

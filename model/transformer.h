@@ -14,6 +14,7 @@
 #include "model/layer_ops.h"
 #include "model/linear.h"
 #include "model/model_config.h"
+#include "model/train_ops.h"
 
 namespace r1kit {
 
@@ -184,8 +185,8 @@ class TransformerImpl : public torch::nn::Module {
   Kernels kernels() const { return kernels_; }
   // The fused CPU float32 training ops (model/train_ops.h) in forwards without a cache: RMSNorm,
   // RoPE, SiLU-gate and attention, each one autograd node. Off by default (the eager formula); the
-  // trainers turn it on. Changes values only by float32 rounding.
-  void set_train_ops(bool on) { train_ops_ = on; }
+  // trainers turn it on. Changes values only by float32 rounding. R1_TRAIN_OPS=0 keeps it off.
+  void set_train_ops(bool on) { train_ops_ = on && train_ops_enabled(); }
   bool train_ops() const { return train_ops_; }
   // Re-homes every layer's q/k/v and gate/up parameters into one tensor each (FusedRows) so that
   // decoding runs one matmul per group. Idempotent; for inference replicas (the rollout engine).

@@ -120,9 +120,12 @@ struct AttentionCase {
   int64_t B = 3, T = 9, H = 4, KV = 2, D = 20;
 };
 
-TEST(TrainOps, CausalAttentionMatchesEager) {
+class TrainOpsCausal : public ::testing::TestWithParam<AttentionCase> {};
+
+// Short rows (fewer keys than a vector) and long ones (several blocks of keys, whole vectors of D).
+TEST_P(TrainOpsCausal, AttentionMatchesEager) {
   torch::manual_seed(4);
-  AttentionCase c;
+  const AttentionCase c = GetParam();
   const auto q0 = torch::randn({c.B, c.T, c.H * c.D}), k0 = torch::randn({c.B, c.T, c.KV * c.D}),
              v0 = torch::randn({c.B, c.T, c.KV * c.D});
   auto q = leaf(q0), k = leaf(k0), v = leaf(v0), qe = leaf(q0), ke = leaf(k0), ve = leaf(v0);
@@ -135,6 +138,10 @@ TEST(TrainOps, CausalAttentionMatchesEager) {
   const auto up = torch::randn(y.sizes());
   expect_close(grads_of(y, {q, k, v}, up), grads_of(ye, {qe, ke, ve}, up), 1e-5, "causal attention");
 }
+
+INSTANTIATE_TEST_SUITE_P(Shapes, TrainOpsCausal,
+                         ::testing::Values(AttentionCase{3, 9, 4, 2, 20}, AttentionCase{2, 41, 4, 4, 48},
+                                           AttentionCase{2, 37, 6, 2, 64}));
 
 TEST(TrainOps, PackedAttentionSeesOnlyItsDocument) {
   torch::manual_seed(5);

@@ -105,9 +105,8 @@ struct KernelTable {
   // of dy * x / rms (in row order) unless dw is null.
   void (*rms_norm_backward)(const float* x, const float* w, const float* dy, int64_t rows, int64_t dim, float eps,
                             float* dx, float* dw) = nullptr;
-  // out[i] = silu(g[i]) * u[i] for i < n, and its backward (dg, du from dy).
-  void (*swiglu_forward)(const float* g, const float* u, float* out, int64_t n) = nullptr;
-  void (*swiglu_backward)(const float* g, const float* u, const float* dy, float* dg, float* du, int64_t n) = nullptr;
+  // silu_mul's backward: dgu [rows, 2*inter] (gate half, up half) from gu and dy [rows, inter].
+  void (*silu_mul_backward)(const float* gu, const float* dy, float* dgu, int64_t rows, int64_t inter) = nullptr;
 };
 
 // The table for this CPU (or $R1_CPU_KERNELS), chosen once.

@@ -226,6 +226,17 @@ inline void axpy(float* y, float s, const float* x, int64_t d) {  // y += s * x
   if (i < d) store_part(y + i, load_part(y + i, d - i) + sv * load_part(x + i, d - i), d - i);
 }
 
+// out[j] = dot(x, keys[j]) for j < n, keys row stride `stride` (VW keys reduced together by
+// hsum_many: the same bits as one hsum each).
+inline void dots(const float* x, const float* keys, int64_t stride, int64_t n, int64_t d, float* out) {
+  for (int64_t j0 = 0; j0 < n; j0 += VW) {
+    const int m = static_cast<int>(imin(VW, n - j0));
+    vf acc[VW];
+    for (int j = 0; j < m; ++j) acc[j] = dot_lanes(x, keys + (j0 + j) * stride, d);
+    hsum_many(acc, m, out + j0);
+  }
+}
+
 float exp_shift(const float* x, float scale, float shift, float* out, int64_t n);
 
 void attention(const AttentionArgs& a, int64_t item_begin, int64_t item_end) {
@@ -243,14 +254,7 @@ void attention(const AttentionArgs& a, int64_t item_begin, int64_t item_end) {
       const int64_t len = a.past[b] + t + 1;  // slots [0, len)
       for (int64_t r = 0; r < R; ++r) {
         const int64_t h = g * R + r;
-        const float* q = a.q + (b * T + t) * a.q_stride + h * D;
-        // Scores of VW keys reduced together (hsum_many: the same bits as one hsum each).
-        for (int64_t j0 = 0; j0 < len; j0 += VW) {
-          const int n = static_cast<int>(imin(VW, len - j0));
-          vf acc[VW];
-          for (int j = 0; j < n; ++j) acc[j] = dot_lanes(q, K + (j0 + j) * D, D);
-          hsum_many(acc, n, scores + j0);
-        }
+        dots(a.q + (b * T + t) * a.q_stride + h * D, K, D, len, D, scores);
         float m = -3.4e38f;
         for (int64_t j = 0; j < len; ++j) m = scores[j] > m ? scores[j] : m;
         // softmax(scale * s): weights exp(scale * s - scale * max), normalised at the end.
@@ -386,8 +390,7 @@ const KernelTable* table() {
     k.attention_train_forward = &attention_train_forward;
     k.attention_train_backward = &attention_train_backward;
     k.rms_norm_backward = &rms_norm_backward;
-    k.swiglu_forward = &swiglu_forward;
-    k.swiglu_backward = &swiglu_backward;
+    k.silu_mul_backward = &silu_mul_backward;
     return k;
   }();
   return &t;

@@ -12,16 +12,6 @@ inline void store_n(float* p, vf v, int64_t n) {
 }
 
 // ---- attention without a cache -----------------------------------------------------------------
-// out[j] = dot(x, keys[j]) for j < n, keys row stride `stride` (VW keys reduced together).
-inline void dots(const float* x, const float* keys, int64_t stride, int64_t n, int64_t d, float* out) {
-  for (int64_t j0 = 0; j0 < n; j0 += VW) {
-    const int m = static_cast<int>(imin(VW, n - j0));
-    vf acc[VW];
-    for (int j = 0; j < m; ++j) acc[j] = dot_lanes(x, keys + (j0 + j) * stride, d);
-    hsum_many(acc, m, out + j0);
-  }
-}
-
 // The keys a query of row b sees: the prefix's first plen, then its own from `lo` (see
 // TrainAttentionArgs). One struct per (row, KV head), so forward and backward walk them alike.
 struct KeySpan {
@@ -174,22 +164,21 @@ void rms_norm_backward(const float* x, const float* w, const float* dy, int64_t 
   }
 }
 
-void swiglu_forward(const float* g, const float* u, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; i += VW) {
-    const int64_t m = n - i;
-    const vf gv = load_n(g + i, m);
-    store_n(out + i, gv / (1.0f + vexp(-gv)) * load_n(u + i, m), m);
-  }
-}
-
 // out = g * s(g) * u with s the sigmoid: dg = dy * u * s * (1 + g * (1 - s)), du = dy * g * s.
-void swiglu_backward(const float* g, const float* u, const float* dy, float* dg, float* du, int64_t n) {
-  for (int64_t i = 0; i < n; i += VW) {
-    const int64_t m = n - i;
-    const vf gv = load_n(g + i, m), uv = load_n(u + i, m), dyv = load_n(dy + i, m);
-    const vf s = 1.0f / (1.0f + vexp(-gv));
-    store_n(dg + i, dyv * uv * s * (1.0f + gv * (1.0f - s)), m);
-    store_n(du + i, dyv * gv * s, m);
+void silu_mul_backward(const float* gu, const float* dy, float* dgu, int64_t rows, int64_t inter) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gu + r * 2 * inter;
+    const float* u = g + inter;
+    const float* d = dy + r * inter;
+    float* dg = dgu + r * 2 * inter;
+    float* du = dg + inter;
+    for (int64_t i = 0; i < inter; i += VW) {
+      const int64_t m = inter - i;
+      const vf gv = load_n(g + i, m), uv = load_n(u + i, m), dyv = load_n(d + i, m);
+      const vf s = 1.0f / (1.0f + vexp(-gv));
+      store_n(dg + i, dyv * uv * s * (1.0f + gv * (1.0f - s)), m);
+      store_n(du + i, dyv * gv * s, m);
+    }
   }
 }
 

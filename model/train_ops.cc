@@ -10,6 +10,7 @@
 
 #include "core/check.h"
 #include "model/cpu_kernels.h"
+#include "model/layer_ops.h"
 
 namespace r1kit {
 
@@ -18,7 +19,7 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Element-wise jobs split over threads in blocks of at least this many elements.
+// Rows split over threads in blocks of at least this many elements (as layer_ops.cc does).
 constexpr int64_t kElementGrain = int64_t{1} << 16;
 // RMSNorm's weight gradient is summed per block of this many rows, then over blocks in order, so
 // it does not depend on how the rows were split over threads.
@@ -31,19 +32,11 @@ torch::Tensor none() { return torch::empty({0}, torch::kLong); }
 
 class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
  public:
+  // The forwards are layer_ops.h's native ones (autograd does not record inside a Function's forward).
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w, double eps) {
-    const torch::Tensor x2 = flat_rows(x), wc = w.contiguous();
-    const int64_t rows = x2.size(0), C = x2.size(1);
-    torch::Tensor out = torch::empty_like(x2);
-    const float* xp = x2.data_ptr<float>();
-    float* op = out.data_ptr<float>();
-    const auto& k = cpu::kernels();
-    at::parallel_for(0, rows, std::max<int64_t>(1, kElementGrain / C), [&](int64_t r0, int64_t r1) {
-      k.rms_norm(xp + r0 * C, C, wc.data_ptr<float>(), op + r0 * C, r1 - r0, C, float(eps));
-    });
-    ctx->save_for_backward({x2, wc});
+    ctx->save_for_backward({flat_rows(x), w.contiguous()});
     ctx->saved_data["eps"] = eps;
-    return out.view(x.sizes());
+    return rms_norm(x, w, eps, Kernels::kNative);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
@@ -66,23 +59,12 @@ class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
   }
 };
 
-// gate_up [rows, 2I] (gate first) -> [rows, I], a row at a time.
+// gate_up [rows, 2I] (gate first) -> [rows, I].
 class SwigluFn : public torch::autograd::Function<SwigluFn> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate_up) {
-    const torch::Tensor gu = flat_rows(gate_up);
-    const int64_t rows = gu.size(0), I = gu.size(1) / 2;
-    torch::Tensor out = torch::empty({rows, I}, gu.options());
-    const float* g = gu.data_ptr<float>();
-    float* o = out.data_ptr<float>();
-    const auto& k = cpu::kernels();
-    at::parallel_for(0, rows, std::max<int64_t>(1, kElementGrain / I), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) k.swiglu_forward(g + r * 2 * I, g + r * 2 * I + I, o + r * I, I);
-    });
-    ctx->save_for_backward({gu});
-    std::vector<int64_t> shape(gate_up.sizes().begin(), gate_up.sizes().end());
-    shape.back() = I;
-    return out.view(shape);
+    ctx->save_for_backward({flat_rows(gate_up)});
+    return silu_gate(gate_up, Kernels::kNative);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const torch::Tensor gu = ctx->get_saved_variables()[0];
@@ -94,24 +76,13 @@ class SwigluFn : public torch::autograd::Function<SwigluFn> {
     float* dg = dgu.data_ptr<float>();
     const auto& k = cpu::kernels();
     at::parallel_for(0, rows, std::max<int64_t>(1, kElementGrain / I), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r)
-        k.swiglu_backward(g + r * 2 * I, g + r * 2 * I + I, d + r * I, dg + r * 2 * I, dg + r * 2 * I + I, I);
+      k.silu_mul_backward(g + r0 * 2 * I, d + r0 * I, dg + r0 * 2 * I, r1 - r0, I);
     });
     std::vector<int64_t> shape(grads[0].sizes().begin(), grads[0].sizes().end());
     shape.back() = 2 * I;
     return {dgu.view(shape)};
   }
 };
-
-// In place: the rotation of `heads` vectors of size D in each of N rows (row stride ld) from x by
-// (cos, sin) [N, D].
-void rotate_rows(float* x, int64_t ld, int64_t N, int64_t heads, const torch::Tensor& cos, const torch::Tensor& sin) {
-  const int64_t D = cos.size(1);
-  const auto& k = cpu::kernels();
-  at::parallel_for(0, N, std::max<int64_t>(1, kElementGrain / (heads * D)), [&](int64_t r0, int64_t r1) {
-    k.rope(x + r0 * ld, ld, cos.data_ptr<float>() + r0 * D, sin.data_ptr<float>() + r0 * D, r1 - r0, heads, D);
-  });
-}
 
 class RopeSplitFn : public torch::autograd::Function<RopeSplitFn> {
  public:
@@ -122,8 +93,8 @@ class RopeSplitFn : public torch::autograd::Function<RopeSplitFn> {
     torch::Tensor q = x.narrow(1, 0, heads * D).contiguous();
     torch::Tensor k = x.narrow(1, heads * D, kv_heads * D).contiguous();
     torch::Tensor v = x.narrow(1, (heads + kv_heads) * D, kv_heads * D).contiguous();
-    rotate_rows(q.data_ptr<float>(), heads * D, N, heads, cos, sin);
-    rotate_rows(k.data_ptr<float>(), kv_heads * D, N, kv_heads, cos, sin);
+    native_rope_(q, 0, heads, cos, sin);
+    native_rope_(k, 0, kv_heads, cos, sin);
     ctx->saved_data["cos"] = cos;
     ctx->saved_data["sin"] = sin;
     ctx->saved_data["heads"] = heads;
@@ -152,8 +123,8 @@ class RopeSplitFn : public torch::autograd::Function<RopeSplitFn> {
         part.zero_();
       col += widths[i];
     }
-    rotate_rows(dx.data_ptr<float>(), W, N, H, cos, sin_t);
-    rotate_rows(dx.data_ptr<float>() + H * D, W, N, KV, cos, sin_t);
+    native_rope_(dx, 0, H, cos, sin_t);
+    native_rope_(dx, H * D, KV, cos, sin_t);
     std::vector<int64_t> shape(like.sizes().begin(), like.sizes().end());
     shape.back() = W;
     return {dx.view(shape), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};

@@ -21,7 +21,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x, Kernels kernels, bool train_ops) {
-  if (train_ops && train_ops_apply(x) && train_ops_apply(weight)) return train_rms_norm(x, weight, eps_);
+  if (train_ops) return train_rms_norm(x, weight, eps_);
   return rms_norm(x, weight, eps_, kernels);  // [..., C]
 }
 
@@ -140,14 +140,16 @@ void AttentionImpl::fuse_projections() {
   if (q_proj->bias.defined() && !qkv_bias_.valid(qkv_biases())) qkv_bias_.fuse(qkv_biases());
 }
 
-torch::Tensor AttentionImpl::project_qkv(const torch::Tensor& x2d, Kernels kernels) {
+torch::Tensor AttentionImpl::project_qkv(const torch::Tensor& x, Kernels kernels, bool concat_weights) {
   const bool bias = q_proj->bias.defined();
   const bool adapters = has_adapter(*q_proj) || has_adapter(*k_proj) || has_adapter(*v_proj);
   if (!adapters && qkv_weight_.valid(qkv_weights()) && (!bias || qkv_bias_.valid(qkv_biases())))
-    return linear(x2d, qkv_weight_.tensor(), bias ? qkv_bias_.tensor() : torch::Tensor(), kernels);
-  return torch::cat({apply_linear(*q_proj, x2d, kernels), apply_linear(*k_proj, x2d, kernels),
-                     apply_linear(*v_proj, x2d, kernels)},
-                    1);
+    return linear(x, qkv_weight_.tensor(), bias ? qkv_bias_.tensor() : torch::Tensor(), kernels);
+  if (!adapters && concat_weights)  // autograd splits the gradient of the concatenated weights
+    return linear(x, torch::cat(qkv_weights(), 0), bias ? torch::cat(qkv_biases(), 0) : torch::Tensor(), kernels);
+  return torch::cat({apply_linear(*q_proj, x, kernels), apply_linear(*k_proj, x, kernels),
+                     apply_linear(*v_proj, x, kernels)},
+                    -1);
 }
 
 // Decoding on the CPU: one matmul for q|k|v, RoPE in place, K/V written to the cache, attention
@@ -173,14 +175,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
     torch::Tensor qkv = project_qkv(x.reshape({B * T, x.size(2)}), kn).view({B, T, -1});
     q = qkv.narrow(2, 0, H * D), k = qkv.narrow(2, H * D, KV * D), v = qkv.narrow(2, (H + KV) * D, KV * D);
   } else if (ctx.train_ops) {
-    // One matmul for q|k|v (the weights concatenated: autograd splits their gradient).
-    const bool adapters = has_adapter(*q_proj) || has_adapter(*k_proj) || has_adapter(*v_proj);
-    torch::Tensor qkv =
-        adapters ? torch::cat({apply_linear(*q_proj, x, kn), apply_linear(*k_proj, x, kn), apply_linear(*v_proj, x, kn)}, 2)
-                 : linear(x, torch::cat(qkv_weights(), 0),
-                          q_proj->bias.defined() ? torch::cat(qkv_biases(), 0) : torch::Tensor(), kn);  // [B,T,(H+2KV)*D]
-    if (train_ops_apply(qkv)) return forward_train(qkv, ctx);
-    q = qkv.narrow(2, 0, H * D), k = qkv.narrow(2, H * D, KV * D), v = qkv.narrow(2, (H + KV) * D, KV * D);
+    return forward_train(project_qkv(x, kn, /*concat_weights=*/true), ctx);  // qkv [B,T,(H+2KV)*D]
   } else {
     q = apply_linear(*q_proj, x, kn);
     k = apply_linear(*k_proj, x, kn);
@@ -266,7 +261,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
 
 torch::Tensor AttentionImpl::forward_train(const torch::Tensor& qkv, const ForwardContext& ctx) {
   const int64_t B = qkv.size(0), T = qkv.size(1), H = n_heads_, KV = n_kv_, D = head_dim_;
-  const auto qkv_rot = train_rope_split(qkv, H, KV, ctx.rope_cos, ctx.rope_sin);
+  const auto qkv_rot = train_rope_split(qkv, H, KV, ctx.cos, ctx.sin);
   const torch::Tensor &q = qkv_rot[0], &k = qkv_rot[1], &v = qkv_rot[2];  // [B,T,H*D], [B,T,KV*D] x 2
   if (ctx.record != nullptr) {  // PrefixKv's layout [B,KV,T,D]: views of the [B,T,KV,D] tensors
     ctx.record->k[layer_] = k.view({B, T, KV, D}).transpose(1, 2);
@@ -303,10 +298,7 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& x, Kernels kernels, bool use
     const bool adapters = has_adapter(*gate_proj) || has_adapter(*up_proj);
     auto gate_up = adapters ? torch::cat({apply_linear(*gate_proj, x, kernels), apply_linear(*up_proj, x, kernels)}, -1)
                             : linear(x, torch::cat({gate_proj->weight, up_proj->weight}, 0), {}, kernels);  // [B,T,2I]
-    const int64_t I = gate_up.size(-1) / 2;
-    auto act = train_ops_apply(gate_up) ? train_swiglu(gate_up)
-                                        : torch::silu(gate_up.narrow(-1, 0, I)) * gate_up.narrow(-1, I, I);
-    return apply_linear(*down_proj, act, kernels);  // [B,T,C]
+    return apply_linear(*down_proj, train_swiglu(gate_up), kernels);  // [B,T,C]
   }
   if (use_fused && !has_adapter(*gate_proj) && !has_adapter(*up_proj) &&
       gate_up_.valid({gate_proj->weight, up_proj->weight})) {
@@ -427,7 +419,7 @@ torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const tor
   } else {
     ctx.kernels = kernels_;
   }
-  if (cache == nullptr && train_ops_ && train_ops_apply(x)) {
+  if (cache == nullptr && use_train_ops(x)) {
     ctx.train_ops = true;
     if (segments.defined()) {
       ctx.first_key = first_keys_from_segments(segments);
@@ -441,12 +433,9 @@ torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const tor
     ctx.packed_mask = (seg.unsqueeze(2) == seg.unsqueeze(1)).logical_and(causal).unsqueeze(1);  // [B,1,T,T]
   }
   auto [cos, sin] = rope_.cos_sin(positions.to(dev, torch::kLong));  // [B,T,D] f32
-  if (ctx.kernels == Kernels::kNative) {
+  if (ctx.kernels == Kernels::kNative || ctx.train_ops) {
     ctx.cos = cos.reshape({B * T, cos.size(2)}).contiguous();  // [B*T,D]
     ctx.sin = sin.reshape({B * T, sin.size(2)}).contiguous();
-  } else if (ctx.train_ops) {
-    ctx.rope_cos = cos.reshape({B * T, cos.size(2)}).contiguous();  // [B*T,D] f32
-    ctx.rope_sin = sin.reshape({B * T, sin.size(2)}).contiguous();
   } else {
     ctx.cos = cos.unsqueeze(2).to(x.scalar_type());  // [B,T,1,D]
     ctx.sin = sin.unsqueeze(2).to(x.scalar_type());
@@ -495,7 +484,7 @@ SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& p
   pctx.record = &kv;
   cctx.prefix = &kv;
   cctx.rows_per_prefix = G;
-  const bool fused = train_ops_ && train_ops_apply(xp);
+  const bool fused = use_train_ops(xp);
   if (fused) {
     pctx.train_ops = cctx.train_ops = true;
     cctx.prefix_length = row_lens.to(torch::kCPU);
@@ -503,8 +492,8 @@ SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& p
   for (auto [ctx, pos] : {std::pair<ForwardContext*, torch::Tensor>{&pctx, prompt_pos}, {&cctx, completion_pos}}) {
     auto [cos, sin] = rope_.cos_sin(pos);
     if (fused) {
-      ctx->rope_cos = cos.reshape({-1, cos.size(2)}).contiguous();  // [B*T,D] f32
-      ctx->rope_sin = sin.reshape({-1, sin.size(2)}).contiguous();
+      ctx->cos = cos.reshape({-1, cos.size(2)}).contiguous();  // [B*T,D] f32
+      ctx->sin = sin.reshape({-1, sin.size(2)}).contiguous();
     } else {
       ctx->cos = cos.unsqueeze(2).to(xp.scalar_type());  // [B,T,1,D]
       ctx->sin = sin.unsqueeze(2).to(xp.scalar_type());

@@ -22,7 +22,7 @@ namespace r1kit {
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps);
-  // train_ops: the fused training op (model/train_ops.h) where it applies.
+  // train_ops: the fused training op (model/train_ops.h; the caller checked that it applies).
   torch::Tensor forward(const torch::Tensor& x, Kernels kernels = Kernels::kAten, bool train_ops = false);
   torch::Tensor weight;
 
@@ -53,7 +53,7 @@ struct PrefixKv {
 // What one forward call shares across layers (built once by TransformerImpl).
 struct ForwardContext {
   Kernels kernels = Kernels::kAten;
-  torch::Tensor cos, sin;       // [B,T,1,D] in x's dtype; kNative: [B*T, D] float32
+  torch::Tensor cos, sin;       // [B,T,1,D] in x's dtype; kNative and train_ops: [B*T, D] float32
   // With a KV cache: batch row b uses cache row rows[b], whose length before the call is past[b].
   KvCache* cache = nullptr;
   std::vector<int64_t> rows, past;
@@ -70,11 +70,11 @@ struct ForwardContext {
   PrefixKv* record = nullptr;
   const PrefixKv* prefix = nullptr;
   int64_t rows_per_prefix = 1;
-  // The fused training ops (TransformerImpl::set_train_ops) on this call: RoPE tables [B*T, D]
-  // float32; packed rows' first visible key per query [B*T] (model/train_ops.h); with a prefix, the
-  // prompt keys each completion row sees [B] int64 CPU.
+  // The fused training ops (TransformerImpl::set_train_ops) on this call; packed rows' first visible
+  // key per query [B*T] (model/train_ops.h); with a prefix, the prompt keys each completion row sees
+  // [B] int64 CPU.
   bool train_ops = false;
-  torch::Tensor rope_cos, rope_sin, first_key, prefix_length;
+  torch::Tensor first_key, prefix_length;
 };
 
 // Parameters of one layer re-homed as consecutive row blocks of one tensor (q/k/v, gate/up), so
@@ -104,8 +104,10 @@ class AttentionImpl : public torch::nn::Module {
   torch::Tensor forward_native_cached(const torch::Tensor& x, const ForwardContext& ctx);
   // Without a cache, with the fused training ops (ctx.train_ops): qkv [B,T,(H+2KV)*D] projections.
   torch::Tensor forward_train(const torch::Tensor& qkv, const ForwardContext& ctx);
-  // [B*T, (H + 2*KV) * D]: q | k | v, from the fused weight when it is valid.
-  torch::Tensor project_qkv(const torch::Tensor& x2d, Kernels kernels);
+  // [..., (H + 2*KV) * D]: q | k | v, from the fused weight when it is valid; else with
+  // concat_weights (training) one matmul on the weights concatenated for this call; else, and with an
+  // active adapter, three projections.
+  torch::Tensor project_qkv(const torch::Tensor& x, Kernels kernels, bool concat_weights = false);
   std::vector<torch::Tensor> qkv_weights() const;
   std::vector<torch::Tensor> qkv_biases() const;
   int64_t n_heads_, n_kv_, head_dim_, layer_;
@@ -118,7 +120,8 @@ class MLPImpl : public torch::nn::Module {
   explicit MLPImpl(const ModelConfig& cfg);
   // down(silu(gate(x)) * up(x)); use_fused: one matmul for gate|up when fused and no adapter is
   // active on them (decoding).
-  // train_ops: the fused SiLU-gate of model/train_ops.h where it applies.
+  // train_ops: one matmul for gate|up and the fused SiLU-gate of model/train_ops.h (the caller
+  // checked that they apply).
   torch::Tensor forward(const torch::Tensor& x, Kernels kernels = Kernels::kAten, bool use_fused = false,
                         bool train_ops = false);
   void fuse_projections();
@@ -209,6 +212,11 @@ class TransformerImpl : public torch::nn::Module {
 
  private:
   // Activation checkpointing applies to this call (training forward with gradients).
+  // The fused training ops apply to a forward from x (embedded tokens): on, CPU float32, no autocast
+  // (whose bf16 matmul outputs they do not take).
+  bool use_train_ops(const torch::Tensor& x) const {
+    return train_ops_ && train_ops_apply(x) && !AutocastScope::enabled(x.device());
+  }
   bool checkpointing() const {
     return compute_.activation_checkpointing && is_training() && torch::GradMode::is_enabled();
   }

@@ -48,13 +48,12 @@ double kd_loss_backward(Transformer& student, Transformer& teacher, const sft::S
   torch::Tensor t_hidden;
   {
     torch::NoGradGuard no_grad;
-    const torch::Tensor th = sft::sft_forward_hidden(teacher, batch);  // packed rows: the packed forward
-    t_hidden = th.reshape({-1, th.size(-1)}).index_select(0, selected.to(teacher->device()));
+    // packed rows: the packed forward
+    t_hidden = sft::sft_forward_hidden(teacher, batch, selected.to(teacher->device()));
   }
   // 2. Student hidden states; the chunks below backpropagate into a detached copy (as SFT does),
   //    so only one chunk of [n, V] logits per model is alive at a time.
-  const torch::Tensor hidden = sft::sft_forward_hidden(student, batch);
-  const torch::Tensor h = hidden.reshape({-1, hidden.size(-1)}).index_select(0, selected);
+  const torch::Tensor h = sft::sft_forward_hidden(student, batch, selected);  // [n, C]
   const torch::Tensor h_leaf = h.detach().requires_grad_(true);
   const torch::Tensor tgt = targets.index_select(0, selected);
   double total = 0;

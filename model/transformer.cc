@@ -232,7 +232,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
     auto y = ctx.packed_mask.defined()
                  ? at::scaled_dot_product_attention(q.transpose(1, 2), keys, values, ctx.packed_mask, 0.0, false)
                  : at::scaled_dot_product_attention(q.transpose(1, 2), keys, values, {}, 0.0, /*is_causal=*/true);
-    return apply_linear(*o_proj, y.transpose(1, 2).reshape({B, T, H * D}), kn);  // y [B,H,T,D]
+    return project_out(y.transpose(1, 2).reshape({B, T, H * D}), ctx);  // y [B,H,T,D]
 #else
     if (ctx.packed_mask.defined()) {  // [B,1,T,T] -> [B,1,R*T,T], the layout of the grouped heads
       mask = ctx.packed_mask.unsqueeze(2).expand({B, 1, R, T, T}).reshape({B, 1, R * T, T});
@@ -256,7 +256,12 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
   (void)scale;
   // [B,KV,R*T,D] -> [B,H,T,D] -> [B,T,H*D]
   // reshape: CUDA SDPA kernels may return y in a transposed layout.
-  return apply_linear(*o_proj, y.reshape({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D}), kn);
+  return project_out(y.reshape({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D}), ctx);
+}
+
+torch::Tensor AttentionImpl::project_out(const torch::Tensor& y, const ForwardContext& ctx) {
+  if (!ctx.keep_rows.defined()) return apply_linear(*o_proj, y, ctx.kernels);                    // [B,T,C]
+  return apply_linear(*o_proj, y.reshape({-1, y.size(-1)}).index_select(0, ctx.keep_rows), ctx.kernels);  // [N,C]
 }
 
 torch::Tensor AttentionImpl::forward_train(const torch::Tensor& qkv, const ForwardContext& ctx) {
@@ -276,7 +281,7 @@ torch::Tensor AttentionImpl::forward_train(const torch::Tensor& qkv, const Forwa
     prefix.group = ctx.rows_per_prefix;
   }
   auto y = train_attention(q, k, v, H, KV, ctx.first_key, ctx.prefix != nullptr ? &prefix : nullptr);  // [B,T,H*D]
-  return apply_linear(*o_proj, y, ctx.kernels);
+  return project_out(y, ctx);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,7 +325,9 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_index) 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const ForwardContext& ctx) {
   const bool decoding = ctx.cache != nullptr;                                        // fused q|k|v, gate|up
   const bool fused = ctx.train_ops;
-  auto h = x + self_attn(input_layernorm(x, ctx.kernels, fused), ctx);                             // [B,T,C]
+  // keep_rows: the residual and the MLP continue on those rows only ([N,C]).
+  const torch::Tensor skip = ctx.keep_rows.defined() ? x.reshape({-1, x.size(-1)}).index_select(0, ctx.keep_rows) : x;
+  auto h = skip + self_attn(input_layernorm(x, ctx.kernels, fused), ctx);                          // [B,T,C]
   return h + mlp(post_attention_layernorm(h, ctx.kernels, fused), ctx.kernels, decoding, fused);  // [B,T,C]
 }
 
@@ -405,8 +412,18 @@ torch::Tensor TransformerImpl::forward_hidden_packed(const torch::Tensor& ids, c
   return hidden_states(ids, positions, nullptr, nullptr, segments);
 }
 
+torch::Tensor TransformerImpl::forward_hidden_rows(const torch::Tensor& ids, const torch::Tensor& positions,
+                                                   const torch::Tensor& segments, const torch::Tensor& keep) {
+  R1_CHECK(!segments.defined() || segments.sizes() == ids.sizes(), "Transformer::forward_hidden_rows: segments must "
+           "be [B,T] like ids ", ids.sizes(), ", got ", segments.sizes());
+  R1_CHECK(keep.defined() && keep.dim() == 1 && keep.scalar_type() == torch::kLong,
+           "Transformer::forward_hidden_rows: keep must be [N] int64 row indices");
+  return hidden_states(ids, positions, nullptr, nullptr, segments, keep.to(device()));
+}
+
 torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const torch::Tensor& positions, KvCache* cache,
-                                             const std::vector<int64_t>* rows, const torch::Tensor& segments) {
+                                             const std::vector<int64_t>* rows, const torch::Tensor& segments,
+                                             const torch::Tensor& keep) {
   R1_CHECK(ids.dim() == 2 && positions.sizes() == ids.sizes(), "Transformer::forward: ids and positions must both be "
            "[B,T], got ", ids.sizes(), " and ", positions.sizes());
   const int64_t B = ids.size(0), T = ids.size(1);
@@ -441,18 +458,22 @@ torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const tor
     ctx.sin = sin.unsqueeze(2).to(x.scalar_type());
   }
   const bool recompute = checkpointing() && cache == nullptr;
-  for (const auto& layer : *layers) {
+  ForwardContext last_ctx = ctx;
+  last_ctx.keep_rows = keep;  // undefined: all rows
+  for (size_t l = 0; l < layers->size(); ++l) {
+    const auto& layer = (*layers)[l];
+    const ForwardContext& lctx = l + 1 == layers->size() ? last_ctx : ctx;
     if (recompute) {  // keep only the layer's input; backward runs the layer again
-      x = checkpoint_activations([layer, ctx](const torch::Tensor& in) {
-        return layer->as<DecoderLayer>()->forward(in, ctx);
+      x = checkpoint_activations([layer, lctx](const torch::Tensor& in) {
+        return layer->as<DecoderLayer>()->forward(in, lctx);
       }, x, layer->parameters());
     } else {
-      x = layer->as<DecoderLayer>()->forward(x, ctx);  // [B,T,C]
+      x = layer->as<DecoderLayer>()->forward(x, lctx);  // [B,T,C]; the last one [N,C] with keep
     }
   }
   if (cache != nullptr)
     for (int64_t b = 0; b < B; ++b) cache->set_length(ctx.rows[b], ctx.past[b] + T);
-  return norm(x, ctx.kernels, ctx.train_ops);  // [B,T,C]
+  return norm(x, ctx.kernels, ctx.train_ops);  // [B,T,C] ([N,C] with keep)
 }
 
 SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& prompt_ids,

@@ -75,6 +75,10 @@ struct ForwardContext {
   // [B] int64 CPU.
   bool train_ops = false;
   torch::Tensor first_key, prefix_length;
+  // Set on the last layer's context by forward_hidden_rows: [N] int64 indices into the B*T rows.
+  // The layer's attention runs over all rows (they are keys), o_proj and the MLP only on these,
+  // and it returns [N, C]. Without a cache only.
+  torch::Tensor keep_rows;
 };
 
 // Parameters of one layer re-homed as consecutive row blocks of one tensor (q/k/v, gate/up), so
@@ -102,6 +106,8 @@ class AttentionImpl : public torch::nn::Module {
 
  private:
   torch::Tensor forward_native_cached(const torch::Tensor& x, const ForwardContext& ctx);
+  // o_proj of the attention output y [B,T,H*D] -> [B,T,C], or [N,C] on ctx.keep_rows.
+  torch::Tensor project_out(const torch::Tensor& y, const ForwardContext& ctx);
   // Without a cache, with the fused training ops (ctx.train_ops): qkv [B,T,(H+2KV)*D] projections.
   torch::Tensor forward_train(const torch::Tensor& qkv, const ForwardContext& ctx);
   // [..., (H + 2*KV) * D]: q | k | v, from the fused weight when it is valid; else with
@@ -169,6 +175,12 @@ class TransformerImpl : public torch::nn::Module {
   // equals forward_hidden of every document on its own (up to float rounding).
   torch::Tensor forward_hidden_packed(const torch::Tensor& ids, const torch::Tensor& positions,
                                       const torch::Tensor& segments);
+  // The hidden states of forward_hidden (segments undefined) or forward_hidden_packed only at
+  // `keep` ([N] int64 indices into the B*T flattened rows) -> [N, C], as a loss over some positions
+  // needs them: the last layer's o_proj, MLP and the final norm run on those rows only (its
+  // attention still runs over all rows). Equal to the full forward's rows up to float rounding.
+  torch::Tensor forward_hidden_rows(const torch::Tensor& ids, const torch::Tensor& positions,
+                                    const torch::Tensor& segments, const torch::Tensor& keep);
   // Training forward for groups of completions sharing a prompt: prompt p's tokens run through the
   // model once, and its G completions attend to its K/V. prompt_ids [P, Tp] right-padded, with
   // prompt_lengths[p] real tokens; completion_ids [P*G, Tc] right-padded, rows p*G .. p*G+G-1
@@ -222,9 +234,11 @@ class TransformerImpl : public torch::nn::Module {
   }
   ForwardContext cache_context(int64_t B, int64_t T, KvCache* cache, const std::vector<int64_t>* rows,
                                const torch::Tensor& x);
-  // forward_hidden and forward_hidden_packed (segments undefined: unpacked).
+  // forward_hidden, forward_hidden_packed (segments undefined: unpacked) and forward_hidden_rows
+  // (keep defined).
   torch::Tensor hidden_states(const torch::Tensor& ids, const torch::Tensor& positions, KvCache* cache,
-                              const std::vector<int64_t>* rows, const torch::Tensor& segments);
+                              const std::vector<int64_t>* rows, const torch::Tensor& segments,
+                              const torch::Tensor& keep = {});
   ModelConfig cfg_;
   RotaryEmbedding rope_;
   Kernels kernels_ = Kernels::kAten;

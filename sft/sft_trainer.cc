@@ -91,8 +91,7 @@ double sft_loss_impl(Transformer& model, const SftBatch& batch, double normalize
   const torch::Tensor targets = batch.targets.reshape({-1}).to(model->device());
   const torch::Tensor selected = targets.ne(-100).nonzero().squeeze(1);
   if (selected.numel() == 0) return 0.0;
-  const torch::Tensor hidden = sft_forward_hidden(model, batch);
-  const torch::Tensor h = hidden.reshape({-1, hidden.size(-1)}).index_select(0, selected);
+  const torch::Tensor h = sft_forward_hidden(model, batch, selected);  // [n, C]
   const torch::Tensor h_leaf = h.detach().requires_grad_(true);
   const torch::Tensor tgt = targets.index_select(0, selected);
   const torch::Tensor w = model->lm_head_weight();
@@ -175,10 +174,12 @@ double sft_loss_grads(Transformer& model, const SftBatch& batch, double normaliz
   return sft_loss_impl(model, batch, normalizer, loss_chunk, nullptr, &params, &grads);
 }
 
-torch::Tensor sft_forward_hidden(Transformer& model, const SftBatch& batch) {
+torch::Tensor sft_forward_hidden(Transformer& model, const SftBatch& batch, const torch::Tensor& rows) {
   const torch::Device device = model->device();
   const torch::Tensor ids = batch.input_ids.to(device), positions = batch.positions.to(device);
-  if (batch.segments.defined()) return model->forward_hidden_packed(ids, positions, batch.segments.to(device));
+  const torch::Tensor segments = batch.segments.defined() ? batch.segments.to(device) : torch::Tensor();
+  if (rows.defined()) return model->forward_hidden_rows(ids, positions, segments, rows);
+  if (segments.defined()) return model->forward_hidden_packed(ids, positions, segments);
   return model->forward_hidden(ids, positions);
 }
 

@@ -76,8 +76,10 @@ double sft_loss_grads(Transformer& model, const SftBatch& batch, double normaliz
 double sft_eval_loss(Transformer& model, const SftBatch& batch);
 
 // The final-normed hidden states [B,T,C] of a batch on the model's device: the packed forward
-// when the batch is packed (batch.segments defined), else the plain one.
-torch::Tensor sft_forward_hidden(Transformer& model, const SftBatch& batch);
+// when the batch is packed (batch.segments defined), else the plain one. With `rows` ([N] int64
+// indices into the B*T flattened positions) only those: [N,C] (Transformer::forward_hidden_rows,
+// which spares the last layer's o_proj and MLP on the other rows).
+torch::Tensor sft_forward_hidden(Transformer& model, const SftBatch& batch, const torch::Tensor& rows = {});
 
 // The training objective of one micro-batch, for trainers that reuse this loop with another loss
 // (distill/: logit KD, on-policy distillation). Same contract as sft_loss_backward: accumulate

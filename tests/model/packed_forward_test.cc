@@ -105,6 +105,65 @@ TEST_P(PackedForward, EqualsEachDocumentOnItsOwnWithGradients) {
   EXPECT_LE(dg, 1e-5);
 }
 
+// forward_hidden_rows (the SFT/KD loss rows only: the last layer's o_proj and MLP skip the rest)
+// equals the full forward's rows, values and gradients, plain and packed, with and without the
+// fused training ops and activation checkpointing.
+class RowsForward : public testing::TestWithParam<std::tuple<std::string, bool>> {};
+
+TEST_P(RowsForward, EqualsTheFullForwardsRowsWithGradients) {
+  const std::string dir = shared_path("fixtures/" + std::get<0>(GetParam()));
+  R1_REQUIRE_FILE(dir + "/model.safetensors");
+  Transformer m = load_model(dir, nullptr, torch::kCPU, torch::kFloat32);
+  m->set_train_ops(std::get<1>(GetParam()));
+  m->train();
+  const Packed p;
+  const torch::Tensor keep = torch::tensor(std::vector<int64_t>{1, 3, 4, 8, 10, 11, 14, 20, 21}, torch::kLong);
+  auto loss_of = [](const torch::Tensor& h) { return (h.pow(2).sum(-1) * 1e-3).sum() + h.sin().sum(); };
+  auto grads = [&m] {
+    std::vector<torch::Tensor> g;
+    for (auto& prm : m->parameters()) {
+      g.push_back(prm.grad().defined() ? prm.grad().clone() : torch::zeros_like(prm));
+      if (prm.grad().defined()) prm.mutable_grad().zero_();
+    }
+    return g;
+  };
+  for (const bool packed : {false, true})
+    for (const bool checkpointing : {false, true}) {
+      ComputeOptions co;
+      co.activation_checkpointing = checkpointing;
+      m->set_compute_options(co);
+      const torch::Tensor seg = packed ? p.seg : torch::Tensor();
+      const torch::Tensor full = packed ? m->forward_hidden_packed(p.ids, p.pos, p.seg) : m->forward_hidden(p.ids, p.pos);
+      const torch::Tensor want = full.reshape({-1, full.size(-1)}).index_select(0, keep);
+      loss_of(want).backward();
+      const auto g_want = grads();
+      const torch::Tensor got = m->forward_hidden_rows(p.ids, p.pos, seg, keep);
+      ASSERT_EQ(got.sizes(), want.sizes());
+      loss_of(got).backward();
+      const auto g_got = grads();
+      const double dh = max_abs_diff(got, want) / (1 + want.abs().max().item<double>());
+      double dg = 0;
+      for (size_t i = 0; i < g_got.size(); ++i)
+        dg = std::max(dg, max_abs_diff(g_got[i], g_want[i]) / (1 + g_want[i].abs().max().item<double>()));
+      std::printf("%s train_ops %d packed %d checkpointing %d: rows vs full forward max relative |diff| hidden %.3g, "
+                  "gradients %.3g\n", std::get<0>(GetParam()).c_str(), int(std::get<1>(GetParam())), int(packed),
+                  int(checkpointing), dh, dg);
+      EXPECT_LE(dh, 1e-6);
+      EXPECT_LE(dg, 1e-5);
+      // The rows forward is not the full one by accident: another row set gives other values.
+      EXPECT_GT(max_abs_diff(m->forward_hidden_rows(p.ids, p.pos, seg, keep + 1).detach(), want.detach()), 1e-3);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, RowsForward,
+                         testing::Combine(testing::Values("tiny-qwen2", "tiny-llama"), testing::Bool()),
+                         [](const testing::TestParamInfo<std::tuple<std::string, bool>>& info) {
+                           std::string name = std::get<0>(info.param);
+                           for (char& c : name)
+                             if (c == '-') c = '_';
+                           return name + (std::get<1>(info.param) ? "_train_ops" : "_eager");
+                         });
+
 TEST(PackedForwardErrors, SegmentsMustMatchIds) {
   Transformer m(tiny_config());
   const torch::Tensor ids = torch::zeros({2, 5}, torch::kLong), pos = torch::zeros({2, 5}, torch::kLong);
@@ -112,6 +171,9 @@ TEST(PackedForwardErrors, SegmentsMustMatchIds) {
                 .find("segments must be [B,T] like ids"),
             std::string::npos);
   EXPECT_NE(error_of([&] { m->forward_hidden_packed(ids, pos, torch::Tensor()); }).find("no segments given"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { m->forward_hidden_rows(ids, pos, {}, torch::zeros({2, 2}, torch::kLong)); })
+                .find("keep must be [N] int64 row indices"),
             std::string::npos);
 }
 

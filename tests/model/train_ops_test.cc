@@ -141,7 +141,9 @@ TEST_P(TrainOpsCausal, AttentionMatchesEager) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, TrainOpsCausal,
                          ::testing::Values(AttentionCase{3, 9, 4, 2, 20}, AttentionCase{2, 41, 4, 4, 48},
-                                           AttentionCase{2, 37, 6, 2, 64}));
+                                           AttentionCase{2, 37, 6, 2, 64},
+                                           // 700 x 700 keys x 2 heads: the backward's query blocks (4)
+                                           AttentionCase{1, 700, 2, 1, 16}));
 
 TEST(TrainOps, PackedAttentionSeesOnlyItsDocument) {
   torch::manual_seed(5);
@@ -165,10 +167,13 @@ TEST(TrainOps, PackedAttentionSeesOnlyItsDocument) {
   EXPECT_FALSE(first_keys_from_segments(torch::tensor({0, 0, 1, 0}, torch::kLong).view({1, 4})).defined());
 }
 
-TEST(TrainOps, PrefixAttentionMatchesConcatenatedKeys) {
-  torch::manual_seed(6);
-  const int64_t P = 2, G = 3, Tp = 5, T = 4, H = 4, KV = 2, D = 20, B = P * G;
-  const auto lengths = torch::tensor({5, 5, 5, 3, 3, 3}, torch::kLong);  // prompt 1 is right-padded
+// Completions of P prompts in groups of G; prompt 1 is right-padded to Tp (length short_len).
+void check_prefix_attention(int64_t P, int64_t G, int64_t Tp, int64_t short_len, int64_t T, int64_t H, int64_t KV,
+                            int64_t D) {
+  const int64_t B = P * G;
+  std::vector<int64_t> lens(B, Tp);
+  for (int64_t b = G; b < 2 * G && b < B; ++b) lens[b] = short_len;
+  const auto lengths = torch::tensor(lens, torch::kLong);
   const auto q0 = torch::randn({B, T, H * D}), k0 = torch::randn({B, T, KV * D}), v0 = torch::randn({B, T, KV * D});
   const auto pk0 = torch::randn({P, Tp, KV * D}), pv0 = torch::randn({P, Tp, KV * D});
   auto q = leaf(q0), k = leaf(k0), v = leaf(v0), pk = leaf(pk0), pv = leaf(pv0);
@@ -183,6 +188,17 @@ TEST(TrainOps, PrefixAttentionMatchesConcatenatedKeys) {
   EXPECT_LT(rel_diff(y, ye), 1e-5);
   const auto up = torch::randn(y.sizes());
   expect_close(grads_of(y, {q, k, v, pk, pv}, up), grads_of(ye, {qe, ke, ve, pke, pve}, up), 1e-5, "prefix attention");
+}
+
+TEST(TrainOps, PrefixAttentionMatchesConcatenatedKeys) {
+  torch::manual_seed(6);
+  check_prefix_attention(2, 3, 5, 3, 4, 4, 2, 20);
+}
+
+// 300 prompt + 300 own keys x 2 heads: the backward's query blocks accumulate the prompt's dK/dV.
+TEST(TrainOps, PrefixAttentionInQueryBlocks) {
+  torch::manual_seed(8);
+  check_prefix_attention(2, 2, 300, 170, 300, 2, 1, 16);
 }
 
 // Every instruction set's training kernels give what the chosen one gives (same inputs).

@@ -87,10 +87,10 @@ struct KernelTable {
   // out[r] = w * (x[r] / sqrt(mean(x[r]^2) + eps)) for rows r in [0, rows); x row stride ldx.
   void (*rms_norm)(const float* x, int64_t ldx, const float* w, float* out, int64_t rows, int64_t dim,
                    float eps) = nullptr;
-  // In place on rows of `heads` vectors of size dim (half-split RoPE): x row stride ldx, heads
-  // contiguous; cos/sin [rows, dim] contiguous.
-  void (*rope)(float* x, int64_t ldx, const float* cos, const float* sin, int64_t rows, int64_t heads,
-               int64_t dim) = nullptr;
+  // Half-split RoPE of rows of `heads` vectors of size dim from x (row stride ldx) into out (row
+  // stride ldo; out == x: in place), heads contiguous; cos/sin [rows, dim] contiguous.
+  void (*rope)(const float* x, int64_t ldx, float* out, int64_t ldo, const float* cos, const float* sin,
+               int64_t rows, int64_t heads, int64_t dim) = nullptr;
   // out[r, i] = silu(gu[r, i]) * gu[r, inter + i]: gu [rows, 2*inter] contiguous, out [rows, inter].
   void (*silu_mul)(const float* gu, float* out, int64_t rows, int64_t inter) = nullptr;
   // out[i] = exp(x[i] * scale - shift) for i < n (0 where x[i] * scale - shift < -87.3);

@@ -293,23 +293,25 @@ void rms_norm(const float* x, int64_t ldx, const float* w, float* out, int64_t r
   }
 }
 
-void rope(float* x, int64_t ldx, const float* cos, const float* sin, int64_t rows, int64_t heads, int64_t dim) {
+void rope(const float* x, int64_t ldx, float* out, int64_t ldo, const float* cos, const float* sin, int64_t rows,
+          int64_t heads, int64_t dim) {
   const int64_t half = dim / 2;
   for (int64_t r = 0; r < rows; ++r) {
     const float* c = cos + r * dim;
     const float* s = sin + r * dim;
     for (int64_t h = 0; h < heads; ++h) {
-      float* v = x + r * ldx + h * dim;
+      const float* v = x + r * ldx + h * dim;
+      float* o = out + r * ldo + h * dim;  // may be v: each lane is read before it is written
       int64_t i = 0;
       for (; i + VW <= half; i += VW) {  // out = x*cos + rotate_half(x)*sin, rotate_half = (-x2, x1)
         const vf x1 = load(v + i), x2 = load(v + half + i);
-        store(v + i, x1 * load(c + i) - x2 * load(s + i));
-        store(v + half + i, x2 * load(c + half + i) + x1 * load(s + half + i));
+        store(o + i, x1 * load(c + i) - x2 * load(s + i));
+        store(o + half + i, x2 * load(c + half + i) + x1 * load(s + half + i));
       }
       for (; i < half; ++i) {
         const float x1 = v[i], x2 = v[half + i];
-        v[i] = x1 * c[i] - x2 * s[i];
-        v[half + i] = x2 * c[half + i] + x1 * s[half + i];
+        o[i] = x1 * c[i] - x2 * s[i];
+        o[half + i] = x2 * c[half + i] + x1 * s[half + i];
       }
     }
   }

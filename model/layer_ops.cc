@@ -168,14 +168,22 @@ torch::Tensor silu_gate(const torch::Tensor& gate_up, Kernels kernels) {
 }
 
 void native_rope_(torch::Tensor& x2d, int64_t col, int64_t heads, const torch::Tensor& cos, const torch::Tensor& sin) {
-  const int64_t rows = x2d.size(0), D = cos.size(-1);
-  R1_CHECK(x2d.stride(1) == 1 && cos.is_contiguous() && sin.is_contiguous() && cos.size(0) == rows,
+  native_rope_into(x2d, col, x2d, col, heads, cos, sin);
+}
+
+void native_rope_into(const torch::Tensor& src2d, int64_t src_col, torch::Tensor& dst2d, int64_t dst_col,
+                      int64_t heads, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const int64_t rows = src2d.size(0), D = cos.size(-1);
+  R1_CHECK(src2d.stride(1) == 1 && dst2d.stride(1) == 1 && dst2d.size(0) == rows && cos.is_contiguous() &&
+               sin.is_contiguous() && cos.size(0) == rows,
            "native_rope_: expected contiguous rows");
   const auto& k = cpu::kernels();
-  float* base = x2d.data_ptr<float>() + col;
-  const int64_t ld = x2d.stride(0);
+  const float* in = src2d.data_ptr<float>() + src_col;
+  float* out = dst2d.data_ptr<float>() + dst_col;
+  const int64_t ldi = src2d.stride(0), ldo = dst2d.stride(0);
   at::parallel_for(0, rows, row_grain(heads * D), [&](int64_t r0, int64_t r1) {
-    k.rope(base + r0 * ld, ld, cos.data_ptr<float>() + r0 * D, sin.data_ptr<float>() + r0 * D, r1 - r0, heads, D);
+    k.rope(in + r0 * ldi, ldi, out + r0 * ldo, ldo, cos.data_ptr<float>() + r0 * D, sin.data_ptr<float>() + r0 * D,
+           r1 - r0, heads, D);
   });
 }
 

@@ -44,6 +44,9 @@ bool native_applies(std::initializer_list<const torch::Tensor*> tensors);
 // In place: half-split RoPE on `heads` vectors of size D in each row of x2d [rows, >= heads*D]
 // starting at column `col`; cos/sin [rows, D] float32 contiguous.
 void native_rope_(torch::Tensor& x2d, int64_t col, int64_t heads, const torch::Tensor& cos, const torch::Tensor& sin);
+// The same from src2d (from column src_col) into dst2d (from column dst_col), [rows, ...] each.
+void native_rope_into(const torch::Tensor& src2d, int64_t src_col, torch::Tensor& dst2d, int64_t dst_col,
+                      int64_t heads, const torch::Tensor& cos, const torch::Tensor& sin);
 
 // Writes K and V ([B*T, KV*D] rows, from columns k_col / v_col of x2d) into cache layer tensors
 // [rows, KV, max_len, D] at cache_row[b], slots past[b] + t.

@@ -89,12 +89,11 @@ class RopeSplitFn : public torch::autograd::Function<RopeSplitFn> {
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& qkv, const torch::Tensor& cos,
                                const torch::Tensor& sin, int64_t heads, int64_t kv_heads) {
     const int64_t W = qkv.size(-1), D = cos.size(1), N = qkv.numel() / W;
-    const torch::Tensor x = qkv.reshape({N, W});
-    torch::Tensor q = x.narrow(1, 0, heads * D).contiguous();
-    torch::Tensor k = x.narrow(1, heads * D, kv_heads * D).contiguous();
+    const torch::Tensor x = qkv.reshape({N, W}).contiguous();
+    torch::Tensor q = torch::empty({N, heads * D}, x.options()), k = torch::empty({N, kv_heads * D}, x.options());
+    native_rope_into(x, 0, q, 0, heads, cos, sin);  // rotated straight out of qkv: no copy first
+    native_rope_into(x, heads * D, k, 0, kv_heads, cos, sin);
     torch::Tensor v = x.narrow(1, (heads + kv_heads) * D, kv_heads * D).contiguous();
-    native_rope_(q, 0, heads, cos, sin);
-    native_rope_(k, 0, kv_heads, cos, sin);
     ctx->saved_data["cos"] = cos;
     ctx->saved_data["sin"] = sin;
     ctx->saved_data["heads"] = heads;
@@ -113,18 +112,18 @@ class RopeSplitFn : public torch::autograd::Function<RopeSplitFn> {
     const torch::Tensor sin_t = torch::cat({sin.narrow(1, half, half), sin.narrow(1, 0, half)}, 1).neg_();
     const auto& like = grads[0].defined() ? grads[0] : grads[1].defined() ? grads[1] : grads[2];
     torch::Tensor dx = torch::empty({N, W}, like.options());
-    const int64_t widths[3] = {H * D, KV * D, KV * D};
+    const int64_t widths[3] = {H * D, KV * D, KV * D}, heads[2] = {H, KV};
     int64_t col = 0;
     for (int i = 0; i < 3; ++i) {
       auto part = dx.narrow(1, col, widths[i]);
-      if (grads[i].defined())
-        part.copy_(grads[i].reshape({N, widths[i]}));
-      else
+      if (!grads[i].defined())
         part.zero_();
+      else if (i < 2)  // dq, dk rotated back straight into their columns
+        native_rope_into(grads[i].reshape({N, widths[i]}).contiguous(), 0, dx, col, heads[i], cos, sin_t);
+      else
+        part.copy_(grads[i].reshape({N, widths[i]}));
       col += widths[i];
     }
-    native_rope_(dx, 0, H, cos, sin_t);
-    native_rope_(dx, H * D, KV, cos, sin_t);
     std::vector<int64_t> shape(like.sizes().begin(), like.sizes().end());
     shape.back() = W;
     return {dx.view(shape), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};

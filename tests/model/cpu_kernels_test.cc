@@ -152,7 +152,8 @@ TEST_P(Kernels, ElementwiseOpsMatchReferences) {
   auto buf = torch::randn({rows, 70});
   auto cos = torch::randn({rows, D}), sin = torch::randn({rows, D});
   auto before = buf.clone();
-  k().rope(buf.data_ptr<float>() + 4, buf.stride(0), cos.data_ptr<float>(), sin.data_ptr<float>(), rows, heads, D);
+  k().rope(buf.data_ptr<float>() + 4, buf.stride(0), buf.data_ptr<float>() + 4, buf.stride(0), cos.data_ptr<float>(),
+           sin.data_ptr<float>(), rows, heads, D);
   auto v = before.narrow(1, 4, heads * D).reshape({rows, heads, D}).to(torch::kFloat64);
   auto rot = torch::cat({-v.narrow(2, D / 2, D / 2), v.narrow(2, 0, D / 2)}, 2);
   auto want_rope = v * cos.unsqueeze(1).to(torch::kFloat64) + rot * sin.unsqueeze(1).to(torch::kFloat64);

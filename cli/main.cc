@@ -6,6 +6,7 @@
 #include "cli/fast_start.h"
 #include "core/check.h"
 #include "core/logging.h"
+#include "core/memory.h"
 
 namespace r1kit::cli {
 std::vector<Command>& commands() {
@@ -17,6 +18,7 @@ std::vector<Command>& commands() {
 int main(int argc, char** argv) {
   using namespace r1kit;
   cli::exec_full_binary_unless_registered(argc, argv);  // build/r1kit: torch-free commands only
+  keep_freed_memory();
   CLI::App app{"r1kit: reinforcement-learning post-training of language models (GRPO, SFT, distillation)"};
   app.require_subcommand(1);
   std::string log_level = "info";

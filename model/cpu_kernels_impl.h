@@ -27,7 +27,9 @@ inline vf load_part(const float* p, int64_t n) {  // first n < VW lanes, the res
 }
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 inline void store_part(float* p, vf v, int64_t n) { std::memcpy(p, &v, static_cast<size_t>(n) * 4); }
-inline vf splat(float x) { return vf{} + x; }
+// x - 0 is x for every x, so this compiles to one broadcast (from memory when x is loaded); vf{} + x
+// must turn -0.0 into +0.0, which costs a scalar add before the broadcast in every hot loop.
+inline vf splat(float x) { return x - vf{}; }
 
 // Sum of the lanes as a fixed pairwise tree (the same for every call).
 inline float hsum(vf v) {

@@ -56,6 +56,60 @@ inline void weighted_rows(const float* w, int64_t ws, const float* x, int64_t xs
   }
 }
 
+// out[i * ldo + j] = sum over k < d of x[i * xs + k] * kt[k * ldk + j], for NQ rows x_i and keys
+// j < n given transposed (kt: d rows of ldk >= n rounded up to VW, zero padded). No horizontal sums,
+// and NQ x 2 accumulator chains in flight: for short rows of keys this is several times the speed
+// of one dot product per key. Fixed order: k ascending.
+template <int NQ>
+void tile_dots_n(const float* x, int64_t xs, const float* kt, int64_t ldk, int64_t n, int64_t d, float* out,
+                 int64_t ldo) {
+  int64_t j0 = 0;
+  for (; j0 + VW < n; j0 += 2 * VW) {  // two key vectors (the second may be partly padding)
+    vf a0[NQ] = {}, a1[NQ] = {};
+    for (int64_t k = 0; k < d; ++k) {
+      const vf k0 = load(kt + k * ldk + j0), k1 = load(kt + k * ldk + j0 + VW);
+      for (int i = 0; i < NQ; ++i) {
+        const vf xi = splat(x[i * xs + k]);
+        a0[i] += xi * k0;
+        a1[i] += xi * k1;
+      }
+    }
+    for (int i = 0; i < NQ; ++i) {
+      store(out + i * ldo + j0, a0[i]);
+      store_n(out + i * ldo + j0 + VW, a1[i], n - j0 - VW);
+    }
+  }
+  if (j0 < n) {
+    vf a0[NQ] = {};
+    for (int64_t k = 0; k < d; ++k) {
+      const vf k0 = load(kt + k * ldk + j0);
+      for (int i = 0; i < NQ; ++i) a0[i] += splat(x[i * xs + k]) * k0;
+    }
+    for (int i = 0; i < NQ; ++i) store_n(out + i * ldo + j0, a0[i], n - j0);
+  }
+}
+
+inline void tile_dots(const float* x, int64_t xs, int64_t nq, const float* kt, int64_t ldk, int64_t n, int64_t d,
+                      float* out, int64_t ldo) {
+  switch (nq) {
+    case 1: tile_dots_n<1>(x, xs, kt, ldk, n, d, out, ldo); break;
+    case 2: tile_dots_n<2>(x, xs, kt, ldk, n, d, out, ldo); break;
+    case 3: tile_dots_n<3>(x, xs, kt, ldk, n, d, out, ldo); break;
+    default: tile_dots_n<4>(x, xs, kt, ldk, n, d, out, ldo); break;
+  }
+}
+
+// kt[k * ldk + j] = rows[j * stride + k] for j < n, k < d; columns n .. ldk-1 zero.
+inline void transpose_rows(const float* rows, int64_t stride, int64_t n, int64_t d, float* kt, int64_t ldk) {
+  for (int64_t k = 0; k < d; ++k) {
+    float* dst = kt + k * ldk;
+    for (int64_t j = 0; j < n; ++j) dst[j] = rows[j * stride + k];
+    for (int64_t j = n; j < ldk; ++j) dst[j] = 0.0f;
+  }
+}
+
+inline int64_t round_up_vw(int64_t n) { return (n + VW - 1) / VW * VW; }
+
 // ---- attention without a cache -----------------------------------------------------------------
 // The keys a query of row b sees: the prefix's first plen, then its own from `lo` (see
 // TrainAttentionArgs). One struct per (row, KV head), so forward and backward walk them alike.
@@ -82,39 +136,77 @@ inline KeySpan key_span(const TrainAttentionArgs& a, int64_t b, int64_t g) {
   return s;
 }
 
+// A row's keys (and for the backward its values) transposed for tile_dots: own [D][ld], prefix
+// [D][pld] (built once per prompt: the group's rows share it).
+struct TransposedKeys {
+  int64_t ld = 0, pld = 0;
+  float *k = nullptr, *v = nullptr, *pk = nullptr, *pv = nullptr;
+  explicit TransposedKeys(const TrainAttentionArgs& a)
+      : ld(round_up_vw(a.tokens)), pld(a.prefix_k != nullptr ? round_up_vw(a.prefix_tokens) : 0) {
+    const size_t n = static_cast<size_t>(a.head_dim * (ld + pld));
+    k = static_cast<float*>(std::malloc(2 * n * sizeof(float) + VW * sizeof(float)));
+    v = k + a.head_dim * ld;
+    pk = v + a.head_dim * ld;
+    pv = pk + a.head_dim * pld;
+  }
+  ~TransposedKeys() { std::free(k); }
+  TransposedKeys(const TransposedKeys&) = delete;
+  TransposedKeys& operator=(const TransposedKeys&) = delete;
+};
+
+// The rows of up to 4 queries x_i (xs apart) against the row's keys, written into out (ldo apart):
+// prefix keys 0 .. plen-1 first, then own keys lo_i .. t_i (own key j computed at column plen + j
+// and moved down to plen + j - lo_i). kt_own / kt_prefix: transposed keys or values.
+inline void row_tiles(const float* x, int64_t xs, int64_t nq, const KeySpan& s, const float* kt_own, int64_t ld,
+                      const float* kt_prefix, int64_t pld, const int64_t* lo, int64_t t_last, int64_t d, float* out,
+                      int64_t ldo) {
+  if (s.plen > 0) tile_dots(x, xs, nq, kt_prefix, pld, s.plen, d, out, ldo);
+  tile_dots(x, xs, nq, kt_own, ld, t_last + 1, d, out + s.plen, ldo);
+  for (int64_t i = 0; i < nq; ++i)
+    if (lo[i] > 0) std::memmove(out + i * ldo + s.plen, out + i * ldo + s.plen + lo[i],
+                                static_cast<size_t>(t_last - nq + 1 + i + 1 - lo[i]) * sizeof(float));
+}
+
 inline int64_t first_key(const TrainAttentionArgs& a, int64_t b, int64_t t) {
   return a.first_key != nullptr ? a.first_key[b * a.tokens + t] : 0;
 }
 
-// Unscaled scores of q over the row's keys: prefix first, then own keys lo..lo+own-1.
-inline void row_scores(const float* q, const KeySpan& s, int64_t lo, int64_t own, int64_t d, float* out) {
-  if (s.plen > 0) dots(q, s.pk, s.pstride, s.plen, d, out);
-  dots(q, s.k + lo * s.stride, s.stride, own, d, out + s.plen);
-}
-
 void attention_train_forward(const TrainAttentionArgs& a, int64_t item_begin, int64_t item_end) {
   const int64_t D = a.head_dim, H = a.heads, KV = a.kv_heads, R = H / KV, T = a.tokens, G = a.group;
-  const int64_t longest = T + (a.prefix_k != nullptr ? a.prefix_tokens : 0);
-  float* scores = static_cast<float*>(std::malloc(static_cast<size_t>(longest + VW) * sizeof(float)));
+  const int64_t Tp = a.prefix_k != nullptr ? a.prefix_tokens : 0, lds = Tp + T + VW;
+  float* scores = static_cast<float*>(std::malloc(static_cast<size_t>(4 * lds) * sizeof(float)));  // 4 query rows
   float* acc = static_cast<float*>(std::malloc(static_cast<size_t>(D + VW) * sizeof(float)));
+  TransposedKeys tk(a);
+  int64_t lo[4];
   for (int64_t item = item_begin; item < item_end; ++item) {
     const int64_t p = item / KV, g = item % KV;
+    if (Tp > 0) {
+      const KeySpan s0 = key_span(a, p * G, g);
+      transpose_rows(s0.pk, s0.pstride, Tp, D, tk.pk, tk.pld);
+    }
     for (int64_t b = p * G; b < (p + 1) * G; ++b) {
       const KeySpan s = key_span(a, b, g);
-      for (int64_t t = 0; t < T; ++t) {
-        const int64_t lo = first_key(a, b, t), own = t + 1 - lo, len = s.plen + own;
+      transpose_rows(s.k, s.stride, T, D, tk.k, tk.ld);
+      for (int64_t t0 = 0; t0 < T; t0 += 4) {
+        const int64_t nq = imin(4, T - t0), t_last = t0 + nq - 1;
+        for (int64_t i = 0; i < nq; ++i) lo[i] = first_key(a, b, t0 + i);
         for (int64_t r = 0; r < R; ++r) {
           const int64_t h = g * R + r;
-          row_scores(a.q + (b * T + t) * a.q_stride + h * D, s, lo, own, D, scores);
-          float m = -3.4e38f;
-          for (int64_t j = 0; j < len; ++j) m = scores[j] > m ? scores[j] : m;
-          const float total = exp_shift(scores, a.scale, a.scale * m, scores, len);  // softmax numerators
-          if (s.plen > 0) weighted_rows(scores, 1, s.pv, s.pstride, s.plen, D, acc, false);
-          weighted_rows(scores + s.plen, 1, s.v + lo * s.stride, s.stride, own, D, acc, s.plen > 0);
-          float* o = a.out + ((b * T + t) * H + h) * D;
-          const float inv = 1.0f / total;
-          for (int64_t i = 0; i < D; ++i) o[i] = acc[i] * inv;
-          a.lse[(b * H + h) * T + t] = a.scale * m + __builtin_logf(total);
+          row_tiles(a.q + (b * T + t0) * a.q_stride + h * D, a.q_stride, nq, s, tk.k, tk.ld, tk.pk, tk.pld, lo, t_last,
+                    D, scores, lds);
+          for (int64_t i = 0; i < nq; ++i) {
+            const int64_t t = t0 + i, own = t + 1 - lo[i], len = s.plen + own;
+            float* sc = scores + i * lds;
+            float m = -3.4e38f;
+            for (int64_t j = 0; j < len; ++j) m = sc[j] > m ? sc[j] : m;
+            const float total = exp_shift(sc, a.scale, a.scale * m, sc, len);  // softmax numerators
+            if (s.plen > 0) weighted_rows(sc, 1, s.pv, s.pstride, s.plen, D, acc, false);
+            weighted_rows(sc + s.plen, 1, s.v + lo[i] * s.stride, s.stride, own, D, acc, s.plen > 0);
+            float* o = a.out + ((b * T + t) * H + h) * D;
+            const float inv = 1.0f / total;
+            for (int64_t c = 0; c < D; ++c) o[c] = acc[c] * inv;
+            a.lse[(b * H + h) * T + t] = a.scale * m + __builtin_logf(total);
+          }
         }
       }
     }
@@ -136,10 +228,19 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
   const size_t mat = static_cast<size_t>(R * block * L + VW);
   float* P = static_cast<float*>(std::malloc(mat * sizeof(float)));   // [R][block][L]
   float* dS = static_cast<float*>(std::malloc(mat * sizeof(float)));  // [R][block][L], times scale
-  float* dp = static_cast<float*>(std::malloc(static_cast<size_t>(L + VW) * sizeof(float)));
+  const int64_t lds = L + VW;
+  float* sbuf = static_cast<float*>(std::malloc(static_cast<size_t>(8 * lds) * sizeof(float)));  // 4 rows each
+  float* dpbuf = sbuf + 4 * lds;
   const size_t row_bytes = static_cast<size_t>(D) * sizeof(float);
+  TransposedKeys tk(a);
+  int64_t lo[4];
   for (int64_t item = item_begin; item < item_end; ++item) {
     const int64_t p = item / KV, g = item % KV;
+    if (Tp > 0) {
+      const KeySpan s0 = key_span(a, p * G, g);
+      transpose_rows(s0.pk, s0.pstride, Tp, D, tk.pk, tk.pld);
+      transpose_rows(s0.pv, s0.pstride, Tp, D, tk.pv, tk.pld);
+    }
     float* dpk = nullptr;
     float* dpv = nullptr;
     if (a.prefix_k != nullptr) {
@@ -152,42 +253,43 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
     }
     for (int64_t b = p * G; b < (p + 1) * G; ++b) {
       const KeySpan s = key_span(a, b, g);
+      transpose_rows(s.k, s.stride, T, D, tk.k, tk.ld);
+      transpose_rows(s.v, s.stride, T, D, tk.v, tk.ld);
       float* dk = a.dk + (b * T * KV + g) * D;  // own key j: + j * KV * D
       float* dv = a.dv + (b * T * KV + g) * D;
       const float* q_row = a.q + b * T * a.q_stride + g * R * D;  // query (t, r): + t * q_stride + r * D
       const float* do_row = a.dout + (b * T * H + g * R) * D;     // dO (t, r): + t * H * D + r * D
       for (int64_t t0 = 0; t0 < T; t0 += block) {
         const int64_t t1 = imin(T, t0 + block);
-        // 1. Rows of P and dS (columns: prefix keys 0..plen-1, then own keys at Tp + j), and dQ.
-        for (int64_t t = t0; t < t1; ++t) {
-          const int64_t lo = first_key(a, b, t), own = t + 1 - lo, len = s.plen + own;
+        // 1. Rows of P and dS (columns: prefix keys 0..plen-1, then own keys at Tp + j), and dQ; the
+        //    scores and dO V^T of 4 queries at a time.
+        for (int64_t tt = t0; tt < t1; tt += 4) {
+          const int64_t nq = imin(4, t1 - tt), t_last = tt + nq - 1;
+          for (int64_t i = 0; i < nq; ++i) lo[i] = first_key(a, b, tt + i);
           for (int64_t r = 0; r < R; ++r) {
-            const int64_t h = g * R + r, at = ((b * T + t) * H + h) * D;
-            float* prow = P + (r * block + t - t0) * L;
-            float* srow = dS + (r * block + t - t0) * L;
-            std::memset(prow, 0, static_cast<size_t>(L) * sizeof(float));
-            std::memset(srow, 0, static_cast<size_t>(L) * sizeof(float));
-            float* pown = prow + Tp + lo;  // own keys lo..t
-            float* sown = srow + Tp + lo;
-            const float* q = q_row + t * a.q_stride + r * D;
-            const float* dout = a.dout + at;
-            const float delta = hsum(dot_lanes(dout, a.out + at, D));  // rowsum(dO * O)
-            const float lse = a.lse[(b * H + h) * T + t];
-            if (s.plen > 0) {
-              dots(q, s.pk, s.pstride, s.plen, D, prow);
-              exp_shift(prow, a.scale, lse, prow, s.plen);
-              dots(dout, s.pv, s.pstride, s.plen, D, dp);
+            const int64_t h = g * R + r;
+            row_tiles(q_row + tt * a.q_stride + r * D, a.q_stride, nq, s, tk.k, tk.ld, tk.pk, tk.pld, lo, t_last, D,
+                      sbuf, lds);
+            row_tiles(do_row + tt * H * D + r * D, H * D, nq, s, tk.v, tk.ld, tk.pv, tk.pld, lo, t_last, D, dpbuf, lds);
+            for (int64_t i = 0; i < nq; ++i) {
+              const int64_t t = tt + i, own = t + 1 - lo[i], len = s.plen + own, at = ((b * T + t) * H + h) * D;
+              float* prow = P + (r * block + t - t0) * L;
+              float* srow = dS + (r * block + t - t0) * L;
+              std::memset(prow, 0, static_cast<size_t>(L) * sizeof(float));
+              std::memset(srow, 0, static_cast<size_t>(L) * sizeof(float));
+              float* probs = sbuf + i * lds;
+              const float* dp = dpbuf + i * lds;
+              exp_shift(probs, a.scale, a.lse[(b * H + h) * T + t], probs, len);
+              const float delta = hsum(dot_lanes(a.dout + at, a.out + at, D));  // rowsum(dO * O)
+              for (int64_t j = 0; j < len; ++j) {
+                const int64_t c = j < s.plen ? j : Tp + lo[i] + j - s.plen;
+                prow[c] = probs[j];
+                srow[c] = a.scale * probs[j] * (dp[j] - delta);
+              }
+              float* dq = a.dq + at;
+              if (s.plen > 0) weighted_rows(srow, 1, s.pk, s.pstride, s.plen, D, dq, false);
+              weighted_rows(srow + Tp + lo[i], 1, s.k + lo[i] * s.stride, s.stride, own, D, dq, s.plen > 0);
             }
-            dots(q, s.k + lo * s.stride, s.stride, own, D, pown);
-            exp_shift(pown, a.scale, lse, pown, own);
-            dots(dout, s.v + lo * s.stride, s.stride, own, D, dp + s.plen);
-            for (int64_t j = 0; j < len; ++j) {
-              const int64_t c = j < s.plen ? j : Tp + lo + j - s.plen;
-              srow[c] = a.scale * prow[c] * (dp[j] - delta);
-            }
-            float* dq = a.dq + at;
-            if (s.plen > 0) weighted_rows(srow, 1, s.pk, s.pstride, s.plen, D, dq, false);
-            weighted_rows(sown, 1, s.k + lo * s.stride, s.stride, own, D, dq, s.plen > 0);
           }
         }
         // 2. dK, dV of the keys this block's queries see: own keys j < t1 (queries t >= j), prefix keys.
@@ -209,7 +311,7 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
       }
     }
   }
-  std::free(dp);
+  std::free(sbuf);
   std::free(dS);
   std::free(P);
 }

@@ -5,6 +5,8 @@
 //   node.read("lr", opts.lr);            // keeps the default when absent; type errors name the key
 //   node.finish();                       // "recipe.yaml: unknown key 'grpo.lrr'"
 #pragma once
+#include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -38,8 +40,28 @@ class ConfigNode {
   void read(const std::string& key, T& out) {
     read_keys_.insert(key);
     if (!value_.contains(key) || value_.at(key).is_null()) return;
+    const json& v = value_.at(key);
+    // json's get<T> converts between numbers and booleans silently (steps: 1.5 -> 1, lr: true -> 1.0).
+    bool ok = true;
+    if constexpr (std::is_same_v<T, bool>) {
+      ok = v.is_boolean();
+    } else if constexpr (std::is_integral_v<T>) {
+      // Whole floats are integers (1e3 in YAML or an override); the value must fit T.
+      const double d = v.is_number() ? v.get<double>() : 0.5;
+      ok = v.is_number() && std::isfinite(d) && std::floor(d) == d &&
+           d >= static_cast<double>(std::numeric_limits<T>::min()) &&
+           d <= static_cast<double>(std::numeric_limits<T>::max());
+      if (ok && v.is_number_float()) {
+        out = static_cast<T>(d);
+        return;
+      }
+    } else if constexpr (std::is_floating_point_v<T>) {
+      ok = v.is_number();
+    }
+    if (!ok)
+      R1_FAIL(where_, ": key '", key_path(key), "': expected ", type_name<T>(), ", got ", v.dump());
     try {
-      out = value_.at(key).get<T>();
+      out = v.get<T>();
     } catch (const json::exception&) {
       R1_FAIL(where_, ": key '", key_path(key), "': expected ", type_name<T>(), ", got ",
               value_.at(key).dump());

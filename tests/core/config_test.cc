@@ -53,6 +53,38 @@ TEST(Config, TypeErrorNamesKey) {
   }
 }
 
+// json converts numbers and booleans into each other silently; the reader does not.
+TEST(Config, NumbersAndBooleansAreNotConvertedSilently) {
+  ConfigNode node(json{{"steps", 1.5}, {"lr", true}, {"flag", 1}, {"big", 1e3}, {"neg", -3}, {"huge", 1e12},
+                       {"rate", 2}},
+                  "r.yaml");
+  int steps = 0;
+  double lr = 0;
+  bool flag = false;
+  auto message = [](auto&& fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message([&] { node.read("steps", steps); }), "r.yaml: key 'steps': expected an integer, got 1.5");
+  EXPECT_EQ(message([&] { node.read("lr", lr); }), "r.yaml: key 'lr': expected a number, got true");
+  EXPECT_EQ(message([&] { node.read("flag", flag); }), "r.yaml: key 'flag': expected a boolean, got 1");
+  int64_t big = 0;
+  node.read("big", big);  // a whole float (1e3 in YAML) is an integer
+  EXPECT_EQ(big, 1000);
+  uint32_t unsigned_value = 0;
+  EXPECT_EQ(message([&] { node.read("neg", unsigned_value); }), "r.yaml: key 'neg': expected an integer, got -3");
+  EXPECT_EQ(message([&] { node.read("huge", steps); }), "r.yaml: key 'huge': expected an integer, got 1000000000000.0");
+  double rate = 0;
+  node.read("rate", rate);  // an integer is a number
+  EXPECT_EQ(rate, 2.0);
+  EXPECT_EQ(steps, 0);
+  EXPECT_FALSE(flag);
+}
+
 TEST(Config, BadEnumIsRejected) {
   ConfigNode node(json{{"loss", "foo"}}, "r.json");
   std::string loss = "grpo";

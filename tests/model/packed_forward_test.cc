@@ -43,6 +43,19 @@ struct Packed {
 torch::Tensor doc_ids(const std::vector<int64_t>& d) { return torch::tensor(d, torch::kLong).view({1, int64_t(d.size())}); }
 torch::Tensor doc_pos(size_t n) { return torch::arange(int64_t(n), torch::kLong).view({1, int64_t(n)}); }
 
+// A smooth loss over hidden states that weighs every element differently.
+torch::Tensor loss_of(const torch::Tensor& h) { return (h.pow(2).sum(-1) * 1e-3).sum() + h.sin().sum(); }
+
+// The parameters' gradients (zeros where none), which are then reset for the next backward.
+std::vector<torch::Tensor> take_grads(Transformer& m) {
+  std::vector<torch::Tensor> g;
+  for (auto& prm : m->parameters()) {
+    g.push_back(prm.grad().defined() ? prm.grad().clone() : torch::zeros_like(prm));
+    if (prm.grad().defined()) prm.mutable_grad().zero_();
+  }
+  return g;
+}
+
 class PackedForward : public testing::TestWithParam<std::tuple<std::string, Kernels>> {};
 
 TEST_P(PackedForward, EqualsEachDocumentOnItsOwnWithGradients) {
@@ -74,15 +87,7 @@ TEST_P(PackedForward, EqualsEachDocumentOnItsOwnWithGradients) {
 
   // 2. Gradients of a loss over the real tokens (activation checkpointing on for the packed pass:
   //    the recomputed layers must see the same mask).
-  auto loss_of = [](const torch::Tensor& h) { return (h.pow(2).sum(-1) * 1e-3).sum() + h.sin().sum(); };
-  auto grads = [&m] {
-    std::vector<torch::Tensor> g;
-    for (auto& prm : m->parameters()) {
-      g.push_back(prm.grad().defined() ? prm.grad().clone() : torch::zeros_like(prm));
-      if (prm.grad().defined()) prm.mutable_grad().zero_();
-    }
-    return g;
-  };
+  auto grads = [&m] { return take_grads(m); };
   ComputeOptions co;
   co.activation_checkpointing = true;
   m->set_compute_options(co);
@@ -118,15 +123,7 @@ TEST_P(RowsForward, EqualsTheFullForwardsRowsWithGradients) {
   m->train();
   const Packed p;
   const torch::Tensor keep = torch::tensor(std::vector<int64_t>{1, 3, 4, 8, 10, 11, 14, 20, 21}, torch::kLong);
-  auto loss_of = [](const torch::Tensor& h) { return (h.pow(2).sum(-1) * 1e-3).sum() + h.sin().sum(); };
-  auto grads = [&m] {
-    std::vector<torch::Tensor> g;
-    for (auto& prm : m->parameters()) {
-      g.push_back(prm.grad().defined() ? prm.grad().clone() : torch::zeros_like(prm));
-      if (prm.grad().defined()) prm.mutable_grad().zero_();
-    }
-    return g;
-  };
+  auto grads = [&m] { return take_grads(m); };
   for (const bool packed : {false, true})
     for (const bool checkpointing : {false, true}) {
       ComputeOptions co;

@@ -35,7 +35,9 @@ OVERRIDES = [
     "model.create.num_attention_heads=2", "model.create.num_key_value_heads=2",
     "data.tiny_chain.n_heldout=16",
     "sft.steps=6", "sft.batch_size=8", "sft.checkpoint_every=3", "sft.warmup_steps=2", "sft.log_every=3",
-    "grpo.steps=8", "grpo.prompts_per_step=2", "grpo.group_size=4", "grpo.save_every=2",
+    # 40 steps: a step of this model takes milliseconds, and with 8 the kill (after step 5) could land
+    # after the last one, leaving the resumed run nothing to do.
+    "grpo.steps=40", "grpo.prompts_per_step=2", "grpo.group_size=4", "grpo.save_every=2",
     "grpo.log_samples_every=2", "grpo.micro_batch_size=8",
 ]
 
@@ -146,7 +148,7 @@ def main():
             if os.path.exists(grpo_metrics) and len(metrics(grpo_metrics)) >= kill_after:
                 proc.send_signal(signal.SIGKILL)
                 break
-            time.sleep(0.05)
+            time.sleep(0.005)
         proc.wait()
         killed = proc.returncode == -signal.SIGKILL
         print(f"first run: {'killed during grpo' if killed else 'finished before the kill'} "

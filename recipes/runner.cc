@@ -78,10 +78,7 @@ json load_with_base(const std::string& path, int depth = 0) {
   R1_CHECK(depth < 8, path, ": 'base' chain deeper than 8 (a cycle?)");
   json root = load_json_or_yaml(path);
   R1_CHECK(root.is_object(), path, ": a recipe must be a mapping with 'stages'");
-  if (!root.contains("base")) {
-    if (root.contains("stages") && root["stages"].is_array()) root["stages"] = drop_disabled(root["stages"], path);
-    return root;
-  }
+  if (!root.contains("base")) return root;  // `enabled` keys stay until load_recipe (see there)
   R1_CHECK(root["base"].is_string(), path, ": key 'base' must be a recipe file name");
   const fs::path base_path = fs::path(path).parent_path() / root["base"].get<std::string>();
   R1_CHECK(fs::exists(base_path), path, ": key 'base': file not found: ", base_path.string());
@@ -102,7 +99,7 @@ json load_with_base(const std::string& path, int depth = 0) {
   root.erase("base");
   root.erase("stages");
   merge_into(merged, root);
-  merged["stages"] = drop_disabled(stages, path);
+  merged["stages"] = stages;
   if (!root.contains("name")) merged["name"] = fs::path(path).stem().string();
   return merged;
 }
@@ -138,7 +135,9 @@ std::string fmt_accuracy(const json& eval) {
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides) {
   json root = load_with_base(path);
   apply_overrides(root, overrides, path);
-  // `<stage>.enabled=false` on the command line drops a stage like the key in the file does.
+  // Disabled stages are dropped only now, after the `base:` chain and the overrides, so that a derived
+  // recipe's `enabled: true` or `<stage>.enabled=true` on the command line brings back a stage a file
+  // disabled, and `<stage>.enabled=false` drops one like the key in the file does.
   if (root.contains("stages") && root["stages"].is_array()) root["stages"] = drop_disabled(root["stages"], path);
   Recipe recipe;
   recipe.resolved = root;

@@ -133,6 +133,22 @@ TEST(RecipeParse, EnabledFalseOverrideDropsAStage) {
   EXPECT_ERROR_HAS(load_error(kSmallRecipe, {"eval_sft.enabled=maybe"}), "key 'enabled' must be true or false");
 }
 
+TEST(RecipeParse, EnabledTrueBringsBackADisabledStage) {
+  const std::string dir = temp_dir("ovr_reenable");
+  const std::string path =
+      write(dir, "small.yaml", replace(kSmallRecipe, "  - name: eval_sft\n", "  - name: eval_sft\n    enabled: false\n"));
+  EXPECT_EQ(load_recipe(path).stages.size(), 2u);
+  const Recipe on = load_recipe(path, {"eval_sft.enabled=true"});  // the command line
+  ASSERT_EQ(on.stages.size(), 3u);
+  EXPECT_EQ(on.stages[2].name, "eval_sft");
+  EXPECT_EQ(on.stages[2].kind, "eval");
+  const std::string derived = write(dir, "derived.yaml", "base: small.yaml\nstages:\n  - name: eval_sft\n    enabled: true\n");
+  const Recipe d = load_recipe(derived);  // a derived recipe
+  ASSERT_EQ(d.stages.size(), 3u);
+  EXPECT_EQ(d.stages[2].name, "eval_sft");
+  EXPECT_EQ(load_recipe(derived, {"eval_sft.enabled=false"}).stages.size(), 2u);
+}
+
 TEST(RecipeParse, ShippedTinyRecipeValidates) {
   const Recipe r = load_recipe(std::string(R1_SOURCE_DIR) + "/recipes/tiny-r1-zero.yaml");
   std::vector<std::string> kinds;

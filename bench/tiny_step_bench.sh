@@ -33,7 +33,7 @@ mkdir -p "$work"
 r1_pid=$!
 ( start=$(date +%s.%N)
   # --curve_eval 1: the peer's SFT timer also runs a greedy eval every 100 steps (200 problems by
-  # default, ~4% of its SFT time); one problem keeps its SFT step time a step time.
+  # default, ~2% of its SFT time); one problem keeps its SFT step time a step time.
   /usr/bin/time -f %U+%S -o "$work/ref.cpu" taskset -c "$core_peer" "$python" "$peer" --design bug --fmt marker \
     --d 192 --ff 512 --sft_steps "$sft_steps" --sft_lr 2e-3 --grpo_steps "$grpo_steps" --lr 5e-5 --eval_every 10 --curve_eval 1 \
     --seed 1 --threads 1 --time_budget 100000 --out "$work/ref" >"$work/ref.stdout" 2>&1

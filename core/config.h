@@ -41,6 +41,7 @@ class ConfigNode {
     read_keys_.insert(key);
     if (!value_.contains(key) || value_.at(key).is_null()) return;
     const json& v = value_.at(key);
+    auto type_error = [&] { fail(key, std::string("expected ") + type_name<T>() + ", got " + v.dump()); };
     // json's get<T> converts between numbers and booleans silently (steps: 1.5 -> 1, lr: true -> 1.0).
     bool ok = true;
     if constexpr (std::is_same_v<T, bool>) {
@@ -58,13 +59,11 @@ class ConfigNode {
     } else if constexpr (std::is_floating_point_v<T>) {
       ok = v.is_number();
     }
-    if (!ok)
-      R1_FAIL(where_, ": key '", key_path(key), "': expected ", type_name<T>(), ", got ", v.dump());
+    if (!ok) type_error();
     try {
       out = v.get<T>();
     } catch (const json::exception&) {
-      R1_FAIL(where_, ": key '", key_path(key), "': expected ", type_name<T>(), ", got ",
-              value_.at(key).dump());
+      type_error();
     }
   }
 

@@ -112,10 +112,9 @@ torch::Tensor native_linear(const torch::Tensor& x, const torch::Tensor& w, cons
   return y.view(out_shape);
 }
 
-// Rows of a [rows, cols] job split over threads so each piece has at least ~64k elements.
-int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, cols)); }
-
 }  // namespace
+
+int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, cols)); }
 
 bool native_applies(std::initializer_list<const torch::Tensor*> tensors) {
   for (const torch::Tensor* t : tensors)

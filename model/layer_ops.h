@@ -39,6 +39,10 @@ torch::Tensor silu_gate(const torch::Tensor& gate_up, Kernels kernels);
 // True when kNative applies to these tensors (CPU float32, no autograd recording through them).
 bool native_applies(std::initializer_list<const torch::Tensor*> tensors);
 
+// Rows of a [rows, cols] job split over threads so each piece has at least ~64k elements
+// (at::parallel_for's grain).
+int64_t row_grain(int64_t cols);
+
 // ---- the native decode attention (CPU float32 only) ------------------------------------------
 
 // In place: half-split RoPE on `heads` vectors of size D in each row of x2d [rows, >= heads*D]

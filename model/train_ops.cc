@@ -19,8 +19,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Rows split over threads in blocks of at least this many elements (as layer_ops.cc does).
-constexpr int64_t kElementGrain = int64_t{1} << 16;
 // RMSNorm's weight gradient is summed per block of this many rows, then over blocks in order, so
 // it does not depend on how the rows were split over threads.
 constexpr int64_t kNormRowBlock = 64;
@@ -75,7 +73,7 @@ class SwigluFn : public torch::autograd::Function<SwigluFn> {
     const float* d = dy.data_ptr<float>();
     float* dg = dgu.data_ptr<float>();
     const auto& k = cpu::kernels();
-    at::parallel_for(0, rows, std::max<int64_t>(1, kElementGrain / I), [&](int64_t r0, int64_t r1) {
+    at::parallel_for(0, rows, row_grain(I), [&](int64_t r0, int64_t r1) {
       k.silu_mul_backward(g + r0 * 2 * I, d + r0 * I, dg + r0 * 2 * I, r1 - r0, I);
     });
     std::vector<int64_t> shape(grads[0].sizes().begin(), grads[0].sizes().end());

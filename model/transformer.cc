@@ -75,6 +75,26 @@ torch::Tensor apply_linear(LinearImpl& l, const torch::Tensor& x, Kernels kernel
 
 bool has_adapter(const LinearImpl& l) { return l.lora && l.lora->enabled; }
 
+// The layers' outputs side by side [..., sum of their out features] (they all have a bias or none).
+// one_matmul and no active adapter: one matmul on their weights concatenated for this call (autograd
+// splits the gradient); else each layer on its own.
+torch::Tensor concat_linear(std::initializer_list<LinearImpl*> layers, const torch::Tensor& x, Kernels kernels,
+                            bool one_matmul) {
+  bool adapters = false;
+  for (const LinearImpl* l : layers) adapters = adapters || has_adapter(*l);
+  std::vector<torch::Tensor> weights, biases, outputs;
+  for (LinearImpl* l : layers) {
+    if (one_matmul && !adapters) {
+      weights.push_back(l->weight);
+      if (l->bias.defined()) biases.push_back(l->bias);
+    } else {
+      outputs.push_back(apply_linear(*l, x, kernels));
+    }
+  }
+  if (!outputs.empty()) return torch::cat(outputs, -1);
+  return linear(x, torch::cat(weights, 0), biases.empty() ? torch::Tensor() : torch::cat(biases, 0), kernels);
+}
+
 // x [B,T,heads,D] -> x*cos + rotate_half(x)*sin, rotate_half(x) = cat(-x[D/2:], x[:D/2]).
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   const int64_t half = x.size(-1) / 2;
@@ -145,11 +165,7 @@ torch::Tensor AttentionImpl::project_qkv(const torch::Tensor& x, Kernels kernels
   const bool adapters = has_adapter(*q_proj) || has_adapter(*k_proj) || has_adapter(*v_proj);
   if (!adapters && qkv_weight_.valid(qkv_weights()) && (!bias || qkv_bias_.valid(qkv_biases())))
     return linear(x, qkv_weight_.tensor(), bias ? qkv_bias_.tensor() : torch::Tensor(), kernels);
-  if (!adapters && concat_weights)  // autograd splits the gradient of the concatenated weights
-    return linear(x, torch::cat(qkv_weights(), 0), bias ? torch::cat(qkv_biases(), 0) : torch::Tensor(), kernels);
-  return torch::cat({apply_linear(*q_proj, x, kernels), apply_linear(*k_proj, x, kernels),
-                     apply_linear(*v_proj, x, kernels)},
-                    -1);
+  return concat_linear({q_proj.get(), k_proj.get(), v_proj.get()}, x, kernels, concat_weights);
 }
 
 // Decoding on the CPU: one matmul for q|k|v, RoPE in place, K/V written to the cache, attention
@@ -299,10 +315,7 @@ void MLPImpl::fuse_projections() {
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x, Kernels kernels, bool use_fused, bool train_ops) {
   if (train_ops) {
-    // One matmul for gate|up (the weights concatenated: autograd splits their gradient).
-    const bool adapters = has_adapter(*gate_proj) || has_adapter(*up_proj);
-    auto gate_up = adapters ? torch::cat({apply_linear(*gate_proj, x, kernels), apply_linear(*up_proj, x, kernels)}, -1)
-                            : linear(x, torch::cat({gate_proj->weight, up_proj->weight}, 0), {}, kernels);  // [B,T,2I]
+    const auto gate_up = concat_linear({gate_proj.get(), up_proj.get()}, x, kernels, /*one_matmul=*/true);  // [B,T,2I]
     return apply_linear(*down_proj, train_swiglu(gate_up), kernels);  // [B,T,C]
   }
   if (use_fused && !has_adapter(*gate_proj) && !has_adapter(*up_proj) &&
@@ -407,15 +420,11 @@ torch::Tensor TransformerImpl::forward_hidden(const torch::Tensor& ids, const to
 torch::Tensor TransformerImpl::forward_hidden_packed(const torch::Tensor& ids, const torch::Tensor& positions,
                                                      const torch::Tensor& segments) {
   R1_CHECK(segments.defined(), "Transformer::forward_hidden_packed: no segments given");
-  R1_CHECK(segments.sizes() == ids.sizes(), "Transformer::forward_hidden_packed: segments must be [B,T] like ids ",
-           ids.sizes(), ", got ", segments.sizes());
   return hidden_states(ids, positions, nullptr, nullptr, segments);
 }
 
 torch::Tensor TransformerImpl::forward_hidden_rows(const torch::Tensor& ids, const torch::Tensor& positions,
                                                    const torch::Tensor& segments, const torch::Tensor& keep) {
-  R1_CHECK(!segments.defined() || segments.sizes() == ids.sizes(), "Transformer::forward_hidden_rows: segments must "
-           "be [B,T] like ids ", ids.sizes(), ", got ", segments.sizes());
   R1_CHECK(keep.defined() && keep.dim() == 1 && keep.scalar_type() == torch::kLong,
            "Transformer::forward_hidden_rows: keep must be [N] int64 row indices");
   return hidden_states(ids, positions, nullptr, nullptr, segments, keep.to(device()));
@@ -426,6 +435,8 @@ torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const tor
                                              const torch::Tensor& keep) {
   R1_CHECK(ids.dim() == 2 && positions.sizes() == ids.sizes(), "Transformer::forward: ids and positions must both be "
            "[B,T], got ", ids.sizes(), " and ", positions.sizes());
+  R1_CHECK(!segments.defined() || segments.sizes() == ids.sizes(), "Transformer::forward: segments must be [B,T] like ids ",
+           ids.sizes(), ", got ", segments.sizes());
   const int64_t B = ids.size(0), T = ids.size(1);
   const auto dev = device();
   AutocastScope autocast(compute_.autocast, dev, compute_.autocast_dtype);

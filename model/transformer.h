@@ -223,12 +223,12 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
 
  private:
-  // Activation checkpointing applies to this call (training forward with gradients).
   // The fused training ops apply to a forward from x (embedded tokens): on, CPU float32, no autocast
   // (whose bf16 matmul outputs they do not take).
   bool use_train_ops(const torch::Tensor& x) const {
     return train_ops_ && train_ops_apply(x) && !AutocastScope::enabled(x.device());
   }
+  // Activation checkpointing applies to this call (training forward with gradients).
   bool checkpointing() const {
     return compute_.activation_checkpointing && is_training() && torch::GradMode::is_enabled();
   }

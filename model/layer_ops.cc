@@ -13,6 +13,7 @@
 
 #include "core/check.h"
 #include "model/cpu_kernels.h"
+#include "model/sgemm_linear.h"
 
 namespace r1kit {
 
@@ -125,6 +126,8 @@ bool native_applies(std::initializer_list<const torch::Tensor*> tensors) {
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, Kernels kernels) {
   if (kernels == Kernels::kNative && native_applies({&x, &w, &b})) return native_linear(x, w, b);
   if (kernels == Kernels::kOneDnn && onednn_applies(x, w, b)) return onednn_linear(x, w, b);
+  if (kernels == Kernels::kSgemm && sgemm_linear_available() && is_cpu_f32(x) && is_cpu_f32(w) && is_cpu_f32(b))
+    return sgemm_linear(x, w, b);
   return torch::nn::functional::linear(x, w, b);
 }
 
@@ -246,6 +249,7 @@ Kernels cpu_training_kernels() {
     using CoreName = char* (*)();
     auto corename = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
     if (corename == nullptr || corename() == nullptr) return Kernels::kOneDnn;
+    if (sgemm_linear_available()) return Kernels::kSgemm;
     std::string name = corename();
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     static const std::set<std::string> generic = {"prescott", "core2",    "penryn", "dunnington", "nehalem",

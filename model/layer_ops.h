@@ -7,7 +7,10 @@
 //            ships inside LibTorch and picks its kernels from the CPU's instruction set at run
 //            time (the system BLAS may not: Debian's OpenBLAS 0.3.21 runs SSE3 kernels on CPUs it
 //            does not know). Falls back to kAten where oneDNN is missing or the tensor is not CPU f32.
-//            The trainers take cpu_training_kernels(): kAten where OpenBLAS runs this CPU's kernels.
+//            The trainers take cpu_training_kernels() (below).
+//   kSgemm   training on CPU float32: linear layers (forward and backward) through oneDNN's plain
+//            sgemm on the row-major tensors (model/sgemm_linear.h); falls back to kAten where the
+//            process has no dnnl_sgemm or the tensors are not CPU f32.
 //   kNative  decoding on CPU float32: model/cpu_kernels.h (batch-invariant linear, attention over
 //            the cache without masks or padding, fused RMSNorm / RoPE / SiLU-gate). Inference
 //            only; falls back to kAten off the CPU, for other dtypes and when autograd is recording.
@@ -19,12 +22,15 @@
 
 namespace r1kit {
 
-enum class Kernels { kAten, kOneDnn, kNative };
+enum class Kernels { kAten, kOneDnn, kNative, kSgemm };
 
-// The faster CPU float32 training linears here: kAten when the system BLAS is an OpenBLAS running
-// kernels built for this CPU (`r1kit` sets OPENBLAS_CORETYPE from the CPU's features: measured 10-25%
-// faster SFT steps than oneDNN), else kOneDnn (OpenBLAS's SSE3 fallback kernels on a CPU it does not
-// recognise, or another BLAS). Decided once per process.
+// The faster CPU float32 training linears here, decided once per process:
+//   - the BLAS is OpenBLAS and the process has dnnl_sgemm (Debian's LibTorch): kSgemm. OpenBLAS
+//     zeroes each output before accumulating into it; SFT steps of the tiny recipe ran ~9% faster;
+//   - OpenBLAS running kernels built for this CPU (`r1kit` sets OPENBLAS_CORETYPE from the CPU's
+//     features), without dnnl_sgemm: kAten (measured 10-25% faster SFT steps than kOneDnn);
+//   - OpenBLAS's SSE3 fallback kernels on a CPU it does not recognise: kOneDnn;
+//   - another BLAS (MKL in the official LibTorch, whose oneDNN is private): kOneDnn.
 Kernels cpu_training_kernels();
 
 // x [..., K] @ w[N, K]^T (+ b[N]) -> [..., N].

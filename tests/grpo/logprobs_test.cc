@@ -193,7 +193,7 @@ TEST_P(PackedLogprobsTest, EqualRowwiseValuesAndGradients) {
 
 INSTANTIATE_TEST_SUITE_P(TinyModels, PackedLogprobsTest,
                          ::testing::Combine(::testing::Values("tiny-qwen2", "tiny-llama"),
-                                            ::testing::Values(Kernels::kAten, Kernels::kOneDnn)));
+                                            ::testing::Values(Kernels::kAten, Kernels::kOneDnn, Kernels::kSgemm)));
 
 TEST(PackGroups, SortsByLengthChunksGroupsAndRespectsBudgets) {
   std::vector<GroupRows> groups;

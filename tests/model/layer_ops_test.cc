@@ -1,5 +1,5 @@
 // The decoder's kernel choices (model/layer_ops.h) and the forwards built on them: oneDNN linear
-// forward and gradients against float64, the native decode path against the reference path,
+// and oneDNN-sgemm linear forward and gradients against float64, the native decode path against the reference path,
 // fused q|k|v and gate|up parameters (names, values, HF save/load and optimizer updates
 // unchanged; Module::to unfuses safely), and the shared-prefix training forward against the
 // forward of the concatenated rows (values and gradients).
@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "model/checkpoint.h"
+#include "model/sgemm_linear.h"
 #include "model/transformer.h"
 #include "tests/model/model_test_util.h"
 
@@ -50,6 +51,40 @@ TEST(LayerOps, OneDnnLinearForwardAndGradientsMatchFloat64) {
   auto w2 = torch::randn({4, 19}, torch::requires_grad());
   linear(x.detach(), w2, {}, Kernels::kOneDnn).sum().backward();
   EXPECT_LT(max_abs_diff(w2.grad(), x.detach().reshape({-1, 19}).sum(0).expand({4, 19})), 1e-4);
+}
+
+TEST(LayerOps, SgemmLinearForwardAndGradientsMatchFloat64) {
+  if (!sgemm_linear_available()) GTEST_SKIP() << "this LibTorch keeps oneDNN's dnnl_sgemm private";
+  EXPECT_EQ(cpu_training_kernels(), Kernels::kSgemm) << "OpenBLAS with dnnl_sgemm: the trainers take kSgemm";
+  torch::manual_seed(6);
+  // Odd sizes (no multiple of any vector width) and a non-contiguous input.
+  auto x = torch::randn({7, 3, 19}).transpose(0, 1).requires_grad_();
+  auto w = torch::randn({11, 19}, torch::requires_grad());
+  auto b = torch::randn({11}, torch::requires_grad());
+  auto up = torch::randn({3, 7, 11});
+  auto y = linear(x, w, b, Kernels::kSgemm);
+  (y * up).sum().backward();
+  auto xd = x.detach().to(torch::kFloat64).requires_grad_(), wd = w.detach().to(torch::kFloat64).requires_grad_(),
+       bd = b.detach().to(torch::kFloat64).requires_grad_();
+  auto yd = torch::nn::functional::linear(xd, wd, bd);
+  (yd * up.to(torch::kFloat64)).sum().backward();
+  const double dy = max_abs_diff(y, yd), dx = max_abs_diff(x.grad(), xd.grad()), dw = max_abs_diff(w.grad(), wd.grad()),
+               db = max_abs_diff(b.grad(), bd.grad());
+  std::printf("sgemm linear vs float64: y %.3g  dx %.3g  dw %.3g  db %.3g\n", dy, dx, dw, db);
+  EXPECT_LT(std::max({dy, dx, dw, db}), 1e-4);
+  EXPECT_EQ(y.sizes(), yd.sizes());
+  // No bias, only the weight's gradient (a frozen input), and the no-grad forward: the same values.
+  auto w2 = torch::randn({4, 19}, torch::requires_grad());
+  auto y2 = linear(x.detach(), w2, {}, Kernels::kSgemm);
+  y2.sum().backward();
+  EXPECT_LT(max_abs_diff(w2.grad(), x.detach().reshape({-1, 19}).sum(0).expand({4, 19})), 1e-4);
+  {
+    torch::NoGradGuard g;
+    EXPECT_TRUE(torch::equal(linear(x, w2, {}, Kernels::kSgemm), y2.detach()));
+  }
+  // Empty input: ATen's answer; a float64 input falls back to ATen as well.
+  EXPECT_EQ(linear(torch::zeros({0, 19}), w2, {}, Kernels::kSgemm).sizes(), torch::IntArrayRef({0, 4}));
+  EXPECT_EQ(linear(xd.detach(), wd.detach(), {}, Kernels::kSgemm).scalar_type(), torch::kFloat64);
 }
 
 TEST(LayerOps, NativeOpsFallBackWhenAutogradRecords) {
@@ -181,6 +216,6 @@ TEST_P(SharedPrefix, EqualsForwardOfConcatenatedRowsWithGradients) {
   EXPECT_LT(dg, 1e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, SharedPrefix, testing::Values(Kernels::kAten, Kernels::kOneDnn));
+INSTANTIATE_TEST_SUITE_P(Kernels, SharedPrefix, testing::Values(Kernels::kAten, Kernels::kOneDnn, Kernels::kSgemm));
 
 }  // namespace

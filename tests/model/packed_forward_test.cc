@@ -176,12 +176,13 @@ TEST(PackedForwardErrors, SegmentsMustMatchIds) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, PackedForward,
                          testing::Combine(testing::Values("tiny-qwen2", "tiny-llama"),
-                                          testing::Values(Kernels::kAten, Kernels::kOneDnn)),
+                                          testing::Values(Kernels::kAten, Kernels::kOneDnn, Kernels::kSgemm)),
                          [](const testing::TestParamInfo<std::tuple<std::string, Kernels>>& info) {
                            std::string name = std::get<0>(info.param);
                            for (char& c : name)
                              if (c == '-') c = '_';
-                           return name + (std::get<1>(info.param) == Kernels::kAten ? "_aten" : "_onednn");
+                           const Kernels k = std::get<1>(info.param);
+                           return name + (k == Kernels::kAten ? "_aten" : k == Kernels::kOneDnn ? "_onednn" : "_sgemm");
                          });
 
 }  // namespace

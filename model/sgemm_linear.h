@@ -3,7 +3,7 @@
 // dW = dY^T X, in one autograd node. Why: Debian's LibTorch links OpenBLAS, whose sgemm with
 // beta = 0 first writes zeros over the whole output and then accumulates into it, an extra pass over
 // memory that cost ~3% of an SFT step on the tiny recipe; oneDNN's JIT kernels skip it and run the
-// tiny recipe's shapes 3-10% faster. Together: SFT steps ~9% faster (docs/design.md).
+// tiny recipe's shapes 3-10% faster. Together: SFT steps ~9% faster (docs/model.md).
 //
 // The symbol is looked up at run time: Debian's LibTorch links libdnnl.so.2 and so exports it; the
 // official LibTorch keeps its oneDNN private (and runs MKL, which has no such pass), so there the

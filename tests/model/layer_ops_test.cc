@@ -29,14 +29,15 @@ Transformer random_model(const ModelConfig& cfg, uint64_t seed = 0) {
   return m;
 }
 
-TEST(LayerOps, OneDnnLinearForwardAndGradientsMatchFloat64) {
-  if (!at::hasMKLDNN()) GTEST_SKIP() << "LibTorch built without oneDNN";
-  torch::manual_seed(5);
-  auto x = torch::randn({3, 7, 19}, torch::requires_grad());
+// linear(x, w, b, kernels) and its gradients against the float64 ATen formula (x [3, 7, 19], odd
+// sizes: no multiple of any vector width); then a layer without bias whose input needs no gradient.
+// Returns that layer's weight for further checks.
+torch::Tensor expect_linear_matches_float64(Kernels kernels, const char* label, const torch::Tensor& x_in) {
+  auto x = x_in.detach().requires_grad_();
   auto w = torch::randn({11, 19}, torch::requires_grad());
   auto b = torch::randn({11}, torch::requires_grad());
   auto up = torch::randn({3, 7, 11});
-  auto y = linear(x, w, b, Kernels::kOneDnn);
+  auto y = linear(x, w, b, kernels);
   (y * up).sum().backward();
   auto xd = x.detach().to(torch::kFloat64).requires_grad_(), wd = w.detach().to(torch::kFloat64).requires_grad_(),
        bd = b.detach().to(torch::kFloat64).requires_grad_();
@@ -44,47 +45,38 @@ TEST(LayerOps, OneDnnLinearForwardAndGradientsMatchFloat64) {
   (yd * up.to(torch::kFloat64)).sum().backward();
   const double dy = max_abs_diff(y, yd), dx = max_abs_diff(x.grad(), xd.grad()), dw = max_abs_diff(w.grad(), wd.grad()),
                db = max_abs_diff(b.grad(), bd.grad());
-  std::printf("oneDNN linear vs float64: y %.3g  dx %.3g  dw %.3g  db %.3g\n", dy, dx, dw, db);
+  std::printf("%s linear vs float64: y %.3g  dx %.3g  dw %.3g  db %.3g\n", label, dy, dx, dw, db);
   EXPECT_LT(std::max({dy, dx, dw, db}), 1e-4);
   EXPECT_EQ(y.sizes(), yd.sizes());
-  // No bias, no input gradient needed.
   auto w2 = torch::randn({4, 19}, torch::requires_grad());
-  linear(x.detach(), w2, {}, Kernels::kOneDnn).sum().backward();
+  linear(x.detach(), w2, {}, kernels).sum().backward();
   EXPECT_LT(max_abs_diff(w2.grad(), x.detach().reshape({-1, 19}).sum(0).expand({4, 19})), 1e-4);
+  return w2;
+}
+
+TEST(LayerOps, OneDnnLinearForwardAndGradientsMatchFloat64) {
+  if (!at::hasMKLDNN()) GTEST_SKIP() << "LibTorch built without oneDNN";
+  torch::manual_seed(5);
+  expect_linear_matches_float64(Kernels::kOneDnn, "oneDNN", torch::randn({3, 7, 19}));
 }
 
 TEST(LayerOps, SgemmLinearForwardAndGradientsMatchFloat64) {
   if (!sgemm_linear_available()) GTEST_SKIP() << "this LibTorch keeps oneDNN's dnnl_sgemm private";
   EXPECT_EQ(cpu_training_kernels(), Kernels::kSgemm) << "OpenBLAS with dnnl_sgemm: the trainers take kSgemm";
   torch::manual_seed(6);
-  // Odd sizes (no multiple of any vector width) and a non-contiguous input.
-  auto x = torch::randn({7, 3, 19}).transpose(0, 1).requires_grad_();
-  auto w = torch::randn({11, 19}, torch::requires_grad());
-  auto b = torch::randn({11}, torch::requires_grad());
-  auto up = torch::randn({3, 7, 11});
-  auto y = linear(x, w, b, Kernels::kSgemm);
-  (y * up).sum().backward();
-  auto xd = x.detach().to(torch::kFloat64).requires_grad_(), wd = w.detach().to(torch::kFloat64).requires_grad_(),
-       bd = b.detach().to(torch::kFloat64).requires_grad_();
-  auto yd = torch::nn::functional::linear(xd, wd, bd);
-  (yd * up.to(torch::kFloat64)).sum().backward();
-  const double dy = max_abs_diff(y, yd), dx = max_abs_diff(x.grad(), xd.grad()), dw = max_abs_diff(w.grad(), wd.grad()),
-               db = max_abs_diff(b.grad(), bd.grad());
-  std::printf("sgemm linear vs float64: y %.3g  dx %.3g  dw %.3g  db %.3g\n", dy, dx, dw, db);
-  EXPECT_LT(std::max({dy, dx, dw, db}), 1e-4);
-  EXPECT_EQ(y.sizes(), yd.sizes());
-  // No bias, only the weight's gradient (a frozen input), and the no-grad forward: the same values.
-  auto w2 = torch::randn({4, 19}, torch::requires_grad());
-  auto y2 = linear(x.detach(), w2, {}, Kernels::kSgemm);
-  y2.sum().backward();
-  EXPECT_LT(max_abs_diff(w2.grad(), x.detach().reshape({-1, 19}).sum(0).expand({4, 19})), 1e-4);
+  const auto x = torch::randn({7, 3, 19}).transpose(0, 1);  // not contiguous
+  const auto w2 = expect_linear_matches_float64(Kernels::kSgemm, "sgemm", x);
+  // The no-grad forward gives the same bits as the one autograd records.
+  const auto grad_forward = linear(x, w2, {}, Kernels::kSgemm);
+  EXPECT_TRUE(grad_forward.requires_grad());
   {
     torch::NoGradGuard g;
-    EXPECT_TRUE(torch::equal(linear(x, w2, {}, Kernels::kSgemm), y2.detach()));
+    EXPECT_TRUE(torch::equal(linear(x, w2, {}, Kernels::kSgemm), grad_forward.detach()));
   }
   // Empty input: ATen's answer; a float64 input falls back to ATen as well.
   EXPECT_EQ(linear(torch::zeros({0, 19}), w2, {}, Kernels::kSgemm).sizes(), torch::IntArrayRef({0, 4}));
-  EXPECT_EQ(linear(xd.detach(), wd.detach(), {}, Kernels::kSgemm).scalar_type(), torch::kFloat64);
+  EXPECT_EQ(linear(x.to(torch::kFloat64), w2.detach().to(torch::kFloat64), {}, Kernels::kSgemm).scalar_type(),
+            torch::kFloat64);
 }
 
 TEST(LayerOps, NativeOpsFallBackWhenAutogradRecords) {

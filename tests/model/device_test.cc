@@ -27,7 +27,9 @@ TEST(Device, AGpuThisProcessDoesNotHaveIsAnError) {
   const std::string msg = test::error_of([&] { parse_device(name, "run.yaml: key 'device'"); });
   std::printf("  %s -> %s\n", name.c_str(), msg.c_str());
   EXPECT_NE(msg.find("run.yaml: key 'device': '" + name + "' asks for"), std::string::npos) << msg;
-  if (n == 0) EXPECT_NE(msg.find(describe_cuda_devices()), std::string::npos) << msg;
+  if (n == 0) {
+    EXPECT_NE(msg.find(describe_cuda_devices()), std::string::npos) << msg;
+  }
 }
 
 }  // namespace

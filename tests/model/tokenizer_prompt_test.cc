@@ -100,7 +100,9 @@ TEST(PromptEncoder, BosWhereTheTokenizerAsksForIt) {
                         Want{"llama3_original_post_processor", true, 128000}}) {
     const PromptEncoder enc(tokenizer(w.name), tokenizer_dir(w.name));
     EXPECT_EQ(enc.adds_bos(), w.bos) << w.name;
-    if (w.bos) EXPECT_EQ(enc.bos_id(), w.id) << w.name;
+    if (w.bos) {
+      EXPECT_EQ(enc.bos_id(), w.id) << w.name;
+    }
   }
   // A prompt that already starts with BOS gets no second one (transformers would double it).
   const PromptEncoder r1(tokenizer("deepseek_r1_distill_qwen"), tokenizer_dir("deepseek_r1_distill_qwen"));

@@ -5,6 +5,8 @@
 // forward of the concatenated rows (values and gradients).
 #include "model/layer_ops.h"
 
+#include <ATen/Parallel.h>
+#include <atomic>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -77,6 +79,18 @@ TEST(LayerOps, SgemmLinearForwardAndGradientsMatchFloat64) {
   EXPECT_EQ(linear(torch::zeros({0, 19}), w2, {}, Kernels::kSgemm).sizes(), torch::IntArrayRef({0, 4}));
   EXPECT_EQ(linear(x.to(torch::kFloat64), w2.detach().to(torch::kFloat64), {}, Kernels::kSgemm).scalar_type(),
             torch::kFloat64);
+}
+
+// r1kit's kernels split work with at::parallel_for, a header template that runs everything on the
+// calling thread unless the including file is compiled with OpenMP (CMakeLists.txt gives every target
+// -fopenmp; without it 2-thread decode gained nothing). This file is built with the same flags.
+TEST(LayerOps, ParallelForUsesEveryThread) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  std::atomic<unsigned> seen{0};
+  at::parallel_for(0, 64, 1, [&](int64_t, int64_t) { seen |= 1u << at::get_thread_num(); });
+  at::set_num_threads(before);
+  EXPECT_EQ(seen.load(), 3u) << "at::parallel_for ran on one thread: this build lacks -fopenmp";
 }
 
 TEST(LayerOps, NativeOpsFallBackWhenAutogradRecords) {

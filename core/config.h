@@ -49,9 +49,10 @@ class ConfigNode {
     } else if constexpr (std::is_integral_v<T>) {
       // Whole floats are integers (1e3 in YAML or an override); the value must fit T.
       const double d = v.is_number() ? v.get<double>() : 0.5;
+      // Upper bound 2^digits, exclusive: double(INT64_MAX) rounds up to 2^63, which does not fit.
       ok = v.is_number() && std::isfinite(d) && std::floor(d) == d &&
            d >= static_cast<double>(std::numeric_limits<T>::min()) &&
-           d <= static_cast<double>(std::numeric_limits<T>::max());
+           d < std::ldexp(1.0, std::numeric_limits<T>::digits);
       if (ok && v.is_number_float()) {
         out = static_cast<T>(d);
         return;

@@ -8,8 +8,8 @@ namespace r1kit {
 // the heap's free top beyond 128 KB, so each step's activations and gradients (MBs each) were
 // page-faulted in again, zeroed by the kernel, every step: 3.5-5% of a tiny-recipe SFT step in A/B
 // runs. Blocks up to 32 MB (glibc's ceiling for this threshold) now come from the heap and are
-// reused; the heap's top is trimmed only beyond 1 GB free. Peak memory is unchanged; memory held after a peak is not given
-// back until it exceeds that. No effect on other C libraries. Call once, early, from main.
+// reused; the heap's top is trimmed only beyond 1 GB free. Peak memory is unchanged; memory held
+// after a peak is not given back until it exceeds that. No effect on other C libraries. Call once, early, from main.
 void keep_freed_memory();
 
 }  // namespace r1kit

@@ -78,6 +78,11 @@ TEST(Config, NumbersAndBooleansAreNotConvertedSilently) {
   uint32_t unsigned_value = 0;
   EXPECT_EQ(message([&] { node.read("neg", unsigned_value); }), "r.yaml: key 'neg': expected an integer, got -3");
   EXPECT_EQ(message([&] { node.read("huge", steps); }), "r.yaml: key 'huge': expected an integer, got 1000000000000.0");
+  // 2^63 does not fit int64 (as an unsigned JSON integer or a whole float): an error, not a wrap.
+  ConfigNode edge(json{{"u", uint64_t{1} << 63}, {"f", 9223372036854775808.0}}, "e.yaml");
+  EXPECT_EQ(message([&] { edge.read("u", big); }), "e.yaml: key 'u': expected an integer, got 9223372036854775808");
+  EXPECT_EQ(message([&] { edge.read("f", big); }), "e.yaml: key 'f': expected an integer, got 9.223372036854776e+18");
+  EXPECT_EQ(big, 1000);
   double rate = 0;
   node.read("rate", rate);  // an integer is a number
   EXPECT_EQ(rate, 2.0);

@@ -1,14 +1,15 @@
 // The decoder's kernel choices (model/layer_ops.h) and the forwards built on them: oneDNN linear
-// and oneDNN-sgemm linear forward and gradients against float64, the native decode path against the reference path,
-// fused q|k|v and gate|up parameters (names, values, HF save/load and optimizer updates
+// and oneDNN-sgemm linear forward and gradients against float64, the native decode path against the
+// reference path, fused q|k|v and gate|up parameters (names, values, HF save/load and optimizer updates
 // unchanged; Module::to unfuses safely), and the shared-prefix training forward against the
 // forward of the concatenated rows (values and gradients).
 #include "model/layer_ops.h"
 
 #include <ATen/Parallel.h>
-#include <atomic>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <atomic>
 
 #include "model/checkpoint.h"
 #include "model/sgemm_linear.h"

@@ -23,9 +23,11 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "core/memory.h"
 #include "core/timer.h"
 #include "model/checkpoint.h"
 #include "model/cpu_kernels.h"
+#include "model/huge_pages.h"
 #include "model/layer_ops.h"
 #include "rollout/engine.h"
 
@@ -161,8 +163,12 @@ int main(int argc, char** argv) {
   app.add_option("--python", python, "python running the peer (Debian python3-torch: same LibTorch/OpenBLAS)");
   app.add_option("--peer", peer, "eager_decode.py");
   app.add_flag("--no-peer", no_peer, "r1kit only");
+  bool small_pages = false;
+  app.add_flag("--small-pages", small_pages, "r1kit without huge pages for large tensors (model/huge_pages.h)");
   app.add_option("--json", json_out, "write the figures here");
   CLI11_PARSE(app, argc, argv);
+  keep_freed_memory();  // the r1kit side runs with r1kit's process settings (cli/main.cc)
+  if (!small_pages) use_huge_pages_for_large_tensors();
 
   if (model_dir.empty()) {
     model_dir = work + "/" + shape;

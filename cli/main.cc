@@ -7,6 +7,9 @@
 #include "core/check.h"
 #include "core/logging.h"
 #include "core/memory.h"
+#ifndef R1_CLI_FULL_BINARY  // defined in the torch-free executable only (cli/fast_start.h)
+#include "model/huge_pages.h"
+#endif
 
 namespace r1kit::cli {
 std::vector<Command>& commands() {
@@ -19,6 +22,9 @@ int main(int argc, char** argv) {
   using namespace r1kit;
   cli::exec_full_binary_unless_registered(argc, argv);  // build/r1kit: torch-free commands only
   keep_freed_memory();
+#ifndef R1_CLI_FULL_BINARY
+  use_huge_pages_for_large_tensors();
+#endif
   CLI::App app{"r1kit: reinforcement-learning post-training of language models (GRPO, SFT, distillation)"};
   app.require_subcommand(1);
   std::string log_level = "info";

@@ -159,34 +159,16 @@ inline vf vexp(vf x) {
 }
 
 // ---- linear ----------------------------------------------------------------------------------
-// One NR x MR tile: NR weight rows against MR input rows, each output a lane-wise dot product over
-// k in steps of VW (a zero-padded last step), then hsum. The order depends only on k.
+// Input rows are taken in blocks of kRowBlock (they stay in L2 while weight tiles stream past them
+// once per block) and the reduction in blocks of kKBlock columns (a weight tile's block stays in L1
+// while every input tile of the row block uses it: at K = 4864, 4 whole weight rows do not fit).
+constexpr int64_t kRowBlock = 64;
+constexpr int64_t kKBlock = 1024;  // a multiple of every VW
+static_assert(kKBlock % VW == 0, "k blocks must start at vector boundaries");
+
+// Writes one NR x MR tile's sums: hsum of each accumulator, plus the bias, into y.
 template <int NR, int MR>
-inline void linear_tile(const LinearArgs& a, int64_t n0, int64_t m0) {
-  const int64_t K = a.k;
-  const float* w = a.w + n0 * K;
-  const float* x = a.x + m0 * a.ldx;
-  vf acc[NR][MR];
-  for (int r = 0; r < NR; ++r)
-    for (int m = 0; m < MR; ++m) acc[r][m] = vf{};
-  int64_t k = 0;
-  for (; k + VW <= K; k += VW) {
-    vf wv[NR];
-    for (int r = 0; r < NR; ++r) wv[r] = load(w + r * K + k);
-    for (int m = 0; m < MR; ++m) {
-      const vf xv = load(x + m * a.ldx + k);
-      for (int r = 0; r < NR; ++r) acc[r][m] += wv[r] * xv;
-    }
-  }
-  if (k < K) {
-    const int64_t t = K - k;
-    vf wv[NR];
-    for (int r = 0; r < NR; ++r) wv[r] = load_part(w + r * K + k, t);
-    for (int m = 0; m < MR; ++m) {
-      const vf xv = load_part(x + m * a.ldx + k, t);
-      for (int r = 0; r < NR; ++r) acc[r][m] += wv[r] * xv;
-    }
-  }
+inline void tile_store(const LinearArgs& a, int64_t n0, int64_t m0, vf (&acc)[NR][MR]) {
   float sums[NR * MR];
   for (int i = 0; i < NR * MR; i += VW) {
     const int n = NR * MR - i < VW ? NR * MR - i : VW;
@@ -202,21 +184,83 @@ inline void linear_tile(const LinearArgs& a, int64_t n0, int64_t m0) {
   }
 }
 
+// One pass of an NR x MR tile (NR weight rows against MR input rows) over k in [k0, k1): each
+// output a lane-wise dot product in steps of VW (a zero-padded last step at k1 = K), then hsum.
+// Lane j of an accumulator adds the products at k = j (mod VW) in increasing k, and k blocks start
+// at multiples of VW, so the bits depend only on K: not on the blocking, batch or tile. Accumulators
+// start at zero (k0 = 0) or from `part`, and go to y (k1 = K) or back to `part`.
+// PF (the first input tile of a pass): each step also prefetches the same distance into `pf`'s
+// first pf_rows weight rows (the lines the next pass needs), so that a model larger than the caches,
+// whose weights stream from DRAM every decode step, does not stall on each new tile's first touch.
+template <int NR, int MR, bool PF>
+inline void tile_pass(const LinearArgs& a, int64_t n0, int64_t m0, int64_t k0, int64_t k1, vf* part, const float* pf,
+                      int64_t pf_rows) {
+  const int64_t K = a.k;
+  const float* w = a.w + n0 * K;
+  const float* x = a.x + m0 * a.ldx;
+  vf acc[NR][MR];
+  for (int r = 0; r < NR; ++r)
+    for (int m = 0; m < MR; ++m) acc[r][m] = k0 == 0 ? vf{} : part[r * MR + m];
+  int64_t k = k0;
+  for (; k + VW <= k1; k += VW) {
+    if constexpr (PF) {
+      for (int r = 0; r < NR; ++r)
+        if (r < pf_rows) __builtin_prefetch(pf + r * K + (k - k0), 0, 3);
+    }
+    vf wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = load(w + r * K + k);
+    for (int m = 0; m < MR; ++m) {
+      const vf xv = load(x + m * a.ldx + k);
+      for (int r = 0; r < NR; ++r) acc[r][m] += wv[r] * xv;
+    }
+  }
+  if (k < k1) {
+    const int64_t t = k1 - k;
+    vf wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = load_part(w + r * K + k, t);
+    for (int m = 0; m < MR; ++m) {
+      const vf xv = load_part(x + m * a.ldx + k, t);
+      for (int r = 0; r < NR; ++r) acc[r][m] += wv[r] * xv;
+    }
+  }
+  if (k1 == K) {
+    tile_store<NR, MR>(a, n0, m0, acc);
+  } else {
+    for (int r = 0; r < NR; ++r)
+      for (int m = 0; m < MR; ++m) part[r * MR + m] = acc[r][m];
+  }
+}
+
+// Weight rows [n0, n0 + NR) against input rows [m_begin, m_end) (at most kRowBlock of them).
 template <int NR>
 inline void linear_columns(const LinearArgs& a, int64_t n0, int64_t m_begin, int64_t m_end) {
-  int64_t m = m_begin;
-  for (; m + 4 <= m_end; m += 4) linear_tile<NR, 4>(a, n0, m);
-  switch (m_end - m) {
-    case 3: linear_tile<NR, 3>(a, n0, m); break;
-    case 2: linear_tile<NR, 2>(a, n0, m); break;
-    case 1: linear_tile<NR, 1>(a, n0, m); break;
-    default: break;
+  const int64_t K = a.k;
+  const float* w = a.w + n0 * K;
+  const int64_t next_rows = imin(NR, a.n - n0 - NR);  // the next weight tile's rows (<= 0: none)
+  vf part[(kRowBlock / 4 + 1) * NR * 4];               // accumulators between k blocks
+  for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
+    const int64_t k1 = imin(K, k0 + kKBlock);
+    // The next pass reads the next k block of these rows, or after the last one the next tile.
+    const float* pf = k1 < K ? w + k1 : w + NR * K;
+    const int64_t pf_rows = k1 < K ? NR : next_rows;
+    int64_t m = m_begin;
+    vf* p = part;
+    if (m_end - m > 4 && pf_rows > 0) {  // several input tiles share this weight block
+      tile_pass<NR, 4, true>(a, n0, m, k0, k1, p, pf, pf_rows);
+      m += 4;
+      p += NR * 4;
+    }
+    for (; m + 4 <= m_end; m += 4, p += NR * 4) tile_pass<NR, 4, false>(a, n0, m, k0, k1, p, pf, 0);
+    switch (m_end - m) {
+      case 3: tile_pass<NR, 3, false>(a, n0, m, k0, k1, p, pf, 0); break;
+      case 2: tile_pass<NR, 2, false>(a, n0, m, k0, k1, p, pf, 0); break;
+      case 1: tile_pass<NR, 1, false>(a, n0, m, k0, k1, p, pf, 0); break;
+      default: break;
+    }
   }
 }
 
 void linear(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
-  // Blocks of 64 input rows stay in L2 while the weight rows stream past them once per block.
-  constexpr int64_t kRowBlock = 64;
   for (int64_t mb = 0; mb < a.rows; mb += kRowBlock) {
     const int64_t me = imin(a.rows, mb + kRowBlock);
     int64_t n = n_begin;

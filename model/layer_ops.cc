@@ -81,7 +81,15 @@ torch::Tensor onednn_linear(const torch::Tensor& x, const torch::Tensor& w, cons
   return y.view(out_shape);
 }
 
-torch::Tensor native_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+// True when `t` can be overwritten as a fresh [M, N] float32 CPU result: only the caller's handle
+// refers to it or its storage (no views or copies of a previous result are alive).
+bool reusable(const torch::Tensor& t, int64_t M, int64_t N) {
+  return t.defined() && t.use_count() == 1 && t.storage().use_count() == 1 && is_cpu_f32(t) && t.dim() == 2 &&
+         t.size(0) == M && t.size(1) == N && t.is_contiguous();
+}
+
+torch::Tensor native_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                            torch::Tensor* reuse) {
   const int64_t K = x.size(-1), N = w.size(0);
   R1_CHECK(w.size(1) == K, "linear: input has ", K, " features, weight is ", w.sizes());
   std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
@@ -91,7 +99,13 @@ torch::Tensor native_linear(const torch::Tensor& x, const torch::Tensor& w, cons
   const torch::Tensor wc = w.contiguous();
   const torch::Tensor bc = b.defined() ? b.contiguous() : b;
   const int64_t M = x2.size(0);
-  torch::Tensor y = torch::empty({M, N}, x.options());
+  torch::Tensor y;
+  if (reuse != nullptr && reusable(*reuse, M, N)) {
+    y = *reuse;
+  } else {
+    y = torch::empty({M, N}, x.options());
+    if (reuse != nullptr) *reuse = y;
+  }
   if (M > 0) {
     cpu::LinearArgs a;
     a.x = x2.data_ptr<float>();
@@ -123,8 +137,9 @@ bool native_applies(std::initializer_list<const torch::Tensor*> tensors) {
   return true;
 }
 
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, Kernels kernels) {
-  if (kernels == Kernels::kNative && native_applies({&x, &w, &b})) return native_linear(x, w, b);
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, Kernels kernels,
+                     torch::Tensor* reuse) {
+  if (kernels == Kernels::kNative && native_applies({&x, &w, &b})) return native_linear(x, w, b, reuse);
   if (kernels == Kernels::kOneDnn && onednn_applies(x, w, b)) return onednn_linear(x, w, b);
   if (kernels == Kernels::kSgemm && sgemm_linear_available() && is_cpu_f32(x) && is_cpu_f32(w) && is_cpu_f32(b))
     return sgemm_linear(x, w, b);

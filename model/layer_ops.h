@@ -33,8 +33,12 @@ enum class Kernels { kAten, kOneDnn, kNative, kSgemm };
 //   - another BLAS (MKL in the official LibTorch, whose oneDNN is private): kOneDnn.
 Kernels cpu_training_kernels();
 
-// x [..., K] @ w[N, K]^T (+ b[N]) -> [..., N].
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, Kernels kernels);
+// x [..., K] @ w[N, K]^T (+ b[N]) -> [..., N]. kNative with `reuse`: the result is written into
+// *reuse when nothing else holds it and its shape fits, else into a new tensor left in *reuse (a
+// decode step's [B, V] logits are tens of MB: a fresh allocation each step is a fresh mmap, and
+// faulting its pages in cost ~2% of a 0.5B-shape step at batch 64).
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, Kernels kernels,
+                     torch::Tensor* reuse = nullptr);
 
 // w * (x / sqrt(mean(x^2) + eps)) over the last dim, normalised in float32 (HF order).
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps, Kernels kernels);

@@ -578,9 +578,9 @@ torch::Tensor TransformerImpl::logits_from_hidden(const torch::Tensor& hidden) {
   return torch::nn::functional::linear(hidden, lm_head_weight()).to(torch::kFloat32);  // [...,V] f32
 }
 
-torch::Tensor TransformerImpl::decode_logits(const torch::Tensor& hidden) {
+torch::Tensor TransformerImpl::decode_logits(const torch::Tensor& hidden, torch::Tensor* reuse) {
   const torch::Tensor w = lm_head_weight();
-  if (native_applies({&hidden, &w})) return linear(hidden, w, {}, Kernels::kNative);  // [...,V] f32
+  if (native_applies({&hidden, &w})) return linear(hidden, w, {}, Kernels::kNative, reuse);  // [...,V] f32
   return logits_from_hidden(hidden);
 }
 

@@ -191,7 +191,8 @@ class TransformerImpl : public torch::nn::Module {
   // lm_head applied to hidden [..., C] -> float32 logits [..., V] (ATen: the reference arithmetic).
   torch::Tensor logits_from_hidden(const torch::Tensor& hidden);
   // The same for decoding: the batch-invariant native kernel on CPU float32, else as above.
-  torch::Tensor decode_logits(const torch::Tensor& hidden);
+  // `reuse`: a buffer kept between decode steps (see linear() in model/layer_ops.h).
+  torch::Tensor decode_logits(const torch::Tensor& hidden, torch::Tensor* reuse = nullptr);
 
   // Kernels of the forward without a cache (model/layer_ops.h): kAten (default, reference
   // arithmetic) or kOneDnn (trainers on CPU). Forwards with a cache always decode with kNative

@@ -262,7 +262,7 @@ class GenerationEngine::Run {
     } else {
       auto hidden = e_.model_->forward_hidden(torch::tensor(ids, torch::kLong).view({n, 1}).to(dev),
                                               torch::tensor(pos, torch::kLong).view({n, 1}).to(dev), &cache_, &slots);
-      logits = e_.model_->decode_logits(hidden.select(1, 0));  // CPU f32: the native batch-invariant kernel
+      logits = e_.model_->decode_logits(hidden.select(1, 0), &e_.logits_);  // CPU f32: the native kernel
     }
     e_.stats_.decode_s += t.seconds();
     ++e_.stats_.decode_steps;

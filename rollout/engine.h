@@ -96,6 +96,7 @@ class GenerationEngine {
   std::unique_ptr<KvCache> cache_;  // kept between runs when the shape fits
   std::unique_ptr<StaticDecoder> static_decoder_;  // CUDA decode steps (options_.cuda_graphs)
   torch::Tensor seen_;              // [slots, V] bool, for repetition penalties (allocated on demand)
+  torch::Tensor logits_;            // CPU decode steps' logits, reused while the batch size holds
 };
 
 }  // namespace r1kit

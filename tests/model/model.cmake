@@ -3,6 +3,7 @@
 r1_add_test(model_parity_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_parity_test.cc DEPS r1_model TORCH
             LABELS unit;parity)
 r1_add_test(model_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/kv_cache_test.cc ${CMAKE_CURRENT_LIST_DIR}/checkpoint_test.cc
+            ${CMAKE_CURRENT_LIST_DIR}/huge_pages_test.cc
             DEPS r1_model TORCH)
 # Decode kernels of every instruction set the CPU has, kernel choices, fused projections,
 # shared-prefix and packed (sequence packing) training forwards, the fused training ops.

@@ -53,5 +53,10 @@ function(r1_add_test NAME)
   # several labels become one joined label: "unit;parity" -> "unit-parity". ctest -L takes a regular
   # expression, so both `ctest -L unit` and `ctest -L parity` still select it.
   string(REPLACE ";" "-" labels "${A_LABELS}")
-  gtest_discover_tests(${NAME} PROPERTIES LABELS "${labels}" DISCOVERY_TIMEOUT 120)
+  # testing::TempDir() is /tmp/ by default, shared by every checkout and test run on the machine: two
+  # suites running at once (a clean-clone check beside a work tree) wrote the same fixed-name
+  # directories. Each test executable gets its own under this build tree instead.
+  set(tmp "${CMAKE_BINARY_DIR}/test-tmp/${NAME}")
+  file(MAKE_DIRECTORY "${tmp}")
+  gtest_discover_tests(${NAME} PROPERTIES LABELS "${labels}" ENVIRONMENT "TEST_TMPDIR=${tmp}" DISCOVERY_TIMEOUT 120)
 endfunction()

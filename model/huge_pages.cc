@@ -12,7 +12,8 @@
 #include <sys/mman.h>
 #endif
 
-// LibTorch 2.3 made Allocator::allocate non-const and added the pure virtual copy_data.
+// LibTorch 2.3 made Allocator::allocate non-const and added the pure virtual copy_data (compiled here
+// against 1.13 and 2.15; not against 2.0-2.2).
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
 #define R1_ALLOCATE_CONST
 #define R1_ALLOCATOR_HAS_COPY_DATA 1

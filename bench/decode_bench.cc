@@ -6,9 +6,11 @@
 //   decode_bench --shape default        # hidden 512, 8 layers, 8/2 heads, inter 1408, vocab 32000 (39M)
 //   decode_bench --shape qwen2.5-0.5b   # hidden 896, 24 layers, 14/2 heads, inter 4864, vocab 151936
 //   decode_bench --model DIR            # any HF checkpoint
+//   decode_bench --dtype bfloat16       # the random shape stored in bfloat16, as HF ships Qwen2.5
 //
 // Random-weight shapes are written once as HF checkpoints under --work (r1kit's own save_model),
-// so both sides load identical weights. What is timed on each side: after a prefill of
+// so both sides load identical weights; both compute in float32 (a bfloat16 checkpoint is widened on
+// load, and r1kit's decode then reads bfloat16 copies of the weights: model/bf16_weights.h). What is timed on each side: after a prefill of
 // --prompt-len random tokens per row, --new-tokens decode steps of B rows (model forward, logits
 // of the new position, greedy choice); tokens/s = B * new_tokens / that time. r1kit's figure also
 // includes the first token's draw from the prefill logits.
@@ -25,6 +27,7 @@
 #include "core/json.h"
 #include "core/memory.h"
 #include "core/timer.h"
+#include "model/bf16_weights.h"
 #include "model/checkpoint.h"
 #include "model/cpu_kernels.h"
 #include "model/huge_pages.h"
@@ -55,15 +58,16 @@ json shape_config(const std::string& shape) {
 }
 
 // Writes a random checkpoint of `shape` to dir (once: an existing one with the same config is kept).
-void ensure_random_checkpoint(const std::string& shape, const std::string& dir) {
-  const json hf = shape_config(shape);
+void ensure_random_checkpoint(const std::string& shape, const std::string& dir, torch::Dtype dtype) {
+  json hf = shape_config(shape);
+  hf["torch_dtype"] = dtype_name(dtype);
   if (path_exists(dir + "/config.json") && path_exists(dir + "/model.safetensors")) {
     const json have = parse_json(read_file(dir + "/config.json"), dir + "/config.json");
     if (have.value("hidden_size", 0) == hf["hidden_size"] && have.value("num_hidden_layers", 0) == hf["num_hidden_layers"] &&
-        have.value("vocab_size", 0) == hf["vocab_size"])
+        have.value("vocab_size", 0) == hf["vocab_size"] && have.value("torch_dtype", "") == hf["torch_dtype"])
       return;
   }
-  std::printf("writing a random %s checkpoint to %s\n", shape.c_str(), dir.c_str());
+  std::printf("writing a random %s %s checkpoint to %s\n", shape.c_str(), dtype_name(dtype).c_str(), dir.c_str());
   const ModelConfig cfg = ModelConfig::from_hf_json(hf, dir + "/config.json");
   torch::manual_seed(0);
   Transformer model(cfg);
@@ -72,7 +76,10 @@ void ensure_random_checkpoint(const std::string& shape, const std::string& dir) 
     if (p.key().find("norm") != std::string::npos) p.value().fill_(1.0);
     else p.value().normal_(0.0, 0.02);
   }
-  save_model(model, cfg, dir);
+  SaveOptions so;
+  so.dtype = dtype;
+  so.convert_dtype = true;
+  save_model(model, cfg, dir, so);
 }
 
 struct Row {
@@ -119,28 +126,42 @@ double peer_decode_tok_s(const std::string& python, const std::string& peer, con
   return j.at("rows").at(0).at("decode_tok_s").get<double>();
 }
 
-// One pass of the native linear kernel over every weight matrix a decode step reads (q, k, v, o,
-// gate, up, down per layer, and the lm_head) for `batch` rows, with nothing else; returns tokens/s
-// (batch / best time of `passes`). At batch 1 it is the floor of decoding: float32 decode streams all
-// weights once per token, so no decoder that keeps float32 weights and these threads can beat it on
-// this machine. At larger batches it is the step's linears alone: the rest of r1kit's step (attention,
-// norms, sampling, cache writes) is the gap between it and the decode column.
-double linears_alone_tok_s(Transformer& model, int64_t batch, int passes, double* bytes_out) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> weights;
-  for (const auto& p : model->named_parameters()) {
-    const bool matrix = p.value().dim() == 2 && p.key().find("embed_tokens") == std::string::npos;
-    if (matrix) weights.push_back(p.value());
+// Every weight matrix a decode step reads (q, k, v, o, gate, up, down per layer, and the lm_head),
+// each with its bfloat16 copy (made when the weights are bfloat16 numbers, as the decode step's are).
+struct DecodeMatrices {
+  explicit DecodeMatrices(Transformer& model) {
+    for (const auto& p : model->named_parameters()) {
+      const bool matrix = p.value().dim() == 2 && p.key().find("embed_tokens") == std::string::npos;
+      if (matrix) weights.push_back(p.value());
+    }
+    weights.push_back(model->lm_head_weight());  // embed_tokens.weight when tied: streamed by the head
+    copies = std::vector<Bf16WeightCopy>(weights.size());
+    for (size_t i = 0; i < weights.size(); ++i) {
+      const bool bf16 = copies[i].get(weights[i]).defined();
+      bytes += static_cast<double>(weights[i].numel()) * (bf16 ? 2 : 4);
+      bf16_matrices += bf16;
+    }
   }
-  weights.push_back(model->lm_head_weight());  // embed_tokens.weight when tied: streamed by the head
-  double bytes = 0, best = 1e30;
-  for (const auto& w : weights) bytes += static_cast<double>(w.numel()) * w.element_size();
+  std::vector<torch::Tensor> weights;
+  std::vector<Bf16WeightCopy> copies;
+  double bytes = 0;  // what one pass streams
+  int64_t bf16_matrices = 0;
+};
+
+// One pass of the native linear kernel over every matrix of `m` for `batch` rows, with nothing else;
+// returns tokens/s (batch / best time of `passes`). At batch 1 it is the floor of decoding: decode
+// streams all weights once per token, so no decoder that keeps weights in these bytes and these
+// threads can beat it on this machine. At larger batches it is the step's linears alone: the rest of
+// r1kit's step (attention, norms, sampling, cache writes) is the gap between it and the decode column.
+double linears_alone_tok_s(DecodeMatrices& m, int64_t batch, int passes) {
+  torch::NoGradGuard no_grad;
+  double best = 1e30;
   for (int r = 0; r < passes; ++r) {
     Timer t;
-    for (const auto& w : weights) linear(torch::ones({batch, w.size(1)}), w, {}, Kernels::kNative);
+    for (size_t i = 0; i < m.weights.size(); ++i)
+      linear(torch::ones({batch, m.weights[i].size(1)}), m.weights[i], {}, Kernels::kNative, nullptr, &m.copies[i]);
     best = std::min(best, t.seconds());
   }
-  if (bytes_out != nullptr) *bytes_out = bytes;
   return static_cast<double>(batch) / best;
 }
 
@@ -165,6 +186,8 @@ int main(int argc, char** argv) {
   app.add_option("--python", python, "python running the peer (Debian python3-torch: same LibTorch/OpenBLAS)");
   app.add_option("--peer", peer, "eager_decode.py");
   app.add_flag("--no-peer", no_peer, "r1kit only");
+  std::string dtype = "float32";
+  app.add_option("--dtype", dtype, "storage dtype of the random checkpoint: float32 | bfloat16 (both sides compute in float32)");
   bool small_pages = false;
   app.add_flag("--small-pages", small_pages, "r1kit without huge pages for large tensors (model/huge_pages.h)");
   app.add_option("--json", json_out, "write the figures here");
@@ -173,8 +196,9 @@ int main(int argc, char** argv) {
   if (!small_pages) use_huge_pages_for_large_tensors();
 
   if (model_dir.empty()) {
-    model_dir = work + "/" + shape;
-    ensure_random_checkpoint(shape, model_dir);
+    const torch::Dtype storage = parse_dtype(dtype);
+    model_dir = work + "/" + shape + (storage == torch::kFloat32 ? "" : "-" + dtype_name(storage));
+    ensure_random_checkpoint(shape, model_dir, storage);
   }
   at::set_num_threads(threads);
   ModelConfig cfg;
@@ -193,14 +217,18 @@ int main(int argc, char** argv) {
               model_dir.c_str(), cfg.num_parameters() / 1e6, (long long)cfg.hidden_size,
               (long long)cfg.num_hidden_layers, (long long)cfg.vocab_size, threads, (long long)prompt_len,
               (long long)new_tokens, cpu::kernels().isa);
-  double weight_bytes = 0;
-  const double floor_tok_s = linears_alone_tok_s(model, 1, 5, &weight_bytes);
-  std::printf("batch-1 floor: the native linear alone over the %.0f MB of weight matrices: %.1f tokens/s (%.1f GB/s)\n\n",
-              weight_bytes / 1e6, floor_tok_s, weight_bytes * floor_tok_s / 1e9);
+  DecodeMatrices matrices(model);
+  const double weight_bytes = matrices.bytes;
+  const double floor_tok_s = linears_alone_tok_s(matrices, 1, 5);
+  std::printf("batch-1 floor: the native linear alone over the %.0f MB of weight matrices (%lld of %lld read from "
+              "bfloat16 copies): %.1f tokens/s (%.1f GB/s)\n\n",
+              weight_bytes / 1e6, (long long)matrices.bf16_matrices, (long long)matrices.weights.size(), floor_tok_s,
+              weight_bytes * floor_tok_s / 1e9);
   std::printf("| batch | r1kit decode tok/s | eager tok/s | r1kit / eager | r1kit's linears alone, tok/s |\n"
               "|---:|---:|---:|---:|---:|\n");
   json report = {{"model", model_dir}, {"threads", threads}, {"prompt_len", prompt_len}, {"new_tokens", new_tokens},
                  {"kernels", cpu::kernels().isa}, {"weight_bytes", weight_bytes},
+                 {"bf16_matrices", matrices.bf16_matrices},
                  {"batch1_floor_tok_s", floor_tok_s}, {"rows", json::array()}};
   for (int64_t B : batches) {
     std::vector<double> ours, theirs;
@@ -209,7 +237,7 @@ int main(int argc, char** argv) {
       if (!no_peer) theirs.push_back(peer_decode_tok_s(python, peer, model_dir, B, prompt_len, new_tokens, threads));
     }
     const double a = median(ours), b = median(theirs);
-    const double alone = B == 1 ? floor_tok_s : linears_alone_tok_s(model, B, 3, nullptr);
+    const double alone = B == 1 ? floor_tok_s : linears_alone_tok_s(matrices, B, 3);
     std::printf("| %lld | %.1f | %s | %s | %.1f |\n", (long long)B, a,
                 no_peer ? "-" : std::to_string(b).substr(0, 7).c_str(),
                 no_peer ? "-" : (std::to_string(a / b).substr(0, 5) + "x").c_str(), alone);

@@ -164,7 +164,41 @@ inline vf vexp(vf x) {
 // while every input tile of the row block uses it: at K = 4864, 4 whole weight rows do not fit).
 constexpr int64_t kRowBlock = 64;
 constexpr int64_t kKBlock = 1024;  // a multiple of every VW
-static_assert(kKBlock % VW == 0, "k blocks must start at vector boundaries");
+static_assert(kKBlock % (2 * VW) == 0, "k blocks must start at vector (and packed bfloat16 chunk) boundaries");
+
+// How the linear reads weight rows: float32 [n, K], one vector per load, or bfloat16 as packed by
+// pack_bf16 (cpu_kernels.h), two vectors per load: a 32-bit word holds value j of a chunk in its low
+// half and value VW + j in its high half, and a shift and a mask widen them exactly into the lanes
+// the float32 rows would load. row(): row n's start; within a tile (which never crosses a panel of
+// kBf16Panel rows) rows are tile_ldw apart; at(): where a row's value k (a multiple of kVecs * VW) is.
+struct F32Rows {
+  typedef float T;
+  static constexpr int kVecs = 1;
+  static constexpr int64_t kPanel = 1;
+  static const T* row(const T* w, int64_t n, int64_t K) { return w + n * K; }
+  static int64_t tile_ldw(int64_t K) { return K; }
+  static const T* at(const T* row, int64_t k, int64_t) { return row + k; }
+  static void load_full(const T* p, vf* v) { v[0] = load(p); }
+  static void load_tail(const T* p, int64_t t, vf* v) { v[0] = load_part(p, t); }
+};
+typedef uint32_t vu __attribute__((vector_size(VW * 4)));
+struct Bf16Rows {
+  typedef uint32_t T;
+  static constexpr int kVecs = 2;
+  static constexpr int64_t kPanel = kBf16Panel;
+  static const T* row(const T* w, int64_t n, int64_t K) {
+    return w + (n / kPanel) * kPanel * bf16_row_words(K, VW) + (n % kPanel) * VW;
+  }
+  static int64_t tile_ldw(int64_t) { return VW; }
+  static const T* at(const T* row, int64_t k, int64_t) { return row + k / (2 * VW) * kPanel * VW; }
+  static void load_full(const T* p, vf* v) {
+    vu u;
+    std::memcpy(&u, p, sizeof u);
+    v[0] = (vf)(u << 16);
+    v[1] = (vf)(u & 0xFFFF0000u);
+  }
+  static void load_tail(const T* p, int64_t, vf* v) { load_full(p, v); }  // chunks are zero-padded
+};
 
 // Writes one NR x MR tile's sums: hsum of each accumulator, plus the bias, into y.
 template <int NR, int MR>
@@ -184,46 +218,50 @@ inline void tile_store(const LinearArgs& a, int64_t n0, int64_t m0, vf (&acc)[NR
   }
 }
 
-// One pass of an NR x MR tile (NR weight rows against MR input rows) over k in [k0, k1): each
-// output a lane-wise dot product in steps of VW (a zero-padded last step at k1 = K), then hsum.
-// Lane j of an accumulator adds the products at k = j (mod VW) in increasing k, and k blocks start
-// at multiples of VW, so the bits depend only on K: not on the blocking, batch or tile. Accumulators
-// start at zero (k0 = 0) or from `part`, and go to y (k1 = K) or back to `part`.
+// One pass of an NR x MR tile (NR weight rows from w, row stride ldw, against MR input rows) over k
+// in [k0, k1): each output a lane-wise dot product in steps of VW (a zero-padded last step at
+// k1 = K), then hsum. Lane j of an accumulator adds the products at k = j (mod VW) in increasing k,
+// and k blocks start at multiples of 2 * VW, so the bits depend only on K: not on the blocking,
+// batch, tile or weight layout. Accumulators start at zero (k0 = 0) or from `part`, and go to y
+// (k1 = K) or back to `part`.
 // PF (the first input tile of a pass): each step also prefetches the same distance into `pf`'s
 // first pf_rows weight rows (the lines the next pass needs), so that a model larger than the caches,
 // whose weights stream from DRAM every decode step, does not stall on each new tile's first touch.
-template <int NR, int MR, bool PF>
-inline void tile_pass(const LinearArgs& a, int64_t n0, int64_t m0, int64_t k0, int64_t k1, vf* part, const float* pf,
-                      int64_t pf_rows) {
-  const int64_t K = a.k;
-  const float* w = a.w + n0 * K;
+template <typename L, int NR, int MR, bool PF>
+inline void tile_pass(const LinearArgs& a, const typename L::T* w, int64_t ldw, int64_t n0, int64_t m0, int64_t k0,
+                      int64_t k1, vf* part, const typename L::T* pf, int64_t pf_rows) {
+  constexpr int S = L::kVecs * VW;  // k per weight load
   const float* x = a.x + m0 * a.ldx;
   vf acc[NR][MR];
   for (int r = 0; r < NR; ++r)
     for (int m = 0; m < MR; ++m) acc[r][m] = k0 == 0 ? vf{} : part[r * MR + m];
   int64_t k = k0;
-  for (; k + VW <= k1; k += VW) {
+  for (; k + S <= k1; k += S) {
     if constexpr (PF) {
       for (int r = 0; r < NR; ++r)
-        if (r < pf_rows) __builtin_prefetch(pf + r * K + (k - k0), 0, 3);
+        if (r < pf_rows) __builtin_prefetch(L::at(pf + r * ldw, k - k0, a.k), 0, 3);
     }
-    vf wv[NR];
-    for (int r = 0; r < NR; ++r) wv[r] = load(w + r * K + k);
-    for (int m = 0; m < MR; ++m) {
-      const vf xv = load(x + m * a.ldx + k);
-      for (int r = 0; r < NR; ++r) acc[r][m] += wv[r] * xv;
-    }
+    vf wv[NR][L::kVecs];
+    for (int r = 0; r < NR; ++r) L::load_full(L::at(w + r * ldw, k, a.k), wv[r]);
+    for (int h = 0; h < L::kVecs; ++h)
+      for (int m = 0; m < MR; ++m) {
+        const vf xv = load(x + m * a.ldx + k + h * VW);
+        for (int r = 0; r < NR; ++r) acc[r][m] += wv[r][h] * xv;
+      }
   }
-  if (k < k1) {
+  if (k < k1) {  // t < S values left: whole vectors, then a zero-padded one (as for float32 rows)
     const int64_t t = k1 - k;
-    vf wv[NR];
-    for (int r = 0; r < NR; ++r) wv[r] = load_part(w + r * K + k, t);
-    for (int m = 0; m < MR; ++m) {
-      const vf xv = load_part(x + m * a.ldx + k, t);
-      for (int r = 0; r < NR; ++r) acc[r][m] += wv[r] * xv;
+    vf wv[NR][L::kVecs];
+    for (int r = 0; r < NR; ++r) L::load_tail(L::at(w + r * ldw, k, a.k), t, wv[r]);
+    for (int h = 0; h * VW < t; ++h) {
+      const int64_t th = t - h * VW;
+      for (int m = 0; m < MR; ++m) {
+        const vf xv = th >= VW ? load(x + m * a.ldx + k + h * VW) : load_part(x + m * a.ldx + k + h * VW, th);
+        for (int r = 0; r < NR; ++r) acc[r][m] += wv[r][h] * xv;
+      }
     }
   }
-  if (k1 == K) {
+  if (k1 == a.k) {
     tile_store<NR, MR>(a, n0, m0, acc);
   } else {
     for (int r = 0; r < NR; ++r)
@@ -232,44 +270,74 @@ inline void tile_pass(const LinearArgs& a, int64_t n0, int64_t m0, int64_t k0, i
 }
 
 // Weight rows [n0, n0 + NR) against input rows [m_begin, m_end) (at most kRowBlock of them).
-template <int NR>
-inline void linear_columns(const LinearArgs& a, int64_t n0, int64_t m_begin, int64_t m_end) {
-  const int64_t K = a.k;
-  const float* w = a.w + n0 * K;
+template <typename L, int NR>
+inline void linear_columns(const LinearArgs& a, const typename L::T* weights, int64_t n0, int64_t m_begin,
+                           int64_t m_end) {
+  const int64_t K = a.k, ldw = L::tile_ldw(K);
+  const typename L::T* w = L::row(weights, n0, K);
   const int64_t next_rows = imin(NR, a.n - n0 - NR);  // the next weight tile's rows (<= 0: none)
   vf part[(kRowBlock / 4 + 1) * NR * 4];               // accumulators between k blocks
   for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
     const int64_t k1 = imin(K, k0 + kKBlock);
     // The next pass reads the next k block of these rows, or after the last one the next tile.
-    const float* pf = k1 < K ? w + k1 : w + NR * K;
+    const typename L::T* pf = k1 < K ? L::at(w, k1, K) : L::row(weights, next_rows > 0 ? n0 + NR : n0, K);
     const int64_t pf_rows = k1 < K ? NR : next_rows;
     int64_t m = m_begin;
     vf* p = part;
     if (m_end - m > 4 && pf_rows > 0) {  // several input tiles share this weight block
-      tile_pass<NR, 4, true>(a, n0, m, k0, k1, p, pf, pf_rows);
+      tile_pass<L, NR, 4, true>(a, w, ldw, n0, m, k0, k1, p, pf, pf_rows);
       m += 4;
       p += NR * 4;
     }
-    for (; m + 4 <= m_end; m += 4, p += NR * 4) tile_pass<NR, 4, false>(a, n0, m, k0, k1, p, pf, 0);
+    for (; m + 4 <= m_end; m += 4, p += NR * 4) tile_pass<L, NR, 4, false>(a, w, ldw, n0, m, k0, k1, p, pf, 0);
     switch (m_end - m) {
-      case 3: tile_pass<NR, 3, false>(a, n0, m, k0, k1, p, pf, 0); break;
-      case 2: tile_pass<NR, 2, false>(a, n0, m, k0, k1, p, pf, 0); break;
-      case 1: tile_pass<NR, 1, false>(a, n0, m, k0, k1, p, pf, 0); break;
+      case 3: tile_pass<L, NR, 3, false>(a, w, ldw, n0, m, k0, k1, p, pf, 0); break;
+      case 2: tile_pass<L, NR, 2, false>(a, w, ldw, n0, m, k0, k1, p, pf, 0); break;
+      case 1: tile_pass<L, NR, 1, false>(a, w, ldw, n0, m, k0, k1, p, pf, 0); break;
       default: break;
     }
   }
 }
 
-void linear(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
+template <typename L>
+void linear_rows(const LinearArgs& a, const typename L::T* w, int64_t n_begin, int64_t n_end) {
   for (int64_t mb = 0; mb < a.rows; mb += kRowBlock) {
     const int64_t me = imin(a.rows, mb + kRowBlock);
     int64_t n = n_begin;
+    // Single rows up to a panel boundary: a wider tile must not cross one (callers split at multiples of 8).
+    for (; n < n_end && n % L::kPanel != 0; ++n) linear_columns<L, 1>(a, w, n, mb, me);
     if (me - mb < 4) {  // few rows: wider weight tiles keep more loads in flight
-      for (; n + 8 <= n_end; n += 8) linear_columns<8>(a, n, mb, me);
+      for (; n + 8 <= n_end; n += 8) linear_columns<L, 8>(a, w, n, mb, me);
     }
-    for (; n + 4 <= n_end; n += 4) linear_columns<4>(a, n, mb, me);
-    for (; n < n_end; ++n) linear_columns<1>(a, n, mb, me);
+    for (; n + 4 <= n_end; n += 4) linear_columns<L, 4>(a, w, n, mb, me);
+    for (; n < n_end; ++n) linear_columns<L, 1>(a, w, n, mb, me);
   }
+}
+
+void linear(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
+  if (a.w_bf16 != nullptr && a.bf16_width == VW)
+    linear_rows<Bf16Rows>(a, a.w_bf16, n_begin, n_end);
+  else
+    linear_rows<F32Rows>(a, a.w, n_begin, n_end);
+}
+
+bool pack_bf16(const float* w, int64_t k, int64_t row_begin, int64_t row_end, uint32_t* out) {
+  const int64_t words = bf16_row_words(k, VW), chunks = words / VW;
+  for (int64_t n = row_begin; n < row_end; ++n) {
+    const uint32_t* src = reinterpret_cast<const uint32_t*>(w + n * k);
+    uint32_t low = 0;  // OR of the low halves: nonzero when a value is not a bfloat16 number
+    for (int64_t i = 0; i < k; ++i) low |= src[i];
+    if ((low & 0xFFFFu) != 0) return false;
+    uint32_t* row = out + (n / kBf16Panel) * kBf16Panel * words + (n % kBf16Panel) * VW;  // as Bf16Rows::row
+    for (int64_t c = 0; c < chunks; ++c) {
+      uint32_t* dst = row + c * kBf16Panel * VW;  // as Bf16Rows::at
+      for (int j = 0; j < VW; ++j) {
+        const int64_t lo = c * 2 * VW + j, hi = lo + VW;
+        dst[j] = (lo < k ? src[lo] >> 16 : 0u) | (hi < k ? src[hi] & 0xFFFF0000u : 0u);
+      }
+    }
+  }
+  return true;
 }
 
 // ---- attention over the cache ---------------------------------------------------------------
@@ -443,7 +511,9 @@ const KernelTable* table() {
   static const KernelTable t = [] {
     KernelTable k;
     k.isa = R1_KERNEL_ISA;
+    k.vec_width = VW;
     k.linear = &linear;
+    k.pack_bf16 = &pack_bf16;
     k.attention = &attention;
     k.rms_norm = &rms_norm;
     k.rope = &rope;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/check.h"
+#include "model/bf16_weights.h"
 #include "model/cpu_kernels.h"
 #include "model/sgemm_linear.h"
 
@@ -89,7 +90,7 @@ bool reusable(const torch::Tensor& t, int64_t M, int64_t N) {
 }
 
 torch::Tensor native_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
-                            torch::Tensor* reuse) {
+                            torch::Tensor* reuse, Bf16WeightCopy* bf16, const std::vector<torch::Tensor>& bf16_writers) {
   const int64_t K = x.size(-1), N = w.size(0);
   R1_CHECK(w.size(1) == K, "linear: input has ", K, " features, weight is ", w.sizes());
   std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
@@ -112,6 +113,12 @@ torch::Tensor native_linear(const torch::Tensor& x, const torch::Tensor& w, cons
     a.ldx = x2.stride(0);
     a.rows = M;
     a.w = wc.data_ptr<float>();
+    torch::Tensor packed;
+    if (bf16 != nullptr) packed = bf16->get(wc, bf16_writers);
+    if (packed.defined()) {
+      a.w_bf16 = reinterpret_cast<const uint32_t*>(packed.data_ptr<int32_t>());
+      a.bf16_width = bf16->width();
+    }
     a.n = N;
     a.k = K;
     a.bias = bc.defined() ? bc.data_ptr<float>() : nullptr;
@@ -138,8 +145,9 @@ bool native_applies(std::initializer_list<const torch::Tensor*> tensors) {
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, Kernels kernels,
-                     torch::Tensor* reuse) {
-  if (kernels == Kernels::kNative && native_applies({&x, &w, &b})) return native_linear(x, w, b, reuse);
+                     torch::Tensor* reuse, Bf16WeightCopy* bf16, const std::vector<torch::Tensor>& bf16_writers) {
+  if (kernels == Kernels::kNative && native_applies({&x, &w, &b}))
+    return native_linear(x, w, b, reuse, bf16, bf16_writers);
   if (kernels == Kernels::kOneDnn && onednn_applies(x, w, b)) return onednn_linear(x, w, b);
   if (kernels == Kernels::kSgemm && sgemm_linear_available() && is_cpu_f32(x) && is_cpu_f32(w) && is_cpu_f32(b))
     return sgemm_linear(x, w, b);

@@ -22,6 +22,8 @@
 
 namespace r1kit {
 
+class Bf16WeightCopy;  // model/bf16_weights.h
+
 enum class Kernels { kAten, kOneDnn, kNative, kSgemm };
 
 // The faster CPU float32 training linears here, decided once per process:
@@ -37,8 +39,11 @@ Kernels cpu_training_kernels();
 // *reuse when nothing else holds it and its shape fits, else into a new tensor left in *reuse (a
 // decode step's [B, V] logits are tens of MB: a fresh allocation each step is a fresh mmap, and
 // faulting its pages in cost ~2% of a 0.5B-shape step at batch 64).
+// kNative with `bf16`: reads the weight's bfloat16 copy (model/bf16_weights.h; `bf16_writers` as
+// there) when it has one: the same bits, half the weight bytes streamed.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, Kernels kernels,
-                     torch::Tensor* reuse = nullptr);
+                     torch::Tensor* reuse = nullptr, Bf16WeightCopy* bf16 = nullptr,
+                     const std::vector<torch::Tensor>& bf16_writers = {});
 
 // w * (x / sqrt(mean(x^2) + eps)) over the last dim, normalised in float32 (HF order).
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps, Kernels kernels);

@@ -10,6 +10,8 @@
 
 #include <memory>
 
+#include "model/bf16_weights.h"
+
 namespace r1kit {
 
 struct LoraOptions;  // model/lora.h
@@ -38,6 +40,7 @@ class LinearImpl : public torch::nn::LinearImpl {
   using torch::nn::LinearImpl::LinearImpl;
   torch::Tensor forward(const torch::Tensor& x);
   LoraLayer lora{nullptr};  // null: a plain linear layer
+  Bf16WeightCopy bf16_copy;  // the weight's bfloat16 copy for decoding (model/bf16_weights.h)
 };
 TORCH_MODULE(Linear);
 

@@ -1,5 +1,6 @@
 #include "model/process_group.h"
 
+#include <torch/csrc/autograd/variable.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -78,7 +79,12 @@ class C10dGroup : public ProcessGroup {
       c10d::BroadcastOptions opts;
       opts.rootRank = root;
       wait(pg_->broadcast(io, opts), "broadcast");
-      if (!buf.is_same(t)) t.detach().copy_(buf);
+      if (!buf.is_same(t)) {
+        t.detach().copy_(buf);
+      } else if (!t.is_inference()) {
+        // Written in place by the backend: count it as a write (model/bf16_weights.h watches versions).
+        torch::autograd::impl::bump_version(t);
+      }
     }
   }
 

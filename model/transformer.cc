@@ -68,7 +68,7 @@ namespace {
 // The layer's output with the chosen kernels, plus its LoRA update when an adapter is active
 // (model/linear.h: LinearImpl::forward's arithmetic).
 torch::Tensor apply_linear(LinearImpl& l, const torch::Tensor& x, Kernels kernels) {
-  torch::Tensor y = linear(x, l.weight, l.bias, kernels);
+  torch::Tensor y = linear(x, l.weight, l.bias, kernels, nullptr, kernels == Kernels::kNative ? &l.bf16_copy : nullptr);
   if (l.lora && l.lora->enabled) y = y + l.lora->delta(x, l.is_training()).to(y.scalar_type());
   return y;
 }
@@ -109,6 +109,9 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 
 void FusedRows::fuse(const std::vector<torch::Tensor>& params) {
   torch::NoGradGuard no_grad;
+  // A normal tensor even when fused under InferenceMode (the rollout engine): its version counter
+  // tells the bfloat16 copy (bf16_) about writes.
+  c10::InferenceMode not_inference(false);
   int64_t rows = 0;
   for (const auto& p : params) rows += p.size(0);
   std::vector<int64_t> shape(params[0].sizes().begin(), params[0].sizes().end());
@@ -164,7 +167,8 @@ torch::Tensor AttentionImpl::project_qkv(const torch::Tensor& x, Kernels kernels
   const bool bias = q_proj->bias.defined();
   const bool adapters = has_adapter(*q_proj) || has_adapter(*k_proj) || has_adapter(*v_proj);
   if (!adapters && qkv_weight_.valid(qkv_weights()) && (!bias || qkv_bias_.valid(qkv_biases())))
-    return linear(x, qkv_weight_.tensor(), bias ? qkv_bias_.tensor() : torch::Tensor(), kernels);
+    return linear(x, qkv_weight_.tensor(), bias ? qkv_bias_.tensor() : torch::Tensor(), kernels, nullptr,
+                  kernels == Kernels::kNative ? qkv_weight_.bf16_copy() : nullptr, qkv_weights());
   return concat_linear({q_proj.get(), k_proj.get(), v_proj.get()}, x, kernels, concat_weights);
 }
 
@@ -320,7 +324,9 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& x, Kernels kernels, bool use
   }
   if (use_fused && !has_adapter(*gate_proj) && !has_adapter(*up_proj) &&
       gate_up_.valid({gate_proj->weight, up_proj->weight})) {
-    auto gate_up = linear(x, gate_up_.tensor(), {}, kernels);                  // [B,T,2I]
+    auto gate_up = linear(x, gate_up_.tensor(), {}, kernels, nullptr,
+                          kernels == Kernels::kNative ? gate_up_.bf16_copy() : nullptr,
+                          {gate_proj->weight, up_proj->weight});  // [B,T,2I]
     return apply_linear(*down_proj, silu_gate(gate_up, kernels), kernels);  // [B,T,C]
   }
   auto gate = apply_linear(*gate_proj, x, kernels);                        // [B,T,I]
@@ -580,7 +586,7 @@ torch::Tensor TransformerImpl::logits_from_hidden(const torch::Tensor& hidden) {
 
 torch::Tensor TransformerImpl::decode_logits(const torch::Tensor& hidden, torch::Tensor* reuse) {
   const torch::Tensor w = lm_head_weight();
-  if (native_applies({&hidden, &w})) return linear(hidden, w, {}, Kernels::kNative, reuse);  // [...,V] f32
+  if (native_applies({&hidden, &w})) return linear(hidden, w, {}, Kernels::kNative, reuse, &lm_head_bf16_);  // [...,V] f32
   return logits_from_hidden(hidden);
 }
 

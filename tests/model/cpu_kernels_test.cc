@@ -86,6 +86,59 @@ TEST_P(Kernels, LinearMatchesFloat64AndIsBatchInvariant) {
   EXPECT_LT(worst_long, 1e-4);
 }
 
+// Weights packed as bfloat16 (values that are bfloat16 numbers, as in a bf16 checkpoint loaded in
+// float32) give the float32 rows' bits exactly: every K remainder around the packed chunks (2 * the
+// vector width) and the k blocks, batch sizes across the tile shapes, bias and accumulate. A value
+// with any of its low 16 bits set is refused.
+TEST_P(Kernels, PackedBf16WeightsGiveTheFloat32Bits) {
+  torch::manual_seed(7);
+  const int vw = k().vec_width;
+  ASSERT_TRUE(vw == 4 || vw == 8 || vw == 16) << vw;
+  for (int64_t K : {1, 3, 8, 15, 16, 17, 31, 32, 33, 47, 100, 896, 1024, 1031, 2100}) {
+    for (int64_t N : {1, 5, 8, 9, 13, 21}) {
+      auto w = torch::randn({N, K}).to(torch::kBFloat16).to(torch::kFloat32);  // bf16-exact
+      auto b = torch::randn({N});
+      const int64_t words = cpu::bf16_packed_words(N, K, vw);
+      ASSERT_EQ(words % (vw * cpu::kBf16Panel), 0);
+      ASSERT_GE(words * 2, N * K);
+      auto packed = torch::full({words}, -1, torch::kInt32);  // chunk padding must be written, not kept
+      ASSERT_TRUE(k().pack_bf16(w.data_ptr<float>(), K, 0, N, reinterpret_cast<uint32_t*>(packed.data_ptr<int32_t>())));
+      for (int64_t M : {1, 2, 3, 4, 5, 9, 70}) {
+        auto x = torch::randn({M, K});
+        for (bool accumulate : {false, true}) {
+          auto y0 = torch::randn({M, N});
+          auto want = run_linear(k(), x, w, b, y0.clone(), accumulate);
+          cpu::LinearArgs a;
+          a.x = x.data_ptr<float>();
+          a.ldx = K;
+          a.rows = M;
+          a.w = nullptr;  // must not be read
+          a.w_bf16 = reinterpret_cast<const uint32_t*>(packed.data_ptr<int32_t>());
+          a.bf16_width = vw;
+          a.n = N;
+          a.k = K;
+          a.bias = b.data_ptr<float>();
+          auto got = y0.clone();
+          a.y = got.data_ptr<float>();
+          a.ldy = N;
+          a.accumulate = accumulate;
+          k().linear(a, 0, N / 2);  // a split inside a panel of rows
+          k().linear(a, N / 2, N);
+          ASSERT_TRUE(torch::equal(got, want)) << GetParam() << " K=" << K << " N=" << N << " M=" << M
+                                               << " max diff " << (got - want).abs().max().item<float>();
+        }
+      }
+    }
+  }
+  // One value off the bfloat16 grid (the last one of the last row) and the rows holding it are refused.
+  auto w = torch::randn({3, 40}).to(torch::kBFloat16).to(torch::kFloat32);
+  std::vector<uint32_t> out(cpu::bf16_packed_words(3, 40, vw));
+  EXPECT_TRUE(k().pack_bf16(w.data_ptr<float>(), 40, 0, 3, out.data()));
+  w[2][39] = w[2][39].item<float>() * (1.0f + 1.0f / 1024);
+  EXPECT_TRUE(k().pack_bf16(w.data_ptr<float>(), 40, 0, 2, out.data()));
+  EXPECT_FALSE(k().pack_bf16(w.data_ptr<float>(), 40, 2, 3, out.data()));
+}
+
 TEST_P(Kernels, CachedAttentionMatchesMaskedSoftmaxReference) {
   torch::manual_seed(2);
   const int64_t rows = 5, KV = 2, R = 3, H = KV * R, D = 24, L = 40, T = 3;

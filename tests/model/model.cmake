@@ -6,8 +6,9 @@ r1_add_test(model_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/kv_cache_test.cc ${CMAK
             ${CMAKE_CURRENT_LIST_DIR}/huge_pages_test.cc
             DEPS r1_model TORCH)
 # Decode kernels of every instruction set the CPU has, kernel choices, fused projections,
-# shared-prefix and packed (sequence packing) training forwards, the fused training ops.
+# shared-prefix and packed (sequence packing) training forwards, the fused training ops, bfloat16
+# weight copies for decoding.
 r1_add_test(model_kernels_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cpu_kernels_test.cc
             ${CMAKE_CURRENT_LIST_DIR}/layer_ops_test.cc ${CMAKE_CURRENT_LIST_DIR}/packed_forward_test.cc
-            ${CMAKE_CURRENT_LIST_DIR}/train_ops_test.cc
+            ${CMAKE_CURRENT_LIST_DIR}/train_ops_test.cc ${CMAKE_CURRENT_LIST_DIR}/bf16_weights_test.cc
             DEPS r1_model TORCH)

@@ -47,7 +47,7 @@ int64_t bf16_weight_copies_made() { return copies_made.load(); }
 bool Bf16WeightCopy::current(const torch::Tensor& w, const std::vector<torch::Tensor>& writers) const {
   // storage_ holds a weak reference: the StorageImpl it names cannot be freed and its address reused
   // by another tensor's storage while the reference lives, so equal pointers mean the same storage.
-  return checked_ && w.storage().unsafeGetStorageImpl() == storage_._unsafe_get_target() && w.data_ptr() == data_ &&
+  return w.storage().unsafeGetStorageImpl() == storage_._unsafe_get_target() && w.data_ptr() == data_ &&
          w.sizes().vec() == shape_ && versions_of(w, writers) == versions_ && width_ == cpu::kernels().vec_width;
 }
 
@@ -58,10 +58,10 @@ torch::Tensor Bf16WeightCopy::get(const torch::Tensor& w, const std::vector<torc
   std::lock_guard<std::mutex> lock(mu_);
   if (current(w, writers)) return packed_;
   const cpu::KernelTable& k = cpu::kernels();
-  const int64_t n = w.size(0), kdim = w.size(1), rows = cpu::bf16_packed_words(n, kdim, k.vec_width) /
-                                                         cpu::bf16_row_words(kdim, k.vec_width);
+  const int64_t n = w.size(0), kdim = w.size(1), words = cpu::bf16_row_words(kdim, k.vec_width);
+  const int64_t rows = cpu::bf16_packed_words(n, kdim, k.vec_width) / words;  // n rounded up to whole panels
   packed_ = torch::Tensor();  // the old copy's memory goes before the new one is made
-  torch::Tensor packed = torch::empty({rows, cpu::bf16_row_words(kdim, k.vec_width)}, torch::kInt32);
+  torch::Tensor packed = torch::empty({rows, words}, torch::kInt32);
   if (rows > n) packed.narrow(0, n, rows - n).zero_();  // the last panel's padding rows (never read)
   const float* src = w.data_ptr<float>();
   uint32_t* dst = reinterpret_cast<uint32_t*>(packed.data_ptr<int32_t>());
@@ -82,7 +82,6 @@ torch::Tensor Bf16WeightCopy::get(const torch::Tensor& w, const std::vector<torc
   shape_ = w.sizes().vec();
   versions_ = versions_of(w, writers);
   width_ = k.vec_width;
-  checked_ = true;
   return packed_;
 }
 

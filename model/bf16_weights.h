@@ -41,10 +41,10 @@ class Bf16WeightCopy {
   bool current(const torch::Tensor& w, const std::vector<torch::Tensor>& writers) const;
   std::mutex mu_;
   c10::weak_intrusive_ptr<c10::StorageImpl> storage_{c10::intrusive_ptr<c10::StorageImpl>()};
+  // The weight last looked at (width_ 0: none yet) and its copy (undefined: not all bfloat16 numbers).
   const void* data_ = nullptr;
   std::vector<int64_t> shape_, versions_;
-  bool checked_ = false;  // storage_ .. versions_ describe the weight last looked at
-  torch::Tensor packed_;  // its copy (undefined: not all bfloat16 numbers)
+  torch::Tensor packed_;
   int width_ = 0;
 };
 

@@ -186,11 +186,13 @@ struct Bf16Rows {
   typedef uint32_t T;
   static constexpr int kVecs = 2;
   static constexpr int64_t kPanel = kBf16Panel;
-  static const T* row(const T* w, int64_t n, int64_t K) {
+  template <typename P>  // const T (the kernel reads) or T (pack_bf16 writes)
+  static P* row(P* w, int64_t n, int64_t K) {
     return w + (n / kPanel) * kPanel * bf16_row_words(K, VW) + (n % kPanel) * VW;
   }
   static int64_t tile_ldw(int64_t) { return VW; }
-  static const T* at(const T* row, int64_t k, int64_t) { return row + k / (2 * VW) * kPanel * VW; }
+  template <typename P>
+  static P* at(P* row, int64_t k, int64_t) { return row + k / (2 * VW) * kPanel * VW; }
   static void load_full(const T* p, vf* v) {
     vu u;
     std::memcpy(&u, p, sizeof u);
@@ -322,15 +324,15 @@ void linear(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
 }
 
 bool pack_bf16(const float* w, int64_t k, int64_t row_begin, int64_t row_end, uint32_t* out) {
-  const int64_t words = bf16_row_words(k, VW), chunks = words / VW;
+  const int64_t chunks = bf16_row_words(k, VW) / VW;
   for (int64_t n = row_begin; n < row_end; ++n) {
     const uint32_t* src = reinterpret_cast<const uint32_t*>(w + n * k);
     uint32_t low = 0;  // OR of the low halves: nonzero when a value is not a bfloat16 number
     for (int64_t i = 0; i < k; ++i) low |= src[i];
     if ((low & 0xFFFFu) != 0) return false;
-    uint32_t* row = out + (n / kBf16Panel) * kBf16Panel * words + (n % kBf16Panel) * VW;  // as Bf16Rows::row
+    uint32_t* row = Bf16Rows::row(out, n, k);
     for (int64_t c = 0; c < chunks; ++c) {
-      uint32_t* dst = row + c * kBf16Panel * VW;  // as Bf16Rows::at
+      uint32_t* dst = Bf16Rows::at(row, c * 2 * VW, k);
       for (int j = 0; j < VW; ++j) {
         const int64_t lo = c * 2 * VW + j, hi = lo + VW;
         dst[j] = (lo < k ? src[lo] >> 16 : 0u) | (hi < k ? src[hi] & 0xFFFF0000u : 0u);

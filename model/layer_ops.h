@@ -40,7 +40,7 @@ Kernels cpu_training_kernels();
 // decode step's [B, V] logits are tens of MB: a fresh allocation each step is a fresh mmap, and
 // faulting its pages in cost ~2% of a 0.5B-shape step at batch 64).
 // kNative with `bf16`: reads the weight's bfloat16 copy (model/bf16_weights.h; `bf16_writers` as
-// there) when it has one: the same bits, half the weight bytes streamed.
+// there) when it has one: the same bits, half the weight bytes streamed. Other kernels ignore it.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, Kernels kernels,
                      torch::Tensor* reuse = nullptr, Bf16WeightCopy* bf16 = nullptr,
                      const std::vector<torch::Tensor>& bf16_writers = {});

@@ -68,7 +68,7 @@ namespace {
 // The layer's output with the chosen kernels, plus its LoRA update when an adapter is active
 // (model/linear.h: LinearImpl::forward's arithmetic).
 torch::Tensor apply_linear(LinearImpl& l, const torch::Tensor& x, Kernels kernels) {
-  torch::Tensor y = linear(x, l.weight, l.bias, kernels, nullptr, kernels == Kernels::kNative ? &l.bf16_copy : nullptr);
+  torch::Tensor y = linear(x, l.weight, l.bias, kernels, nullptr, &l.bf16_copy);
   if (l.lora && l.lora->enabled) y = y + l.lora->delta(x, l.is_training()).to(y.scalar_type());
   return y;
 }
@@ -168,7 +168,7 @@ torch::Tensor AttentionImpl::project_qkv(const torch::Tensor& x, Kernels kernels
   const bool adapters = has_adapter(*q_proj) || has_adapter(*k_proj) || has_adapter(*v_proj);
   if (!adapters && qkv_weight_.valid(qkv_weights()) && (!bias || qkv_bias_.valid(qkv_biases())))
     return linear(x, qkv_weight_.tensor(), bias ? qkv_bias_.tensor() : torch::Tensor(), kernels, nullptr,
-                  kernels == Kernels::kNative ? qkv_weight_.bf16_copy() : nullptr, qkv_weights());
+                  qkv_weight_.bf16_copy(), qkv_weights());
   return concat_linear({q_proj.get(), k_proj.get(), v_proj.get()}, x, kernels, concat_weights);
 }
 
@@ -324,8 +324,7 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& x, Kernels kernels, bool use
   }
   if (use_fused && !has_adapter(*gate_proj) && !has_adapter(*up_proj) &&
       gate_up_.valid({gate_proj->weight, up_proj->weight})) {
-    auto gate_up = linear(x, gate_up_.tensor(), {}, kernels, nullptr,
-                          kernels == Kernels::kNative ? gate_up_.bf16_copy() : nullptr,
+    auto gate_up = linear(x, gate_up_.tensor(), {}, kernels, nullptr, gate_up_.bf16_copy(),
                           {gate_proj->weight, up_proj->weight});  // [B,T,2I]
     return apply_linear(*down_proj, silu_gate(gate_up, kernels), kernels);  // [B,T,C]
   }

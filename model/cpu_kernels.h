@@ -92,7 +92,7 @@ struct TrainAttentionArgs {
   const int64_t* prefix_len = nullptr;  // [B] keys of the prefix each row sees
   int64_t batch = 0, tokens = 0, heads = 0, kv_heads = 0, head_dim = 0;
   float scale = 1.0f;
-  float* out = nullptr;  // [B, T, H, D] contiguous (forward writes, backward reads)
+  float* out = nullptr;  // [B, T, H, D] contiguous (forward writes)
   float* lse = nullptr;  // [B, H, T]: log-sum-exp of the scaled scores (forward writes, backward reads)
   // Backward: dout like out; dq like q (contiguous [B,T,H,D]); dk/dv like k/v (contiguous
   // [B,T,KV,D]); dprefix_k/v like the prefix (contiguous [B/group,Tp,KV,D]). All overwritten.

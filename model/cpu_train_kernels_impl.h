@@ -99,13 +99,118 @@ inline void tile_dots(const float* x, int64_t xs, int64_t nq, const float* kt, i
   }
 }
 
-// kt[k * ldk + j] = rows[j * stride + k] for j < n, k < d; columns n .. ldk-1 zero.
+// The VW x VW transpose by block swaps: at level w, rows r and r + w (r & w == 0) exchange their
+// w x w off-diagonal blocks (lanes with l & w set of row r <-> lanes without it of row r + w).
+// Masks written out per width, as for fold.
+template <int W>
+inline void swap_blocks(vf& a, vf& b);
+#if R1_VEC_WIDTH == 16
+template <> inline void swap_blocks<8>(vf& a, vf& b) {
+  const vi lo = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+  const vi hi = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+  const vf t = __builtin_shuffle(a, b, lo);
+  b = __builtin_shuffle(a, b, hi);
+  a = t;
+}
+template <> inline void swap_blocks<4>(vf& a, vf& b) {
+  const vi lo = {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
+  const vi hi = {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
+  const vf t = __builtin_shuffle(a, b, lo);
+  b = __builtin_shuffle(a, b, hi);
+  a = t;
+}
+template <> inline void swap_blocks<2>(vf& a, vf& b) {
+  const vi lo = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
+  const vi hi = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
+  const vf t = __builtin_shuffle(a, b, lo);
+  b = __builtin_shuffle(a, b, hi);
+  a = t;
+}
+template <> inline void swap_blocks<1>(vf& a, vf& b) {
+  const vi lo = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
+  const vi hi = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
+  const vf t = __builtin_shuffle(a, b, lo);
+  b = __builtin_shuffle(a, b, hi);
+  a = t;
+}
+#elif R1_VEC_WIDTH == 8
+template <> inline void swap_blocks<4>(vf& a, vf& b) {
+  const vi lo = {0, 1, 2, 3, 8, 9, 10, 11};
+  const vi hi = {4, 5, 6, 7, 12, 13, 14, 15};
+  const vf t = __builtin_shuffle(a, b, lo);
+  b = __builtin_shuffle(a, b, hi);
+  a = t;
+}
+template <> inline void swap_blocks<2>(vf& a, vf& b) {
+  const vi lo = {0, 1, 8, 9, 4, 5, 12, 13};
+  const vi hi = {2, 3, 10, 11, 6, 7, 14, 15};
+  const vf t = __builtin_shuffle(a, b, lo);
+  b = __builtin_shuffle(a, b, hi);
+  a = t;
+}
+template <> inline void swap_blocks<1>(vf& a, vf& b) {
+  const vi lo = {0, 8, 2, 10, 4, 12, 6, 14};
+  const vi hi = {1, 9, 3, 11, 5, 13, 7, 15};
+  const vf t = __builtin_shuffle(a, b, lo);
+  b = __builtin_shuffle(a, b, hi);
+  a = t;
+}
+#elif R1_VEC_WIDTH == 4
+template <> inline void swap_blocks<2>(vf& a, vf& b) {
+  const vi lo = {0, 1, 4, 5};
+  const vi hi = {2, 3, 6, 7};
+  const vf t = __builtin_shuffle(a, b, lo);
+  b = __builtin_shuffle(a, b, hi);
+  a = t;
+}
+template <> inline void swap_blocks<1>(vf& a, vf& b) {
+  const vi lo = {0, 4, 2, 6};
+  const vi hi = {1, 5, 3, 7};
+  const vf t = __builtin_shuffle(a, b, lo);
+  b = __builtin_shuffle(a, b, hi);
+  a = t;
+}
+#endif
+template <int W>
+inline void transpose_level(vf* m) {
+  for (int r = 0; r < VW; ++r)
+    if ((r & W) == 0) swap_blocks<W>(m[r], m[r + W]);
+  if constexpr (W > 1) transpose_level<W / 2>(m);
+}
+
+// kt[k * ldk + j] = rows[j * stride + k] for j < n, k < d; columns n .. ldk-1 zero (ldk >= n).
+// VW x VW blocks transposed in registers: the scalar loop (a strided load per element) took ~14%
+// of the training attention.
 inline void transpose_rows(const float* rows, int64_t stride, int64_t n, int64_t d, float* kt, int64_t ldk) {
-  for (int64_t k = 0; k < d; ++k) {
-    float* dst = kt + k * ldk;
-    for (int64_t j = 0; j < n; ++j) dst[j] = rows[j * stride + k];
-    for (int64_t j = n; j < ldk; ++j) dst[j] = 0.0f;
+  const int64_t whole = ldk / VW * VW;  // columns written by whole-vector stores
+  for (int64_t j0 = 0; j0 < whole; j0 += VW)
+    for (int64_t k0 = 0; k0 < d; k0 += VW) {
+      const int64_t kn = imin(VW, d - k0);
+      vf m[VW];
+      for (int r = 0; r < VW; ++r) m[r] = j0 + r < n ? load_n(rows + (j0 + r) * stride + k0, kn) : vf{};
+      transpose_level<VW / 2>(m);
+      for (int64_t c = 0; c < kn; ++c) store(kt + (k0 + c) * ldk + j0, m[c]);
+    }
+  for (int64_t k = 0; k < d; ++k)  // ldk not a multiple of VW: the last columns one by one
+    for (int64_t j = whole; j < ldk; ++j) kt[k * ldk + j] = j < n ? rows[j * stride + k] : 0.0f;
+}
+
+// The largest of x[0, n), n >= 1.
+inline float row_max(const float* x, int64_t n) {
+  vf mv = load_n(x, n);
+  if (n < VW) {  // lanes past the end repeat the first
+    vi lane = {};
+    for (int j = 0; j < VW; ++j) lane[j] = j;
+    mv = lane < static_cast<int32_t>(n) ? mv : splat(x[0]);
   }
+  int64_t i = VW;
+  for (; i + VW <= n; i += VW) {
+    const vf v = load(x + i);
+    mv = v > mv ? v : mv;
+  }
+  float m = hmax(mv);
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
 }
 
 inline int64_t round_up_vw(int64_t n) { return (n + VW - 1) / VW * VW; }
@@ -197,14 +302,13 @@ void attention_train_forward(const TrainAttentionArgs& a, int64_t item_begin, in
           for (int64_t i = 0; i < nq; ++i) {
             const int64_t t = t0 + i, own = t + 1 - lo[i], len = s.plen + own;
             float* sc = scores + i * lds;
-            float m = -3.4e38f;
-            for (int64_t j = 0; j < len; ++j) m = sc[j] > m ? sc[j] : m;
+            const float m = row_max(sc, len);
             const float total = exp_shift(sc, a.scale, a.scale * m, sc, len);  // softmax numerators
             if (s.plen > 0) weighted_rows(sc, 1, s.pv, s.pstride, s.plen, D, acc, false);
             weighted_rows(sc + s.plen, 1, s.v + lo[i] * s.stride, s.stride, own, D, acc, s.plen > 0);
             float* o = a.out + ((b * T + t) * H + h) * D;
-            const float inv = 1.0f / total;
-            for (int64_t c = 0; c < D; ++c) o[c] = acc[c] * inv;
+            const vf inv = splat(1.0f / total);
+            for (int64_t c = 0; c < D; c += VW) store_n(o + c, load_n(acc + c, D - c) * inv, D - c);
             a.lse[(b * H + h) * T + t] = a.scale * m + __builtin_logf(total);
           }
         }
@@ -216,7 +320,7 @@ void attention_train_forward(const TrainAttentionArgs& a, int64_t item_begin, in
 }
 
 // With P = softmax(scale * S) recomputed from the saved log-sum-exp: dV += P^T dO,
-// dS = P * (dO V^T - rowsum(dO * O)), dQ = scale * dS K, dK += scale * dS^T Q.
+// dS = P * (dP - rowsum(P * dP)) with dP = dO V^T, dQ = scale * dS K, dK += scale * dS^T Q.
 // Per (row, KV head), in blocks of queries: first each query's P and scale * dS rows over all of the
 // row's keys (zero where it sees none) and its dQ; then each key's dK and dV over the block's
 // queries, so every gradient row is summed in registers and stored once per block.
@@ -280,7 +384,8 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
               float* probs = sbuf + i * lds;
               const float* dp = dpbuf + i * lds;
               exp_shift(probs, a.scale, a.lse[(b * H + h) * T + t], probs, len);
-              const float delta = hsum(dot_lanes(a.dout + at, a.out + at, D));  // rowsum(dO * O)
+              // rowsum(dO * O) = rowsum(P * dP) (O = P V, dP = dO V^T): no read of O
+              const float delta = hsum(dot_lanes(probs, dp, len));
               for (int64_t j = 0; j < len; ++j) {
                 const int64_t c = j < s.plen ? j : Tp + lo[i] + j - s.plen;
                 prow[c] = probs[j];

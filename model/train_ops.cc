@@ -169,7 +169,7 @@ class AttentionFn : public torch::autograd::Function<AttentionFn> {
     const auto& kern = cpu::kernels();
     at::parallel_for(0, a.batch / a.group * kv_heads, 1,
                      [&](int64_t i0, int64_t i1) { kern.attention_train_forward(a, i0, i1); });
-    ctx->save_for_backward({q, k, v, pk, pv, out});
+    ctx->save_for_backward({q, k, v, pk, pv});
     ctx->saved_data["lse"] = lse;
     ctx->saved_data["first_key"] = first_key;
     ctx->saved_data["prefix_len"] = prefix_len;
@@ -180,7 +180,7 @@ class AttentionFn : public torch::autograd::Function<AttentionFn> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto s = ctx->get_saved_variables();
-    const torch::Tensor &q = s[0], &k = s[1], &v = s[2], &pk = s[3], &pv = s[4], &out = s[5];
+    const torch::Tensor &q = s[0], &k = s[1], &v = s[2], &pk = s[3], &pv = s[4];
     const torch::Tensor lse = ctx->saved_data["lse"].toTensor();
     const int64_t heads = ctx->saved_data["heads"].toInt(), kv_heads = ctx->saved_data["kv_heads"].toInt();
     cpu::TrainAttentionArgs a = attention_args(q, k, v, pk, pv, ctx->saved_data["first_key"].toTensor(),
@@ -191,7 +191,6 @@ class AttentionFn : public torch::autograd::Function<AttentionFn> {
     const bool prefix = pk.numel() > 0;
     torch::Tensor dpk = prefix ? torch::empty_like(pk) : torch::Tensor();
     torch::Tensor dpv = prefix ? torch::empty_like(pv) : torch::Tensor();
-    a.out = const_cast<float*>(out.data_ptr<float>());
     a.lse = const_cast<float*>(lse.data_ptr<float>());
     a.dout = dout.data_ptr<float>();
     a.dq = dq.data_ptr<float>();

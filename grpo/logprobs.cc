@@ -187,18 +187,21 @@ CompletionLogprobs completion_logprobs(Transformer& model, const CompletionBatch
   torch::Device device = batch.input_ids.device();
 
   // Flat positions whose hidden state predicts a completion token: row i, token j is predicted at
-  // position prompt_len + j - 1; its target is the completion token itself.
+  // position prompt_len + j - 1; its target is the completion token itself. The last column
+  // predicts nothing (prompt + completion <= T), so the forward runs on the first T - 1.
+  const int64_t Tin = T - 1;
   std::vector<int64_t> source, dest;
   for (int64_t i = 0; i < B; ++i) {
     for (int64_t j = 0; j < batch.completion_lengths[i]; ++j) {
-      source.push_back(i * T + batch.prompt_lengths[i] + j - 1);
+      source.push_back(i * Tin + batch.prompt_lengths[i] + j - 1);
       dest.push_back(i * C + j);
     }
   }
   if (source.empty()) return empty_logprobs(B, C, device, options.entropy);
   torch::Tensor dest_t = torch::tensor(dest, torch::kInt64).to(device);
-  torch::Tensor hidden = model->forward_hidden(batch.input_ids, batch.positions);  // [B, T, H]
-  torch::Tensor selected = hidden.reshape({B * T, hidden.size(2)})
+  torch::Tensor hidden = model->forward_hidden(batch.input_ids.slice(1, 0, Tin).contiguous(),
+                                               batch.positions.slice(1, 0, Tin).contiguous());  // [B, Tin, H]
+  torch::Tensor selected = hidden.reshape({B * Tin, hidden.size(2)})
                                .index_select(0, torch::tensor(source, torch::kInt64).to(device));  // [M, H]
   torch::Tensor targets = batch.completion_ids.reshape({B * C}).index_select(0, dest_t);              // [M]
   return scatter_rows(token_logprobs(model, selected, targets, options), dest_t, B, C, device);
@@ -209,21 +212,24 @@ CompletionLogprobs completion_logprobs(Transformer& model, const PackedBatch& ba
   const int64_t P = batch.prompt_ids.size(0), Tp = batch.prompt_ids.size(1);
   const int64_t R = batch.num_rows(), Tc = batch.completion_ids.size(1), G = batch.group_size;
   torch::Device device = batch.completion_ids.device();
-  // Hidden states are [prompts (P*Tp) ; completions (R*Tc)]: completion token 0 of row r is
-  // predicted by its prompt's last position, token j > 0 by the row's own position j - 1.
+  // Hidden states are [prompts (P*Tp) ; completions (R*Tin)]: completion token 0 of row r is
+  // predicted by its prompt's last position, token j > 0 by the row's own position j - 1. The last
+  // completion column predicts nothing, so the completion pass runs on the first Tin = Tc - 1.
+  const int64_t Tin = Tc > 1 ? Tc - 1 : Tc;
   std::vector<int64_t> source, dest;
   for (int64_t r = 0; r < R; ++r) {
     const int64_t p = r / G;
     for (int64_t j = 0; j < batch.completion_lengths[r]; ++j) {
-      source.push_back(j == 0 ? p * Tp + batch.prompt_lengths[p] - 1 : P * Tp + r * Tc + j - 1);
+      source.push_back(j == 0 ? p * Tp + batch.prompt_lengths[p] - 1 : P * Tp + r * Tin + j - 1);
       dest.push_back(r * Tc + j);
     }
   }
   if (source.empty()) return empty_logprobs(R, Tc, device, options.entropy);
   torch::Tensor dest_t = torch::tensor(dest, torch::kInt64).to(device);
-  SharedPrefixHidden h = model->forward_shared_prefix(batch.prompt_ids, batch.prompt_lengths, batch.completion_ids, G);
+  SharedPrefixHidden h = model->forward_shared_prefix(batch.prompt_ids, batch.prompt_lengths,
+                                                      batch.completion_ids.slice(1, 0, Tin).contiguous(), G);
   const int64_t H = h.prompt.size(2);
-  torch::Tensor flat = torch::cat({h.prompt.reshape({P * Tp, H}), h.completion.reshape({R * Tc, H})}, 0);
+  torch::Tensor flat = torch::cat({h.prompt.reshape({P * Tp, H}), h.completion.reshape({R * Tin, H})}, 0);
   torch::Tensor selected = flat.index_select(0, torch::tensor(source, torch::kInt64).to(device));  // [M, H]
   torch::Tensor targets = batch.completion_ids.reshape({R * Tc}).index_select(0, dest_t);         // [M]
   return scatter_rows(token_logprobs(model, selected, targets, options), dest_t, R, Tc, device);

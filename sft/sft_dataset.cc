@@ -126,4 +126,15 @@ SftBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id) {
   return batch;
 }
 
+SftBatch drop_untargeted_tail(SftBatch batch) {
+  const int64_t T = batch.targets.size(1);
+  const torch::Tensor targeted = batch.targets.ne(-100).any(0).nonzero();  // [n, 1] columns with a target
+  if (targeted.numel() == 0) return batch;
+  const int64_t keep = targeted[-1][0].item<int64_t>() + 1;
+  if (keep == T) return batch;
+  for (torch::Tensor* t : {&batch.input_ids, &batch.positions, &batch.targets, &batch.segments})
+    if (t->defined()) *t = t->slice(1, 0, keep).contiguous();
+  return batch;
+}
+
 }  // namespace r1kit::sft

@@ -298,12 +298,13 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
              examples.size(), " examples for step ", step, ", expected ", opts.batch_size);
     //    Data parallel: this rank's share of the examples; the token counts are the global ones.
     const auto [first, last] = dp.shard(opts.batch_size);
-    const std::vector<SftBatch> batches = micro_batches(examples, first, last, opts, micro, parallel, pad_id);
+    std::vector<SftBatch> batches = micro_batches(examples, first, last, opts, micro, parallel, pad_id);
     double n_targets = 0, n_real = 0, n_slots = 0;
-    for (const auto& b : batches) {
+    for (auto& b : batches) {
       n_targets += b.num_target_tokens;
       n_real += b.num_tokens;
       n_slots += b.input_ids.numel();
+      b = drop_untargeted_tail(std::move(b));  // the last tokens predict nothing: not run
     }
     const std::vector<double> counts = dp.sum({n_targets, n_real, n_slots});
     n_targets = counts[0];

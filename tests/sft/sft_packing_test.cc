@@ -269,6 +269,53 @@ TEST(SftPacking, PackedStepEqualsUnpackedStepFullModelAndLora) {
   }
 }
 
+// run_sft drops the columns after the last target (every example's last token predicts nothing):
+// the same loss and gradients, plain and packed, with every target kept.
+TEST(SftPacking, DroppingTheUntargetedTailKeepsLossAndGradients) {
+  ChatData d = chat_data("drop_tail", 12, 5);
+  Transformer model = load_model(d.model_dir, nullptr, torch::kCPU, torch::kFloat32);
+  model->set_kernels(cpu_training_kernels());
+  model->train();
+  const std::vector<torch::Tensor> params = model->parameters();
+  int64_t longest = 0;
+  for (const auto& e : d.examples) longest = std::max<int64_t>(longest, e.ids.size());
+  const std::vector<PackedRow> rows = pack_sft_examples(d.examples, 2 * longest);
+  for (const SftBatch& full : {collate_sft(d.examples, d.eos), collate_packed(d.examples, rows, d.eos)}) {
+    const bool packed = full.segments.defined();
+    const SftBatch cut = drop_untargeted_tail(full);
+    const int64_t last_target = full.targets.ne(-100).any(0).nonzero().max().item<int64_t>();
+    ASSERT_EQ(cut.input_ids.size(1), last_target + 1);
+    EXPECT_LT(cut.input_ids.size(1), full.input_ids.size(1));
+    if (!packed) {
+      EXPECT_EQ(cut.input_ids.size(1), longest - 1);
+    }
+    EXPECT_EQ(cut.targets.ne(-100).sum().item<int64_t>(), full.num_target_tokens);
+    EXPECT_EQ(cut.num_target_tokens, full.num_target_tokens);
+    EXPECT_EQ(cut.num_tokens, full.num_tokens);
+    for (const auto& [a, b] : {std::pair{cut.input_ids, full.input_ids}, {cut.positions, full.positions}, {cut.targets, full.targets}})
+      EXPECT_TRUE(a.equal(b.narrow(1, 0, a.size(1))));
+    if (packed) {
+      EXPECT_TRUE(cut.segments.equal(full.segments.narrow(1, 0, cut.segments.size(1))));
+    }
+    const double n = double(full.num_target_tokens);
+    std::vector<torch::Tensor> g_full, g_cut;
+    const double l_full = step_grads(model, {full}, n, params, g_full), l_cut = step_grads(model, {cut}, n, params, g_cut);
+    double rel = 0;
+    for (size_t i = 0; i < params.size(); ++i) {
+      ASSERT_TRUE(g_full[i].defined() && g_cut[i].defined()) << i;
+      rel = std::max(rel, (g_cut[i] - g_full[i]).abs().max().item<double>() / g_full[i].abs().max().item<double>());
+    }
+    std::printf("%s: %lld -> %lld columns, loss %.8f vs %.8f, max gradient diff / max |gradient| %.2e\n",
+                packed ? "packed" : "plain", (long long)full.input_ids.size(1), (long long)cut.input_ids.size(1), l_cut,
+                l_full, rel);
+    EXPECT_LE(std::abs(l_cut - l_full) / l_full, 1e-6);
+    EXPECT_LE(rel, 2e-6);
+  }
+  SftBatch none = collate_sft(d.examples, d.eos);
+  none.targets.fill_(-100);
+  EXPECT_EQ(drop_untargeted_tail(none).input_ids.size(1), none.input_ids.size(1));  // nothing to learn: left as is
+}
+
 // Whole runs on the chat set: unpacked, packed one micro-batch after another, packed on 2 threads
 // (twice: bit-identical), and with LoRA.
 TEST(SftPacking, PackedRunsMatchUnpackedSequentialAndOnThreads) {

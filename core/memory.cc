@@ -1,5 +1,7 @@
 #include "core/memory.h"
 
+#include <cstdlib>  // any C library header defines __GLIBC__ (features.h); the test below needs one first
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif

@@ -101,76 +101,17 @@ inline void tile_dots(const float* x, int64_t xs, int64_t nq, const float* kt, i
 
 // The VW x VW transpose by block swaps: at level w, rows r and r + w (r & w == 0) exchange their
 // w x w off-diagonal blocks (lanes with l & w set of row r <-> lanes without it of row r + w).
-// Masks written out per width, as for fold.
 template <int W>
-inline void swap_blocks(vf& a, vf& b);
-#if R1_VEC_WIDTH == 16
-template <> inline void swap_blocks<8>(vf& a, vf& b) {
-  const vi lo = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
-  const vi hi = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+inline void swap_blocks(vf& a, vf& b) {
+  vi lo, hi;  // constants once the loop is unrolled (W and VW are)
+  for (int l = 0; l < VW; ++l) {
+    lo[l] = (l & W) ? VW + l - W : l;
+    hi[l] = (l & W) ? VW + l : l + W;
+  }
   const vf t = __builtin_shuffle(a, b, lo);
   b = __builtin_shuffle(a, b, hi);
   a = t;
 }
-template <> inline void swap_blocks<4>(vf& a, vf& b) {
-  const vi lo = {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
-  const vi hi = {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
-  const vf t = __builtin_shuffle(a, b, lo);
-  b = __builtin_shuffle(a, b, hi);
-  a = t;
-}
-template <> inline void swap_blocks<2>(vf& a, vf& b) {
-  const vi lo = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
-  const vi hi = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
-  const vf t = __builtin_shuffle(a, b, lo);
-  b = __builtin_shuffle(a, b, hi);
-  a = t;
-}
-template <> inline void swap_blocks<1>(vf& a, vf& b) {
-  const vi lo = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
-  const vi hi = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
-  const vf t = __builtin_shuffle(a, b, lo);
-  b = __builtin_shuffle(a, b, hi);
-  a = t;
-}
-#elif R1_VEC_WIDTH == 8
-template <> inline void swap_blocks<4>(vf& a, vf& b) {
-  const vi lo = {0, 1, 2, 3, 8, 9, 10, 11};
-  const vi hi = {4, 5, 6, 7, 12, 13, 14, 15};
-  const vf t = __builtin_shuffle(a, b, lo);
-  b = __builtin_shuffle(a, b, hi);
-  a = t;
-}
-template <> inline void swap_blocks<2>(vf& a, vf& b) {
-  const vi lo = {0, 1, 8, 9, 4, 5, 12, 13};
-  const vi hi = {2, 3, 10, 11, 6, 7, 14, 15};
-  const vf t = __builtin_shuffle(a, b, lo);
-  b = __builtin_shuffle(a, b, hi);
-  a = t;
-}
-template <> inline void swap_blocks<1>(vf& a, vf& b) {
-  const vi lo = {0, 8, 2, 10, 4, 12, 6, 14};
-  const vi hi = {1, 9, 3, 11, 5, 13, 7, 15};
-  const vf t = __builtin_shuffle(a, b, lo);
-  b = __builtin_shuffle(a, b, hi);
-  a = t;
-}
-#elif R1_VEC_WIDTH == 4
-template <> inline void swap_blocks<2>(vf& a, vf& b) {
-  const vi lo = {0, 1, 4, 5};
-  const vi hi = {2, 3, 6, 7};
-  const vf t = __builtin_shuffle(a, b, lo);
-  b = __builtin_shuffle(a, b, hi);
-  a = t;
-}
-template <> inline void swap_blocks<1>(vf& a, vf& b) {
-  const vi lo = {0, 4, 2, 6};
-  const vi hi = {1, 5, 3, 7};
-  const vf t = __builtin_shuffle(a, b, lo);
-  b = __builtin_shuffle(a, b, hi);
-  a = t;
-}
-#endif
 template <int W>
 inline void transpose_level(vf* m) {
   for (int r = 0; r < VW; ++r)

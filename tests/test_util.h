@@ -13,6 +13,16 @@ inline std::string shared_path(const std::string& rel) { return std::string(R1_S
 // Absolute path of a file under tests/data (small files copied into the repo).
 inline std::string test_data_path(const std::string& rel) { return std::string(R1_TEST_DATA_DIR) + "/" + rel; }
 
+// A fresh, empty directory testing::TempDir()/<name> (what a previous run left there is removed).
+// Each test executable has a temp dir of its own (cmake/helpers.cmake), so names need only be unique
+// within one.
+inline std::string fresh_dir(const std::string& name) {
+  const std::string d = testing::TempDir() + "/" + name;
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
+}
+
 }  // namespace r1kit::test
 
 // Skips the current test with a clear message when a reference file from ../shared is absent,

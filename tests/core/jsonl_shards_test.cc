@@ -8,17 +8,12 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "tests/test_util.h"
 
 using namespace r1kit;
 namespace fs = std::filesystem;
 
-namespace {
-std::string fresh_dir(const std::string& name) {
-  const std::string dir = testing::TempDir() + "/" + name;
-  fs::remove_all(dir);
-  return dir;
-}
-}  // namespace
+using test::fresh_dir;
 
 TEST(JsonlShards, WritesReopensAndMerges) {
   const std::string dir = fresh_dir("shards_basic");

@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "grpo/trainer.h"
 #include "model/checkpoint.h"
+#include "tests/test_util.h"
 #include "tests/tokenizer_json_util.h"
 
 namespace r1kit::grpo::tiny {
@@ -119,12 +120,7 @@ inline std::vector<json> read_metrics(const std::string& run_dir) {
   return out;
 }
 
-inline std::string fresh_dir(const std::string& name) {
-  const std::string d = testing::TempDir() + "/grpo_trainer_" + name;
-  std::filesystem::remove_all(d);
-  make_dirs(d);
-  return d;
-}
+using test::fresh_dir;
 
 // Largest |a - b| over the parameters of two saved models (HF directories).
 inline double max_param_diff(const std::string& a, const std::string& b) {

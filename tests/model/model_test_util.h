@@ -13,14 +13,6 @@
 
 namespace r1kit::test {
 
-// A fresh empty directory under the gtest temp dir.
-inline std::string fresh_dir(const std::string& name) {
-  const std::string d = testing::TempDir() + "/r1_model_" + name;
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d;
-}
-
 // The message of the r1kit::Error `fn` throws ("" when it throws none).
 template <class F>
 std::string error_of(F&& fn) {

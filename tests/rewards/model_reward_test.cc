@@ -16,6 +16,7 @@
 #include "core/fs.h"
 #include "model/checkpoint.h"
 #include "rewards/model_judge.h"
+#include "tests/test_util.h"
 #include "rewards/model_reward.h"
 #include "rewards/registry.h"
 #include "tests/test_util.h"
@@ -24,12 +25,7 @@
 namespace r1kit::rewards {
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-  const std::string d = testing::TempDir() + "/r1_model_reward_" + name;
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d;
-}
+using test::fresh_dir;
 
 TEST(RewardTemplate, FillsPromptCompletionAndFields) {
   RewardInput in;

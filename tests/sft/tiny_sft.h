@@ -12,15 +12,11 @@
 #include "recipes/tiny_model.h"
 #include "recipes/tiny_task.h"
 #include "sft/sft_trainer.h"
+#include "tests/test_util.h"
 
 namespace r1kit::sft::tiny {
 
-inline std::string fresh_dir(const std::string& name) {
-  const std::string d = testing::TempDir() + "/sft_test_" + name;
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d;
-}
+using test::fresh_dir;
 
 // A small tiny-task model (seconds to train) and its tokenizer.
 inline std::string small_model(const std::string& name) {

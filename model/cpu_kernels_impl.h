@@ -49,22 +49,33 @@ inline vf splat(float x) { return x - vf{}; }
 // Sum of the lanes as a fixed pairwise tree (the same for every call): lane i + w added into lane i
 // for w = VW/2, ..., 1. Written as halves of narrower vectors: going through memory instead (one
 // store, then scalar loads of the lanes) stalled on the store for ~10% of the training attention.
+// `op` combines the low half with the high half, lane by lane, down to one lane (hmax uses it too).
 typedef float vf2 __attribute__((vector_size(8)));
 typedef float vf4 __attribute__((vector_size(16)));
 typedef float vf8 __attribute__((vector_size(32)));
-inline float hsum_w(vf2 v) { return v[0] + v[1]; }
-inline float hsum_w(vf4 v) { return hsum_w(__builtin_shufflevector(v, v, 0, 1) + __builtin_shufflevector(v, v, 2, 3)); }
-inline float hsum_w(vf8 v) {
-  return hsum_w(__builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7));
+template <typename Op>
+inline float tree(vf2 v, Op op) {
+  return op(v[0], v[1]);
+}
+template <typename Op>
+inline float tree(vf4 v, Op op) {
+  return tree(op(__builtin_shufflevector(v, v, 0, 1), __builtin_shufflevector(v, v, 2, 3)), op);
+}
+template <typename Op>
+inline float tree(vf8 v, Op op) {
+  return tree(op(__builtin_shufflevector(v, v, 0, 1, 2, 3), __builtin_shufflevector(v, v, 4, 5, 6, 7)), op);
 }
 #if R1_VEC_WIDTH == 16
-inline float hsum(vf v) {
-  return hsum_w(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-                __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+template <typename Op>
+inline float tree(vf v, Op op) {
+  return tree(op(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7),
+                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)),
+              op);
 }
-#else
-inline float hsum(vf v) { return hsum_w(v); }
 #endif
+inline float hsum(vf v) {
+  return tree(v, [](auto a, auto b) { return a + b; });
+}
 // hsum of VW accumulators at once: lane j of the result is exactly hsum(t[j]). Each level adds lane
 // i + w into lane i of every accumulator's partial vector, as hsum does, while shuffles pack two
 // accumulators' halves into one register, so the reduction costs VW - 1 vector adds instead of
@@ -140,22 +151,34 @@ inline void hsum_many(vf* acc, int n, float* out) {
 }
 
 // The largest lane by the same tree as hsum (lane i kept where it is > lane i + w).
-template <typename V>
-inline V vmax_of(V a, V b) { return a > b ? a : b; }
-inline float hmax_w(vf2 v) { return v[0] > v[1] ? v[0] : v[1]; }
-inline float hmax_w(vf4 v) { return hmax_w(vmax_of(__builtin_shufflevector(v, v, 0, 1), __builtin_shufflevector(v, v, 2, 3))); }
-inline float hmax_w(vf8 v) {
-  return hmax_w(vmax_of(__builtin_shufflevector(v, v, 0, 1, 2, 3), __builtin_shufflevector(v, v, 4, 5, 6, 7)));
-}
-#if R1_VEC_WIDTH == 16
 inline float hmax(vf v) {
-  return hmax_w(vmax_of(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7),
-                        __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)));
+  return tree(v, [](auto a, auto b) { return a > b ? a : b; });
 }
-#else
-inline float hmax(vf v) { return hmax_w(v); }
-#endif
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline vf load_n(const float* p, int64_t n) { return n >= VW ? load(p) : load_part(p, n); }
+inline void store_n(float* p, vf v, int64_t n) {
+  if (n >= VW)
+    store(p, v);
+  else
+    store_part(p, v, n);
+}
+// The largest of x[0, n): a vector pass, then the tail (NaNs are passed over; -inf when there is none).
+inline float row_max(const float* x, int64_t n) {
+  vf mv = splat(-__builtin_inff());
+  int64_t i = 0;
+  for (; i + VW <= n; i += VW) {
+    const vf v = load(x + i);
+    mv = v > mv ? v : mv;
+  }
+  float m = hmax(mv);
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+// out[0, d) = x[0, d) * s.
+inline void scale_into(float* out, const float* x, float s, int64_t d) {
+  const vf sv = splat(s);
+  for (int64_t c = 0; c < d; c += VW) store_n(out + c, load_n(x + c, d - c) * sv, d - c);
+}
 
 // exp(x) for x >= -87.3 (else 0), Cephes' single-precision polynomial on x - n*ln2 (|error| ~1 ulp).
 inline vf vexp(vf x) {
@@ -406,15 +429,13 @@ void attention(const AttentionArgs& a, int64_t item_begin, int64_t item_end) {
       for (int64_t r = 0; r < R; ++r) {
         const int64_t h = g * R + r;
         dots(a.q + (b * T + t) * a.q_stride + h * D, K, D, len, D, scores);
-        float m = -3.4e38f;
-        for (int64_t j = 0; j < len; ++j) m = scores[j] > m ? scores[j] : m;
+        const float m = row_max(scores, len);
         // softmax(scale * s): weights exp(scale * s - scale * max), normalised at the end.
         const float total = exp_shift(scores, a.scale, a.scale * m, scores, len);
         std::memset(acc, 0, static_cast<size_t>(D) * sizeof(float));
         for (int64_t j = 0; j < len; ++j) axpy(acc, scores[j], V + j * D, D);
         float* o = a.out + (b * T + t) * a.out_stride + h * D;
-        const float inv = 1.0f / total;
-        for (int64_t i = 0; i < D; ++i) o[i] = acc[i] * inv;
+        scale_into(o, acc, 1.0f / total, D);
       }
     }
   }
@@ -509,15 +530,8 @@ float exp_shift(const float* x, float scale, float shift, float* out, int64_t n)
 }
 
 void max_argmax(const float* x, int64_t n, float* max_out, int64_t* index_out) {
-  // Vector pass for the maximum, then the first index that holds it.
-  vf mv = splat(-__builtin_inff());
-  int64_t i = 0;
-  for (; i + VW <= n; i += VW) {
-    const vf v = load(x + i);
-    mv = v > mv ? v : mv;
-  }
-  float m = hmax(mv);
-  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  // The maximum, then the first index that holds it.
+  const float m = row_max(x, n);
   int64_t idx = 0;
   while (idx < n && !(x[idx] == m)) ++idx;
   if (idx == n) idx = 0;  // all NaN

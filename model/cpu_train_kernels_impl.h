@@ -4,13 +4,6 @@
 namespace {
 
 inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
-inline vf load_n(const float* p, int64_t n) { return n >= VW ? load(p) : load_part(p, n); }
-inline void store_n(float* p, vf v, int64_t n) {
-  if (n >= VW)
-    store(p, v);
-  else
-    store_part(p, v, n);
-}
 
 // y[0, d) (+)= sum over i < n of w[i * ws] * x[i * xs, i * xs + d): the rows' sum held in registers
 // (NV vectors at a time, two interleaved partial sums so that the FMA latency overlaps) and stored
@@ -136,24 +129,6 @@ inline void transpose_rows(const float* rows, int64_t stride, int64_t n, int64_t
     for (int64_t j = whole; j < ldk; ++j) kt[k * ldk + j] = j < n ? rows[j * stride + k] : 0.0f;
 }
 
-// The largest of x[0, n), n >= 1.
-inline float row_max(const float* x, int64_t n) {
-  vf mv = load_n(x, n);
-  if (n < VW) {  // lanes past the end repeat the first
-    vi lane = {};
-    for (int j = 0; j < VW; ++j) lane[j] = j;
-    mv = lane < static_cast<int32_t>(n) ? mv : splat(x[0]);
-  }
-  int64_t i = VW;
-  for (; i + VW <= n; i += VW) {
-    const vf v = load(x + i);
-    mv = v > mv ? v : mv;
-  }
-  float m = hmax(mv);
-  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
-  return m;
-}
-
 inline int64_t round_up_vw(int64_t n) { return (n + VW - 1) / VW * VW; }
 
 // ---- attention without a cache -----------------------------------------------------------------
@@ -248,8 +223,7 @@ void attention_train_forward(const TrainAttentionArgs& a, int64_t item_begin, in
             if (s.plen > 0) weighted_rows(sc, 1, s.pv, s.pstride, s.plen, D, acc, false);
             weighted_rows(sc + s.plen, 1, s.v + lo[i] * s.stride, s.stride, own, D, acc, s.plen > 0);
             float* o = a.out + ((b * T + t) * H + h) * D;
-            const vf inv = splat(1.0f / total);
-            for (int64_t c = 0; c < D; c += VW) store_n(o + c, load_n(acc + c, D - c) * inv, D - c);
+            scale_into(o, acc, 1.0f / total, D);
             a.lse[(b * H + h) * T + t] = a.scale * m + __builtin_logf(total);
           }
         }

@@ -100,6 +100,21 @@ struct TrainAttentionArgs {
   float *dq = nullptr, *dk = nullptr, *dv = nullptr, *dprefix_k = nullptr, *dprefix_v = nullptr;
 };
 
+// One AdamW step over elements [begin, end) of a float32 parameter, its gradient and moments, with
+// torch::optim::AdamW's element-wise arithmetic in its order (the scalars rounded to float as ATen
+// rounds them), in one pass instead of its eight tensor ops.
+struct AdamWArgs {
+  float* param = nullptr;
+  const float* grad = nullptr;
+  float* exp_avg = nullptr;
+  float* exp_avg_sq = nullptr;
+  bool decay = false;  // param *= decay_factor first (1 - lr * weight_decay)
+  float decay_factor = 1.0f;
+  float beta1 = 0.0f, one_minus_beta1 = 0.0f, beta2 = 0.0f, one_minus_beta2 = 0.0f;
+  float sqrt_bias_correction2 = 1.0f, eps = 0.0f;
+  float neg_step_size = 0.0f;  // -lr / bias_correction1
+};
+
 struct KernelTable {
   const char* isa = "";  // "avx512", "avx2" or "generic"
   int vec_width = 0;     // floats per vector: 16, 8 or 4
@@ -133,6 +148,7 @@ struct KernelTable {
                             float* dx, float* dw) = nullptr;
   // silu_mul's backward: dgu [rows, 2*inter] (gate half, up half) from gu and dy [rows, inter].
   void (*silu_mul_backward)(const float* gu, const float* dy, float* dgu, int64_t rows, int64_t inter) = nullptr;
+  void (*adamw)(const AdamWArgs& a, int64_t begin, int64_t end) = nullptr;
 };
 
 // The table for this CPU (or $R1_CPU_KERNELS), chosen once.

@@ -560,6 +560,7 @@ const KernelTable* table() {
     k.attention_train_backward = &attention_train_backward;
     k.rms_norm_backward = &rms_norm_backward;
     k.silu_mul_backward = &silu_mul_backward;
+    k.adamw = &adamw;
     return k;
   }();
   return &t;

@@ -432,4 +432,45 @@ void silu_mul_backward(const float* gu, const float* dy, float* dgu, int64_t row
   }
 }
 
+// ---- optimizer ---------------------------------------------------------------------------------
+// sqrt and a * b + c with one rounding, lane by lane (the generic table without FMA hardware calls
+// fmaf, which rounds once too: the same bits on every instruction set, and ATen's where its CPU
+// kernels use FMA, i.e. on AVX2 and AVX-512 machines).
+#if R1_VEC_WIDTH == 16 && defined(__AVX512F__)
+inline vf vsqrt(vf v) { return (vf)_mm512_sqrt_ps((__m512)v); }
+inline vf vfma(vf a, vf b, vf c) { return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
+#elif R1_VEC_WIDTH == 8 && defined(__AVX__) && defined(__FMA__)
+inline vf vsqrt(vf v) { return (vf)_mm256_sqrt_ps((__m256)v); }
+inline vf vfma(vf a, vf b, vf c) { return (vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
+#else
+inline vf vsqrt(vf v) {
+  for (int l = 0; l < VW; ++l) v[l] = __builtin_sqrtf(v[l]);
+  return v;
+}
+inline vf vfma(vf a, vf b, vf c) {
+  for (int l = 0; l < VW; ++l) c[l] = __builtin_fmaf(a[l], b[l], c[l]);
+  return c;
+}
+#endif
+
+// torch::optim::AdamW element by element, rounded where ATen's ops round (its vectorised add with
+// alpha and addcmul are fused multiply-adds): p *= 1 - lr wd; m = fma(g, 1 - b1, m b1);
+// v = fma((1 - b2) g, g, v b2); p += ((-lr / bc1) m) / (sqrt(v) / sqrt(bc2) + eps).
+void adamw(const AdamWArgs& a, int64_t begin, int64_t end) {
+  const vf one_minus_beta1 = splat(a.one_minus_beta1), one_minus_beta2 = splat(a.one_minus_beta2);
+  for (int64_t i = begin; i < end; i += VW) {
+    const int64_t n = end - i;
+    const vf g = load_n(a.grad + i, n);
+    vf p = load_n(a.param + i, n);
+    if (a.decay) p = p * a.decay_factor;
+    const vf m = vfma(g, one_minus_beta1, load_n(a.exp_avg + i, n) * a.beta1);
+    const vf v = vfma(one_minus_beta2 * g, g, load_n(a.exp_avg_sq + i, n) * a.beta2);
+    const vf denom = vsqrt(v) / a.sqrt_bias_correction2 + a.eps;
+    p = p + a.neg_step_size * m / denom;
+    store_n(a.param + i, p, n);
+    store_n(a.exp_avg + i, m, n);
+    store_n(a.exp_avg_sq + i, v, n);
+  }
+}
+
 }  // namespace

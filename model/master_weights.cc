@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "model/fused_adamw.h"
 
 namespace r1kit {
 
@@ -26,7 +27,7 @@ MasterWeights::MasterWeights(std::vector<torch::Tensor> params, const torch::opt
   } else {
     masters_ = params_;
   }
-  optimizer_ = std::make_unique<torch::optim::AdamW>(masters_, options);
+  optimizer_ = std::make_unique<FusedAdamW>(masters_, options);
 }
 
 void MasterWeights::set_lr(double lr) {

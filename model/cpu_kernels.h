@@ -128,6 +128,10 @@ struct KernelTable {
   // out[r] = w * (x[r] / sqrt(mean(x[r]^2) + eps)) for rows r in [0, rows); x row stride ldx.
   void (*rms_norm)(const float* x, int64_t ldx, const float* w, float* out, int64_t rows, int64_t dim,
                    float eps) = nullptr;
+  // h[r] = x[r] + a[r], out[r] = rms_norm(h[r]) (all [rows, dim] contiguous): the same bits as the
+  // add and rms_norm apart, in one pass.
+  void (*add_rms_norm)(const float* x, const float* a, float* h, const float* w, float* out, int64_t rows,
+                       int64_t dim, float eps) = nullptr;
   // Half-split RoPE of rows of `heads` vectors of size dim from x (row stride ldx) into out (row
   // stride ldo; out == x: in place), heads contiguous; cos/sin [rows, dim] contiguous.
   void (*rope)(const float* x, int64_t ldx, float* out, int64_t ldo, const float* cos, const float* sin,
@@ -142,10 +146,11 @@ struct KernelTable {
   // ---- training (forward and backward of model/train_ops.h) ----
   void (*attention_train_forward)(const TrainAttentionArgs& a, int64_t item_begin, int64_t item_end) = nullptr;
   void (*attention_train_backward)(const TrainAttentionArgs& a, int64_t item_begin, int64_t item_end) = nullptr;
-  // RMSNorm's backward over rows (x, dy, dx [rows, dim] contiguous): dx; dw[i] += sum over these rows
+  // RMSNorm's backward over rows (x, dy, dx [rows, dim] contiguous): dx, plus dres (the gradient of
+  // a residual that also reads x: add_rms_norm's h) unless dres is null; dw[i] += sum over these rows
   // of dy * x / rms (in row order) unless dw is null.
-  void (*rms_norm_backward)(const float* x, const float* w, const float* dy, int64_t rows, int64_t dim, float eps,
-                            float* dx, float* dw) = nullptr;
+  void (*rms_norm_backward)(const float* x, const float* w, const float* dy, const float* dres, int64_t rows,
+                            int64_t dim, float eps, float* dx, float* dw) = nullptr;
   // silu_mul's backward: dgu [rows, 2*inter] (gate half, up half) from gu and dy [rows, inter].
   void (*silu_mul_backward)(const float* gu, const float* dy, float* dgu, int64_t rows, int64_t inter) = nullptr;
   void (*adamw)(const AdamWArgs& a, int64_t begin, int64_t end) = nullptr;

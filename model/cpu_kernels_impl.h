@@ -444,10 +444,18 @@ void attention(const AttentionArgs& a, int64_t item_begin, int64_t item_end) {
 }
 
 // ---- element-wise ----------------------------------------------------------------------------
+// Row xr's RMSNorm into o, given acc: the lane sums of xr^2 (whole vectors, then the zero-padded tail).
+inline void rms_norm_row(const float* xr, const float* w, float* o, int64_t dim, float eps, vf acc) {
+  const float inv = 1.0f / __builtin_sqrtf(hsum(acc) / static_cast<float>(dim) + eps);
+  const vf iv = splat(inv);
+  int64_t i = 0;
+  for (; i + VW <= dim; i += VW) store(o + i, load(w + i) * (load(xr + i) * iv));
+  for (; i < dim; ++i) o[i] = w[i] * (xr[i] * inv);
+}
+
 void rms_norm(const float* x, int64_t ldx, const float* w, float* out, int64_t rows, int64_t dim, float eps) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * ldx;
-    float* o = out + r * dim;
     vf acc = {};
     int64_t i = 0;
     for (; i + VW <= dim; i += VW) {
@@ -458,10 +466,31 @@ void rms_norm(const float* x, int64_t ldx, const float* w, float* out, int64_t r
       const vf v = load_part(xr + i, dim - i);
       acc += v * v;
     }
-    const float inv = 1.0f / __builtin_sqrtf(hsum(acc) / static_cast<float>(dim) + eps);
-    const vf iv = splat(inv);
-    for (i = 0; i + VW <= dim; i += VW) store(o + i, load(w + i) * (load(xr + i) * iv));
-    for (; i < dim; ++i) o[i] = w[i] * (xr[i] * inv);
+    rms_norm_row(xr, w, out + r * dim, dim, eps, acc);
+  }
+}
+
+// h = x + a, then out = rms_norm(h): the residual add in the norm's first pass (the same bits as
+// the add and rms_norm apart).
+void add_rms_norm(const float* x, const float* a, float* h, const float* w, float* out, int64_t rows, int64_t dim,
+                  float eps) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * dim;
+    const float* ar = a + r * dim;
+    float* hr = h + r * dim;
+    vf acc = {};
+    int64_t i = 0;
+    for (; i + VW <= dim; i += VW) {
+      const vf v = load(xr + i) + load(ar + i);
+      store(hr + i, v);
+      acc += v * v;
+    }
+    if (i < dim) {
+      const vf v = load_part(xr + i, dim - i) + load_part(ar + i, dim - i);
+      store_part(hr + i, v, dim - i);
+      acc += v * v;
+    }
+    rms_norm_row(hr, w, out + r * dim, dim, eps, acc);
   }
 }
 
@@ -552,6 +581,7 @@ const KernelTable* table() {
     k.pack_bf16 = &pack_bf16;
     k.attention = &attention;
     k.rms_norm = &rms_norm;
+    k.add_rms_norm = &add_rms_norm;
     k.rope = &rope;
     k.silu_mul = &silu_mul;
     k.exp_shift = &exp_shift;

@@ -389,9 +389,10 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
 }
 
 // ---- element-wise backward -------------------------------------------------------------------
-// y = w * x * r, r = 1 / sqrt(mean(x^2) + eps): with g = dy * w, dx = r * g - x * r^3 * mean(g * x).
-void rms_norm_backward(const float* x, const float* w, const float* dy, int64_t rows, int64_t dim, float eps,
-                       float* dx, float* dw) {
+// y = w * x * r, r = 1 / sqrt(mean(x^2) + eps): with g = dy * w, dx = r * g - x * r^3 * mean(g * x)
+// (+ dres, added last as autograd would add the two gradients of x).
+void rms_norm_backward(const float* x, const float* w, const float* dy, const float* dres, int64_t rows, int64_t dim,
+                       float eps, float* dx, float* dw) {
   for (int64_t row = 0; row < rows; ++row) {
     const float* xr = x + row * dim;
     const float* dyr = dy + row * dim;
@@ -408,7 +409,8 @@ void rms_norm_backward(const float* x, const float* w, const float* dy, int64_t 
     for (int64_t i = 0; i < dim; i += VW) {
       const int64_t n = dim - i;
       const vf xv = load_n(xr + i, n), dyv = load_n(dyr + i, n);
-      store_n(dxr + i, rv * (dyv * load_n(w + i, n)) - xv * cv, n);
+      const vf d = rv * (dyv * load_n(w + i, n)) - xv * cv;
+      store_n(dxr + i, dres != nullptr ? d + load_n(dres + row * dim + i, n) : d, n);
       if (dw != nullptr) store_n(dw + i, load_n(dw + i, n) + dyv * (xv * rv), n);
     }
   }

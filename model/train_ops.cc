@@ -28,6 +28,27 @@ torch::Tensor flat_rows(const torch::Tensor& x) { return x.reshape({-1, x.size(-
 // Autograd takes no undefined tensor inputs: absent optional tensors travel as empty ones.
 torch::Tensor none() { return torch::empty({0}, torch::kLong); }
 
+// RMSNorm's backward over x2 [rows, C] (the norm's input) for dy like it: dx (+ dres, a residual's
+// gradient of the same tensor, when defined) and, when want_dw, the weight's gradient.
+std::pair<torch::Tensor, torch::Tensor> rms_norm_grads(const torch::Tensor& x2, const torch::Tensor& w,
+                                                       const torch::Tensor& dy, const torch::Tensor& dres, float eps,
+                                                       bool want_dw) {
+  const int64_t rows = x2.size(0), C = x2.size(1), blocks = (rows + kNormRowBlock - 1) / kNormRowBlock;
+  torch::Tensor dx = torch::empty_like(x2);
+  torch::Tensor partial = want_dw ? torch::zeros({blocks, C}, x2.options()) : torch::Tensor();
+  const float* res = dres.defined() ? dres.data_ptr<float>() : nullptr;
+  const auto& k = cpu::kernels();
+  at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r0 = b * kNormRowBlock, n = std::min(rows, r0 + kNormRowBlock) - r0;
+      k.rms_norm_backward(x2.data_ptr<float>() + r0 * C, w.data_ptr<float>(), dy.data_ptr<float>() + r0 * C,
+                          res != nullptr ? res + r0 * C : nullptr, n, C, eps, dx.data_ptr<float>() + r0 * C,
+                          want_dw ? partial.data_ptr<float>() + b * C : nullptr);
+    }
+  });
+  return {dx, want_dw ? partial.sum(0) : torch::Tensor()};
+}
+
 class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
  public:
   // The forwards are layer_ops.h's native ones (autograd does not record inside a Function's forward).
@@ -38,22 +59,46 @@ class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const torch::Tensor &x2 = saved[0], &w = saved[1];
     const float eps = float(ctx->saved_data["eps"].toDouble());
-    const torch::Tensor dy = flat_rows(grads[0]);
-    const int64_t rows = x2.size(0), C = x2.size(1), blocks = (rows + kNormRowBlock - 1) / kNormRowBlock;
-    torch::Tensor dx = torch::empty_like(x2);
-    const bool want_dw = ctx->needs_input_grad(1);
-    torch::Tensor partial = want_dw ? torch::zeros({blocks, C}, x2.options()) : torch::Tensor();
+    auto [dx, dw] = rms_norm_grads(saved[0], saved[1], flat_rows(grads[0]), torch::Tensor(), eps,
+                                   ctx->needs_input_grad(1));
+    return {dx.view(grads[0].sizes()), dw, torch::Tensor()};
+  }
+};
+
+// (h, n) = (x + a, rms_norm(x + a)): a residual add and the norm that reads its sum. The backward
+// adds h's own gradient into the norm's dx, so autograd sums no second gradient of h.
+class AddRmsNormFn : public torch::autograd::Function<AddRmsNormFn> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& a,
+                               const torch::Tensor& w, double eps) {
+    const torch::Tensor x2 = flat_rows(x), a2 = flat_rows(a), wc = w.contiguous();
+    const int64_t rows = x2.size(0), C = x2.size(1);
+    torch::Tensor h = torch::empty_like(x2), n = torch::empty_like(x2);
     const auto& k = cpu::kernels();
-    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t r0 = b * kNormRowBlock, n = std::min(rows, r0 + kNormRowBlock) - r0;
-        k.rms_norm_backward(x2.data_ptr<float>() + r0 * C, w.data_ptr<float>(), dy.data_ptr<float>() + r0 * C, n, C,
-                            eps, dx.data_ptr<float>() + r0 * C, want_dw ? partial.data_ptr<float>() + b * C : nullptr);
-      }
+    at::parallel_for(0, rows, row_grain(C), [&](int64_t r0, int64_t r1) {
+      k.add_rms_norm(x2.data_ptr<float>() + r0 * C, a2.data_ptr<float>() + r0 * C, h.data_ptr<float>() + r0 * C,
+                     wc.data_ptr<float>(), n.data_ptr<float>() + r0 * C, r1 - r0, C, float(eps));
     });
-    return {dx.view(grads[0].sizes()), want_dw ? partial.sum(0) : torch::Tensor(), torch::Tensor()};
+    ctx->save_for_backward({h, wc});
+    ctx->saved_data["eps"] = eps;
+    return {h.view(x.sizes()), n.view(x.sizes())};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const float eps = float(ctx->saved_data["eps"].toDouble());
+    const torch::Tensor& dn = grads[1];
+    const torch::Tensor dh = grads[0].defined() ? flat_rows(grads[0]) : torch::Tensor();
+    torch::Tensor dx, dw;
+    if (dn.defined()) {
+      std::tie(dx, dw) = rms_norm_grads(saved[0], saved[1], flat_rows(dn), dh, eps, ctx->needs_input_grad(2));
+    } else {
+      dx = dh;  // the norm's output unused: only the sum's gradient
+    }
+    if (!dx.defined()) return {torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    const auto& like = grads[1].defined() ? grads[1] : grads[0];
+    dx = dx.view(like.sizes());
+    return {dx, dx, dw, torch::Tensor()};
   }
 };
 
@@ -229,6 +274,16 @@ torch::Tensor train_swiglu(const torch::Tensor& gate_up) {
   R1_CHECK(train_ops_apply(gate_up) && gate_up.dim() >= 1 && gate_up.size(-1) % 2 == 0 && gate_up.size(-1) > 0,
            "train_swiglu: expected CPU float32 gate_up [..., 2I], got ", gate_up.sizes());
   return SwigluFn::apply(gate_up);
+}
+
+std::pair<torch::Tensor, torch::Tensor> train_add_rms_norm(const torch::Tensor& x, const torch::Tensor& a,
+                                                           const torch::Tensor& w, double eps) {
+  R1_CHECK(train_ops_apply(x) && train_ops_apply(a) && train_ops_apply(w) && x.sizes() == a.sizes() && w.dim() == 1 &&
+               w.size(0) == x.size(-1),
+           "train_add_rms_norm: expected CPU float32 x and a [..., C] of one shape and weight [C], got ", x.sizes(),
+           ", ", a.sizes(), " and ", w.sizes());
+  const auto hn = AddRmsNormFn::apply(x, a, w, eps);
+  return {hn[0], hn[1]};
 }
 
 std::vector<torch::Tensor> train_rope_split(const torch::Tensor& qkv, int64_t heads, int64_t kv_heads,

@@ -13,6 +13,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace r1kit {
@@ -26,6 +27,11 @@ bool train_ops_apply(const torch::Tensor& x);
 
 // w * (x / sqrt(mean(x^2) + eps)) over the last dim.
 torch::Tensor train_rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps);
+// (h, n) = (x + a, train_rms_norm(x + a, w, eps)) in one pass, with one backward: a residual add and
+// the norm that reads the sum (bit-identical to the two apart, autograd's sum of h's gradients
+// included).
+std::pair<torch::Tensor, torch::Tensor> train_add_rms_norm(const torch::Tensor& x, const torch::Tensor& a,
+                                                           const torch::Tensor& w, double eps);
 
 // silu(gate) * up for gate_up = [..., 2I] (gate first) -> [..., I].
 torch::Tensor train_swiglu(const torch::Tensor& gate_up);

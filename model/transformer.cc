@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <utility>
 
 #include "core/check.h"
 #include "model/activation_checkpoint.h"
@@ -23,6 +25,10 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x, Kernels kernels, bool train_ops) {
   if (train_ops) return train_rms_norm(x, weight, eps_);
   return rms_norm(x, weight, eps_, kernels);  // [..., C]
+}
+
+std::pair<torch::Tensor, torch::Tensor> RMSNormImpl::forward_add(const torch::Tensor& x, const torch::Tensor& a) {
+  return train_add_rms_norm(x, a, weight, eps_);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -349,6 +355,19 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const ForwardCon
   return h + mlp(post_attention_layernorm(h, ctx.kernels, fused), ctx.kernels, decoding, fused);  // [B,T,C]
 }
 
+std::pair<torch::Tensor, torch::Tensor> DecoderLayerImpl::forward_pending(const torch::Tensor& x_in,
+                                                                          const torch::Tensor& pending,
+                                                                          const ForwardContext& ctx) {
+  torch::Tensor x = x_in, normed;
+  if (pending.defined())
+    std::tie(x, normed) = input_layernorm->forward_add(x_in, pending);  // x = x_in + pending
+  else
+    normed = input_layernorm(x, ctx.kernels, /*train_ops=*/true);
+  const torch::Tensor skip = ctx.keep_rows.defined() ? x.reshape({-1, x.size(-1)}).index_select(0, ctx.keep_rows) : x;
+  auto [h, normed2] = post_attention_layernorm->forward_add(skip, self_attn(normed, ctx));  // h = skip + attention
+  return {h, mlp(normed2, ctx.kernels, /*use_fused=*/false, /*train_ops=*/true)};
+}
+
 // ---------------------------------------------------------------------------------------------
 
 TransformerImpl::TransformerImpl(const ModelConfig& cfg) : cfg_(cfg), rope_(cfg) {
@@ -476,6 +495,13 @@ torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const tor
   const bool recompute = checkpointing() && cache == nullptr;
   ForwardContext last_ctx = ctx;
   last_ctx.keep_rows = keep;  // undefined: all rows
+  if (ctx.train_ops && !recompute && cache == nullptr) {  // each residual add inside the norm after it
+    torch::Tensor pending;
+    for (size_t l = 0; l < layers->size(); ++l)
+      std::tie(x, pending) =
+          (*layers)[l]->as<DecoderLayer>()->forward_pending(x, pending, l + 1 == layers->size() ? last_ctx : ctx);
+    return norm->forward_add(x, pending).second;  // [B,T,C] ([N,C] with keep)
+  }
   for (size_t l = 0; l < layers->size(); ++l) {
     const auto& layer = (*layers)[l];
     const ForwardContext& lctx = l + 1 == layers->size() ? last_ctx : ctx;

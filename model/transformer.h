@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "model/autocast.h"
@@ -24,6 +25,8 @@ class RMSNormImpl : public torch::nn::Module {
   RMSNormImpl(int64_t dim, double eps);
   // train_ops: the fused training op (model/train_ops.h; the caller checked that it applies).
   torch::Tensor forward(const torch::Tensor& x, Kernels kernels = Kernels::kAten, bool train_ops = false);
+  // Training ops only: (x + a, forward(x + a)) in one op (model/train_ops.h's train_add_rms_norm).
+  std::pair<torch::Tensor, torch::Tensor> forward_add(const torch::Tensor& x, const torch::Tensor& a);
   torch::Tensor weight;
 
  private:
@@ -145,6 +148,11 @@ class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_index);
   torch::Tensor forward(const torch::Tensor& x, const ForwardContext& ctx);
+  // Training ops (ctx.train_ops), no cache: the same layer with its residual adds left to the norms
+  // that read them. Input: the residual stream x plus `pending` (the previous layer's MLP output,
+  // undefined for the first layer); returns (h, mlp output), whose sum is forward()'s result.
+  std::pair<torch::Tensor, torch::Tensor> forward_pending(const torch::Tensor& x, const torch::Tensor& pending,
+                                                          const ForwardContext& ctx);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   MLP mlp{nullptr};

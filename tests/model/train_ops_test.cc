@@ -62,6 +62,32 @@ TEST(TrainOps, RmsNormMatchesEagerFormula) {
   EXPECT_LT(rel_diff(g[0], grads_of(rms_norm(x3, we, 1e-5, Kernels::kAten), {x3}, up)[0]), 1e-5);
 }
 
+// The fused residual add + norm is the add and train_rms_norm apart, bit for bit: values, and the
+// gradients of x, a and w (h's own gradient summed into the norm's, as autograd sums them), with h
+// used downstream and without (the final norm).
+TEST(TrainOps, AddRmsNormIsTheAddAndTheNormBitForBit) {
+  torch::manual_seed(11);
+  const auto x0 = torch::randn({3, 5, 40}), a0 = torch::randn({3, 5, 40}), w0 = torch::randn({40});
+  const auto up_h = torch::randn({3, 5, 40}), up_n = torch::randn({3, 5, 40});
+  for (bool h_used : {true, false}) {
+    auto x = leaf(x0), a = leaf(a0), w = leaf(w0), xe = leaf(x0), ae = leaf(a0), we = leaf(w0);
+    const auto [h, n] = train_add_rms_norm(x, a, w, 1e-6);
+    const auto he = xe + ae;
+    const auto ne = train_rms_norm(he, we, 1e-6);
+    EXPECT_TRUE(torch::equal(h, he));
+    EXPECT_TRUE(torch::equal(n, ne));
+    const auto loss = (n * up_n).sum() + (h_used ? (h * up_h).sum() : torch::zeros({}));
+    const auto loss_e = (ne * up_n).sum() + (h_used ? (he * up_h).sum() : torch::zeros({}));
+    const auto g = torch::autograd::grad({loss}, {x, a, w});
+    const auto ge = torch::autograd::grad({loss_e}, {xe, ae, we});
+    for (size_t i = 0; i < g.size(); ++i) {
+      std::printf("add_rms_norm (h %s) gradient %zu: max difference %.3g\n", h_used ? "used" : "unused", i,
+                  max_abs_diff(g[i], ge[i]));
+      EXPECT_TRUE(torch::equal(g[i], ge[i])) << "gradient " << i << (h_used ? " (h used)" : " (h unused)");
+    }
+  }
+}
+
 TEST(TrainOps, SwigluMatchesEagerFormula) {
   torch::manual_seed(2);
   const auto gu0 = torch::randn({4, 7, 2 * 37}) * 4;  // large |gate| too: the sigmoid's tails
@@ -209,8 +235,9 @@ TEST(TrainOps, EveryInstructionSetAgrees) {
   const auto dout = torch::randn({B, T, H * D});
   const auto gu = torch::randn({rows, 2 * I}) * 3, dy = torch::randn({rows, I});
   const auto x = torch::randn({5, 37}), w = torch::randn({37}), dyn = torch::randn({5, 37});
+  const auto res = torch::randn({5, 37});  // a residual's addend, then its gradient
   struct Out {
-    torch::Tensor out, lse, dq, dk, dv, sw, dgu, dx, dw;
+    torch::Tensor out, lse, dq, dk, dv, sw, dgu, dx, dw, h, n, dxr;
   };
   auto run = [&](const cpu::KernelTable& kt) {
     Out o;
@@ -245,8 +272,15 @@ TEST(TrainOps, EveryInstructionSetAgrees) {
     kt.silu_mul_backward(gu.data_ptr<float>(), dy.data_ptr<float>(), o.dgu.data_ptr<float>(), rows, I);
     o.dx = torch::empty_like(x);
     o.dw = torch::zeros({37});
-    kt.rms_norm_backward(x.data_ptr<float>(), w.data_ptr<float>(), dyn.data_ptr<float>(), 5, 37, 1e-5f,
+    kt.rms_norm_backward(x.data_ptr<float>(), w.data_ptr<float>(), dyn.data_ptr<float>(), nullptr, 5, 37, 1e-5f,
                          o.dx.data_ptr<float>(), o.dw.data_ptr<float>());
+    o.h = torch::empty_like(x);
+    o.n = torch::empty_like(x);
+    o.dxr = torch::empty_like(x);
+    kt.add_rms_norm(x.data_ptr<float>(), res.data_ptr<float>(), o.h.data_ptr<float>(), w.data_ptr<float>(),
+                    o.n.data_ptr<float>(), 5, 37, 1e-5f);
+    kt.rms_norm_backward(x.data_ptr<float>(), w.data_ptr<float>(), dyn.data_ptr<float>(), res.data_ptr<float>(), 5, 37,
+                         1e-5f, o.dxr.data_ptr<float>(), nullptr);
     return o;
   };
   const Out want = run(cpu::kernels());
@@ -258,7 +292,8 @@ TEST(TrainOps, EveryInstructionSetAgrees) {
     const Out got = run(*kt);
     const std::vector<std::pair<torch::Tensor, torch::Tensor>> pairs = {
         {got.out, want.out}, {got.lse, want.lse}, {got.dq, want.dq}, {got.dk, want.dk}, {got.dv, want.dv},
-        {got.sw, want.sw},   {got.dgu, want.dgu}, {got.dx, want.dx}, {got.dw, want.dw}};
+        {got.sw, want.sw},   {got.dgu, want.dgu}, {got.dx, want.dx}, {got.dw, want.dw},
+        {got.h, want.h},     {got.n, want.n},     {got.dxr, want.dxr}};
     for (size_t i = 0; i < pairs.size(); ++i) EXPECT_LT(rel_diff(pairs[i].first, pairs[i].second), 1e-5) << isa << " output " << i;
   }
   EXPECT_GE(tested, 1);

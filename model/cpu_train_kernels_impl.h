@@ -224,18 +224,23 @@ inline NextRow next_row(const TrainAttentionArgs& a, int64_t item, int64_t b, in
 // Row b's queries (and dO) of KV head g's query heads, its keys and values, for the next row.
 __attribute__((always_inline)) inline void prefetch_row(const TrainAttentionArgs& a, NextRow n, bool backward) {
   if (n.b < 0) return;
-  const int64_t D = a.head_dim, T = a.tokens, R = a.heads / a.kv_heads;
-  prefetch_rows(a.q + n.b * T * a.q_stride + n.g * R * D, a.q_stride, T, R * D, false);
+  const int64_t D = a.head_dim, T = a.tokens, Tq = T - a.first_query, R = a.heads / a.kv_heads;
+  prefetch_rows(a.q + n.b * Tq * a.q_stride + n.g * R * D, a.q_stride, Tq, R * D, false);
   prefetch_rows(a.k + n.b * T * a.kv_stride + n.g * D, a.kv_stride, T, D, false);
   prefetch_rows(a.v + n.b * T * a.kv_stride + n.g * D, a.kv_stride, T, D, false);
   if (!backward) {
-    prefetch_rows(a.out + (n.b * T * a.heads + n.g * R) * D, a.heads * D, T, R * D, true);
+    prefetch_rows(a.out + (n.b * Tq * a.heads + n.g * R) * D, a.heads * D, Tq, R * D, true);
     return;
   }
-  prefetch_rows(a.dout + (n.b * T * a.heads + n.g * R) * D, a.heads * D, T, R * D, false);
-  prefetch_rows(a.dq + (n.b * T * a.heads + n.g * R) * D, a.heads * D, T, R * D, true);
+  prefetch_rows(a.dout + (n.b * Tq * a.heads + n.g * R) * D, a.heads * D, Tq, R * D, false);
+  prefetch_rows(a.dq + (n.b * Tq * a.heads + n.g * R) * D, a.heads * D, Tq, R * D, true);
   prefetch_rows(a.dk + (n.b * T * a.kv_heads + n.g) * D, a.kv_heads * D, T, D, true);
   prefetch_rows(a.dv + (n.b * T * a.kv_heads + n.g) * D, a.kv_heads * D, T, D, true);
+}
+
+// The row of query position t >= first_query of batch row b in q, out, dout, dq ([B, T - first_query, ...]).
+inline int64_t query_row(const TrainAttentionArgs& a, int64_t b, int64_t t) {
+  return b * (a.tokens - a.first_query) + t - a.first_query;
 }
 
 inline int64_t first_key(const TrainAttentionArgs& a, int64_t b, int64_t t) {
@@ -245,6 +250,7 @@ inline int64_t first_key(const TrainAttentionArgs& a, int64_t b, int64_t t) {
 void attention_train_forward(const TrainAttentionArgs& a, int64_t item_begin, int64_t item_end) {
   const int64_t D = a.head_dim, H = a.heads, KV = a.kv_heads, R = H / KV, T = a.tokens, G = a.group;
   const int64_t Tp = a.prefix_k != nullptr ? a.prefix_tokens : 0, lds = Tp + T + VW;
+  const int64_t q0 = a.first_query, Tq = T - q0;
   float* scores = static_cast<float*>(std::malloc(static_cast<size_t>(4 * lds) * sizeof(float)));  // 4 query rows
   float* acc = static_cast<float*>(std::malloc(static_cast<size_t>(D + VW) * sizeof(float)));
   TransposedKeys tk(a);
@@ -259,13 +265,13 @@ void attention_train_forward(const TrainAttentionArgs& a, int64_t item_begin, in
       prefetch_row(a, next_row(a, item, b, item_end), false);
       const KeySpan s = key_span(a, b, g);
       transpose_rows(s.k, s.stride, T, D, tk.k, tk.ld);
-      for (int64_t t0 = 0; t0 < T; t0 += 4) {
+      for (int64_t t0 = q0; t0 < T; t0 += 4) {
         const int64_t nq = imin(4, T - t0), t_last = t0 + nq - 1;
         for (int64_t i = 0; i < nq; ++i) lo[i] = first_key(a, b, t0 + i);
         for (int64_t r = 0; r < R; ++r) {
           const int64_t h = g * R + r;
-          row_tiles(a.q + (b * T + t0) * a.q_stride + h * D, a.q_stride, nq, s, tk.k, tk.ld, tk.pk, tk.pld, lo, t_last,
-                    D, scores, lds);
+          row_tiles(a.q + query_row(a, b, t0) * a.q_stride + h * D, a.q_stride, nq, s, tk.k, tk.ld, tk.pk, tk.pld, lo,
+                    t_last, D, scores, lds);
           for (int64_t i = 0; i < nq; ++i) {
             const int64_t t = t0 + i, own = t + 1 - lo[i], len = s.plen + own;
             float* sc = scores + i * lds;
@@ -273,9 +279,9 @@ void attention_train_forward(const TrainAttentionArgs& a, int64_t item_begin, in
             const float total = exp_shift(sc, a.scale, a.scale * m, sc, len);  // softmax numerators
             if (s.plen > 0) weighted_rows(sc, 1, s.pv, s.pstride, s.plen, D, acc, false);
             weighted_rows(sc + s.plen, 1, s.v + lo[i] * s.stride, s.stride, own, D, acc, s.plen > 0);
-            float* o = a.out + ((b * T + t) * H + h) * D;
+            float* o = a.out + (query_row(a, b, t) * H + h) * D;
             scale_into(o, acc, 1.0f / total, D);
-            a.lse[(b * H + h) * T + t] = a.scale * m + __builtin_logf(total);
+            a.lse[(b * H + h) * Tq + t - q0] = a.scale * m + __builtin_logf(total);
           }
         }
       }
@@ -293,6 +299,7 @@ void attention_train_forward(const TrainAttentionArgs& a, int64_t item_begin, in
 void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, int64_t item_end) {
   const int64_t D = a.head_dim, H = a.heads, KV = a.kv_heads, R = H / KV, T = a.tokens, G = a.group;
   const int64_t Tp = a.prefix_k != nullptr ? a.prefix_tokens : 0, L = Tp + T;  // key columns: prefix, own
+  const int64_t q0 = a.first_query, Tq = T - q0;
   // Query block: P and dS of R * block rows x L columns, about 1 MB each at most.
   const int64_t block = imax(1, imin(T, (int64_t{1} << 18) / (R * L)));
   const size_t mat = static_cast<size_t>(R * block * L + VW);
@@ -328,9 +335,10 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
       transpose_rows(s.v, s.stride, T, D, tk.v, tk.ld);
       float* dk = a.dk + (b * T * KV + g) * D;  // own key j: + j * KV * D
       float* dv = a.dv + (b * T * KV + g) * D;
-      const float* q_row = a.q + b * T * a.q_stride + g * R * D;  // query (t, r): + t * q_stride + r * D
-      const float* do_row = a.dout + (b * T * H + g * R) * D;     // dO (t, r): + t * H * D + r * D
-      for (int64_t t0 = 0; t0 < T; t0 += block) {
+      // Query position t's q and dO of query head g * R + r: + r * D.
+      auto q_at = [&](int64_t t) { return a.q + query_row(a, b, t) * a.q_stride + g * R * D; };
+      auto do_at = [&](int64_t t) { return a.dout + (query_row(a, b, t) * H + g * R) * D; };
+      for (int64_t t0 = q0; t0 < T; t0 += block) {
         const int64_t t1 = imin(T, t0 + block);
         // 1. Rows of P and dS (columns: prefix keys 0..plen-1, then own keys at Tp + j), and dQ; the
         //    scores and dO V^T of 4 queries at a time.
@@ -339,18 +347,17 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
           for (int64_t i = 0; i < nq; ++i) lo[i] = first_key(a, b, tt + i);
           for (int64_t r = 0; r < R; ++r) {
             const int64_t h = g * R + r;
-            row_tiles(q_row + tt * a.q_stride + r * D, a.q_stride, nq, s, tk.k, tk.ld, tk.pk, tk.pld, lo, t_last, D,
-                      sbuf, lds);
-            row_tiles(do_row + tt * H * D + r * D, H * D, nq, s, tk.v, tk.ld, tk.pv, tk.pld, lo, t_last, D, dpbuf, lds);
+            row_tiles(q_at(tt) + r * D, a.q_stride, nq, s, tk.k, tk.ld, tk.pk, tk.pld, lo, t_last, D, sbuf, lds);
+            row_tiles(do_at(tt) + r * D, H * D, nq, s, tk.v, tk.ld, tk.pv, tk.pld, lo, t_last, D, dpbuf, lds);
             for (int64_t i = 0; i < nq; ++i) {
-              const int64_t t = tt + i, own = t + 1 - lo[i], len = s.plen + own, at = ((b * T + t) * H + h) * D;
+              const int64_t t = tt + i, own = t + 1 - lo[i], len = s.plen + own, at = (query_row(a, b, t) * H + h) * D;
               float* prow = P + (r * block + t - t0) * L;
               float* srow = dS + (r * block + t - t0) * L;
               std::memset(prow, 0, static_cast<size_t>(L) * sizeof(float));
               std::memset(srow, 0, static_cast<size_t>(L) * sizeof(float));
               float* probs = sbuf + i * lds;
               const float* dp = dpbuf + i * lds;
-              exp_shift(probs, a.scale, a.lse[(b * H + h) * T + t], probs, len);
+              exp_shift(probs, a.scale, a.lse[(b * H + h) * Tq + t - q0], probs, len);
               // rowsum(dO * O) = rowsum(P * dP) (O = P V, dP = dO V^T): no read of O
               const float delta = hsum(dot_lanes(probs, dp, len));
               for (int64_t j = 0; j < len; ++j) {
@@ -371,13 +378,14 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
           const int64_t j = in_prefix ? c : c - Tp, first = in_prefix ? t0 : imax(t0, j);
           float* dkj = in_prefix ? dpk + j * KV * D : dk + j * KV * D;
           float* dvj = in_prefix ? dpv + j * KV * D : dv + j * KV * D;
-          // Own key rows are written by their first block (t0 <= j < t1), accumulated after;
-          // prefix rows accumulate over blocks and the group's rows (zeroed above).
-          bool add = in_prefix || j < t0;
+          // Own key rows are written by their first block (t0 <= j < t1; keys before the first
+          // query by the first block), accumulated after; prefix rows accumulate over blocks and
+          // the group's rows (zeroed above).
+          bool add = in_prefix || (j < t0 && t0 > q0);
           for (int64_t r = 0; r < R; ++r, add = true) {
             const int64_t rows = t1 - first, off = (r * block + first - t0) * L + c;
-            weighted_rows(P + off, L, do_row + first * H * D + r * D, H * D, rows, D, dvj, add);
-            weighted_rows(dS + off, L, q_row + first * a.q_stride + r * D, a.q_stride, rows, D, dkj, add);
+            weighted_rows(P + off, L, do_at(first) + r * D, H * D, rows, D, dvj, add);
+            weighted_rows(dS + off, L, q_at(first) + r * D, a.q_stride, rows, D, dkj, add);
           }
         }
       }

@@ -134,8 +134,8 @@ class RopeSplitFn : public torch::autograd::Function<RopeSplitFn> {
     const int64_t W = qkv.size(-1), D = cos.size(1), N = qkv.numel() / W;
     const torch::Tensor x = qkv.reshape({N, W}).contiguous();
     torch::Tensor q = torch::empty({N, heads * D}, x.options()), k = torch::empty({N, kv_heads * D}, x.options());
-    native_rope_into(x, 0, q, 0, heads, cos, sin);  // rotated straight out of qkv: no copy first
-    native_rope_into(x, heads * D, k, 0, kv_heads, cos, sin);
+    if (heads > 0) native_rope_into(x, 0, q, 0, heads, cos, sin);  // rotated straight out of qkv: no copy first
+    if (kv_heads > 0) native_rope_into(x, heads * D, k, 0, kv_heads, cos, sin);
     torch::Tensor v = x.narrow(1, (heads + kv_heads) * D, kv_heads * D).contiguous();
     ctx->saved_data["cos"] = cos;
     ctx->saved_data["sin"] = sin;
@@ -158,6 +158,7 @@ class RopeSplitFn : public torch::autograd::Function<RopeSplitFn> {
     const int64_t widths[3] = {H * D, KV * D, KV * D}, heads[2] = {H, KV};
     int64_t col = 0;
     for (int i = 0; i < 3; ++i) {
+      if (widths[i] == 0) continue;  // q alone, or k and v alone
       auto part = dx.narrow(1, col, widths[i]);
       if (!grads[i].defined())
         part.zero_();
@@ -178,7 +179,8 @@ cpu::TrainAttentionArgs attention_args(const torch::Tensor& q, const torch::Tens
                                        const torch::Tensor& prefix_len, int64_t heads, int64_t kv_heads, int64_t group) {
   cpu::TrainAttentionArgs a;
   a.batch = q.size(0);
-  a.tokens = q.size(1);
+  a.tokens = k.size(1);
+  a.first_query = k.size(1) - q.size(1);
   a.heads = heads;
   a.kv_heads = kv_heads;
   a.head_dim = q.size(2) / heads;
@@ -208,7 +210,7 @@ class AttentionFn : public torch::autograd::Function<AttentionFn> {
                                int64_t kv_heads, int64_t group) {
     cpu::TrainAttentionArgs a = attention_args(q, k, v, pk, pv, first_key, prefix_len, heads, kv_heads, group);
     torch::Tensor out = torch::empty_like(q);
-    torch::Tensor lse = torch::empty({a.batch, heads, a.tokens}, q.options());
+    torch::Tensor lse = torch::empty({a.batch, heads, q.size(1)}, q.options());
     a.out = out.data_ptr<float>();
     a.lse = lse.data_ptr<float>();
     const auto& kern = cpu::kernels();
@@ -288,8 +290,8 @@ std::pair<torch::Tensor, torch::Tensor> train_add_rms_norm(const torch::Tensor& 
 
 std::vector<torch::Tensor> train_rope_split(const torch::Tensor& qkv, int64_t heads, int64_t kv_heads,
                                             const torch::Tensor& cos, const torch::Tensor& sin) {
-  R1_CHECK(train_ops_apply(qkv) && heads > 0 && kv_heads > 0 && cos.dim() == 2 && cos.sizes() == sin.sizes() &&
-               cos.size(1) % 2 == 0 && qkv.size(-1) == (heads + 2 * kv_heads) * cos.size(1) &&
+  R1_CHECK(train_ops_apply(qkv) && heads >= 0 && kv_heads >= 0 && heads + kv_heads > 0 && cos.dim() == 2 &&
+               cos.sizes() == sin.sizes() && cos.size(1) % 2 == 0 && qkv.size(-1) == (heads + 2 * kv_heads) * cos.size(1) &&
                qkv.numel() == cos.size(0) * qkv.size(-1) && cos.is_contiguous() && sin.is_contiguous() &&
                cos.scalar_type() == torch::kFloat32 && sin.scalar_type() == torch::kFloat32,
            "train_rope_split: expected CPU float32 qkv [N, (H+2KV)*D] and contiguous float32 cos/sin [N, D], got ",
@@ -299,13 +301,17 @@ std::vector<torch::Tensor> train_rope_split(const torch::Tensor& qkv, int64_t he
 
 torch::Tensor train_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t heads,
                               int64_t kv_heads, const torch::Tensor& first_key, const TrainAttentionPrefix* prefix) {
-  R1_CHECK(q.dim() == 3 && k.dim() == 3 && k.sizes() == v.sizes() && q.size(0) == k.size(0) && q.size(1) == k.size(1) &&
+  R1_CHECK(q.dim() == 3 && k.dim() == 3 && k.sizes() == v.sizes() && q.size(0) == k.size(0) && q.size(1) <= k.size(1) &&
+               q.size(1) > 0 &&
                heads > 0 && kv_heads > 0 && heads % kv_heads == 0 && q.size(2) % heads == 0 &&
                k.size(2) == q.size(2) / heads * kv_heads && train_ops_apply(q) && train_ops_apply(k) &&
                train_ops_apply(v),
-           "train_attention: expected CPU float32 q [B,T,H*D], k and v [B,T,KV*D], got ", q.sizes(), ", ", k.sizes(),
+           "train_attention: expected CPU float32 q [B,Tq,H*D] (Tq <= T), k and v [B,T,KV*D], got ", q.sizes(), ", ",
+           k.sizes(),
            ", ", v.sizes(), " for ", heads, "/", kv_heads, " heads");
-  const int64_t B = q.size(0), T = q.size(1);
+  const int64_t B = q.size(0), T = k.size(1);
+  R1_CHECK(q.size(1) == T || (!first_key.defined() && prefix == nullptr),
+           "train_attention: queries at the last ", q.size(1), " of ", T, " positions take no first_key or prefix");
   torch::Tensor fk = none(), pk = none(), pv = none(), plen = none();
   int64_t group = 1;
   if (first_key.defined()) {

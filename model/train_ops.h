@@ -38,7 +38,8 @@ torch::Tensor train_swiglu(const torch::Tensor& gate_up);
 
 // The q | k | v projections qkv [..., (H + 2*KV) * D] split into q [..., H*D] and k [..., KV*D]
 // with half-split RoPE applied, and v [..., KV*D]; cos/sin [N, D] float32 contiguous for the
-// N = qkv.numel() / qkv.size(-1) rows. One node whose backward writes one qkv gradient.
+// N = qkv.numel() / qkv.size(-1) rows. One node whose backward writes one qkv gradient. Either
+// count of heads may be 0 (q alone, or k and v alone: that output is then empty).
 std::vector<torch::Tensor> train_rope_split(const torch::Tensor& qkv, int64_t heads, int64_t kv_heads,
                                             const torch::Tensor& cos, const torch::Tensor& sin);
 
@@ -52,6 +53,8 @@ struct TrainAttentionPrefix {
 // Softmax attention of q [B,T,H*D] over k, v [B,T,KV*D] (query head h reads KV head h / (H/KV)),
 // causal within each row; with first_key ([B*T] int64 CPU) query t sees own keys [first_key, t]
 // only (packed rows); with a prefix, its first `length` keys come first. Returns [B,T,H*D].
+// q may hold the last Tq < T positions only ([B,Tq,H*D]: the rest predict nothing a loss reads;
+// without first_key or prefix): the result is then those positions' [B,Tq,H*D].
 torch::Tensor train_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t heads,
                               int64_t kv_heads, const torch::Tensor& first_key,
                               const TrainAttentionPrefix* prefix = nullptr);

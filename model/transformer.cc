@@ -201,6 +201,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
     torch::Tensor qkv = project_qkv(x.reshape({B * T, x.size(2)}), kn).view({B, T, -1});
     q = qkv.narrow(2, 0, H * D), k = qkv.narrow(2, H * D, KV * D), v = qkv.narrow(2, (H + KV) * D, KV * D);
   } else if (ctx.train_ops) {
+    if (ctx.first_query > 0) return forward_train_last_queries(x, ctx);
     return forward_train(project_qkv(x, kn, /*concat_weights=*/true), ctx);  // qkv [B,T,(H+2KV)*D]
   } else {
     q = apply_linear(*q_proj, x, kn);
@@ -287,6 +288,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
 
 torch::Tensor AttentionImpl::project_out(const torch::Tensor& y, const ForwardContext& ctx) {
   if (!ctx.keep_rows.defined()) return apply_linear(*o_proj, y, ctx.kernels);                    // [B,T,C]
+  if (ctx.first_query > 0) {  // y [B,Tq,H*D]: the query positions' rows already
+    const torch::Tensor rows = y.reshape({-1, y.size(-1)});
+    return apply_linear(*o_proj, ctx.query_rows.defined() ? rows.index_select(0, ctx.query_rows) : rows,
+                        ctx.kernels);  // [N,C]
+  }
   return apply_linear(*o_proj, y.reshape({-1, y.size(-1)}).index_select(0, ctx.keep_rows), ctx.kernels);  // [N,C]
 }
 
@@ -308,6 +314,20 @@ torch::Tensor AttentionImpl::forward_train(const torch::Tensor& qkv, const Forwa
   }
   auto y = train_attention(q, k, v, H, KV, ctx.first_key, ctx.prefix != nullptr ? &prefix : nullptr);  // [B,T,H*D]
   return project_out(y, ctx);
+}
+
+torch::Tensor AttentionImpl::forward_train_last_queries(const torch::Tensor& x, const ForwardContext& ctx) {
+  const int64_t B = x.size(0), T = x.size(1), q0 = ctx.first_query, Tq = T - q0, H = n_heads_, KV = n_kv_,
+                D = head_dim_;
+  // Keys and values at every position, queries (projection, RoPE, attention rows) from q0 on.
+  const auto q = concat_linear({q_proj.get()}, x.narrow(1, q0, Tq), ctx.kernels, true);           // [B,Tq,H*D]
+  const auto kv = concat_linear({k_proj.get(), v_proj.get()}, x, ctx.kernels, true);               // [B,T,2*KV*D]
+  auto from_q0 = [&](const torch::Tensor& t) {  // [B*T,D] -> the query positions' [B*Tq,D]
+    return t.view({B, T, D}).narrow(1, q0, Tq).reshape({B * Tq, D}).contiguous();
+  };
+  const torch::Tensor q_rot = train_rope_split(q, H, 0, from_q0(ctx.cos), from_q0(ctx.sin))[0];
+  const auto kv_rot = train_rope_split(kv, 0, KV, ctx.cos, ctx.sin);
+  return project_out(train_attention(q_rot, kv_rot[1], kv_rot[2], H, KV, torch::Tensor()), ctx);  // y [B,Tq,H*D]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,6 +515,18 @@ torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const tor
   const bool recompute = checkpointing() && cache == nullptr;
   ForwardContext last_ctx = ctx;
   last_ctx.keep_rows = keep;  // undefined: all rows
+  if (keep.defined() && keep.numel() > 0 && ctx.train_ops && cache == nullptr && !ctx.first_key.defined()) {
+    // The last layer's positions before the first kept one are keys only.
+    const torch::Tensor t = keep.remainder(T);
+    const int64_t q0 = t.min().item<int64_t>(), Tq = T - q0;
+    if (q0 > 0) {
+      last_ctx.first_query = q0;
+      const auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(keep.device());
+      const torch::Tensor all = (torch::arange(B, long_opts) * T).unsqueeze(1) + torch::arange(q0, T, long_opts);
+      if (keep.numel() != B * Tq || !torch::equal(keep, all.reshape({-1})))
+        last_ctx.query_rows = keep.div(T, "floor") * Tq + (t - q0);
+    }
+  }
   if (ctx.train_ops && !recompute && cache == nullptr) {  // each residual add inside the norm after it
     torch::Tensor pending;
     for (size_t l = 0; l < layers->size(); ++l)

@@ -82,6 +82,12 @@ struct ForwardContext {
   // The layer's attention runs over all rows (they are keys), o_proj and the MLP only on these,
   // and it returns [N, C]. Without a cache only.
   torch::Tensor keep_rows;
+  // With keep_rows and the fused training ops (no packing, no prefix): the last layer's queries
+  // (q projection, RoPE, attention rows) only at positions t >= first_query, the smallest kept t
+  // (0: at all); query_rows are keep_rows as indices into those B * (T - first_query) rows
+  // (undefined: all of them, in order).
+  int64_t first_query = 0;
+  torch::Tensor query_rows;
 };
 
 // Parameters of one layer re-homed as consecutive row blocks of one tensor (q/k/v, gate/up), so
@@ -116,6 +122,8 @@ class AttentionImpl : public torch::nn::Module {
   torch::Tensor project_out(const torch::Tensor& y, const ForwardContext& ctx);
   // Without a cache, with the fused training ops (ctx.train_ops): qkv [B,T,(H+2KV)*D] projections.
   torch::Tensor forward_train(const torch::Tensor& qkv, const ForwardContext& ctx);
+  // The same with queries from ctx.first_query on (x [B,T,C]): q projected from those rows only.
+  torch::Tensor forward_train_last_queries(const torch::Tensor& x, const ForwardContext& ctx);
   // [..., (H + 2*KV) * D]: q | k | v, from the fused weight when it is valid; else with
   // concat_weights (training) one matmul on the weights concatenated for this call; else, and with an
   // active adapter, three projections.

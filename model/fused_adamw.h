@@ -6,8 +6,10 @@
 // element by element (model/cpu_kernels.h's adamw). What differs is the memory traffic: ATen's
 // step runs eight tensor ops per parameter, each a pass over it (plus a temporary for the
 // denominator); this runs one. A group with amsgrad, or a parameter or gradient that is not a
-// dense contiguous CPU float32 tensor, takes ATen's step.
+// dense contiguous CPU float32 tensor, takes ATen's step; so does every step under LibTorch 2.x
+// (its parameter update rounds differently in the last bit; see fused()).
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <vector>
 

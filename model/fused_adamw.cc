@@ -46,10 +46,11 @@ bool FusedAdamW::fused() const {
   // agree but the parameters differ in the last bit, so 2.x keeps AdamW's own step until the kernel
   // follows its rounding too.
   return false;
-#endif
+#else
   for (const auto& group : param_groups_)
     if (!fusable_group(group)) return false;
   return true;
+#endif
 }
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {

@@ -287,13 +287,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
 }
 
 torch::Tensor AttentionImpl::project_out(const torch::Tensor& y, const ForwardContext& ctx) {
-  if (!ctx.keep_rows.defined()) return apply_linear(*o_proj, y, ctx.kernels);                    // [B,T,C]
-  if (ctx.first_query > 0) {  // y [B,Tq,H*D]: the query positions' rows already
-    const torch::Tensor rows = y.reshape({-1, y.size(-1)});
-    return apply_linear(*o_proj, ctx.query_rows.defined() ? rows.index_select(0, ctx.query_rows) : rows,
-                        ctx.kernels);  // [N,C]
-  }
-  return apply_linear(*o_proj, y.reshape({-1, y.size(-1)}).index_select(0, ctx.keep_rows), ctx.kernels);  // [N,C]
+  if (!ctx.keep_rows.defined()) return apply_linear(*o_proj, y, ctx.kernels);  // [B,T,C]
+  // y [B,T,H*D], or with first_query [B,Tq,H*D] whose rows query_rows picks (undefined: all).
+  const torch::Tensor rows = y.reshape({-1, y.size(-1)});
+  const torch::Tensor& pick = ctx.first_query > 0 ? ctx.query_rows : ctx.keep_rows;
+  return apply_linear(*o_proj, pick.defined() ? rows.index_select(0, pick) : rows, ctx.kernels);  // [N,C]
 }
 
 torch::Tensor AttentionImpl::forward_train(const torch::Tensor& qkv, const ForwardContext& ctx) {
@@ -366,11 +364,18 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer_index) 
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
 }
 
+namespace {
+// The residual rows the layer continues on: x, or its ctx.keep_rows ([N,C]).
+torch::Tensor kept_rows(const torch::Tensor& x, const ForwardContext& ctx) {
+  return ctx.keep_rows.defined() ? x.reshape({-1, x.size(-1)}).index_select(0, ctx.keep_rows) : x;
+}
+}  // namespace
+
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const ForwardContext& ctx) {
   const bool decoding = ctx.cache != nullptr;                                        // fused q|k|v, gate|up
   const bool fused = ctx.train_ops;
   // keep_rows: the residual and the MLP continue on those rows only ([N,C]).
-  const torch::Tensor skip = ctx.keep_rows.defined() ? x.reshape({-1, x.size(-1)}).index_select(0, ctx.keep_rows) : x;
+  const torch::Tensor skip = kept_rows(x, ctx);
   auto h = skip + self_attn(input_layernorm(x, ctx.kernels, fused), ctx);                          // [B,T,C]
   return h + mlp(post_attention_layernorm(h, ctx.kernels, fused), ctx.kernels, decoding, fused);  // [B,T,C]
 }
@@ -383,7 +388,7 @@ std::pair<torch::Tensor, torch::Tensor> DecoderLayerImpl::forward_pending(const 
     std::tie(x, normed) = input_layernorm->forward_add(x_in, pending);  // x = x_in + pending
   else
     normed = input_layernorm(x, ctx.kernels, /*train_ops=*/true);
-  const torch::Tensor skip = ctx.keep_rows.defined() ? x.reshape({-1, x.size(-1)}).index_select(0, ctx.keep_rows) : x;
+  const torch::Tensor skip = kept_rows(x, ctx);
   auto [h, normed2] = post_attention_layernorm->forward_add(skip, self_attn(normed, ctx));  // h = skip + attention
   return {h, mlp(normed2, ctx.kernels, /*use_fused=*/false, /*train_ops=*/true)};
 }

@@ -291,6 +291,18 @@ void attention_train_forward(const TrainAttentionArgs& a, int64_t item_begin, in
   std::free(scores);
 }
 
+// Score columns [j0, j1) of one query's backward row: prow[j] = P, srow[j] = scale * P * (dP - delta).
+inline void p_ds_columns(const float* probs, const float* dp, float scale, float delta, int64_t j0, int64_t j1,
+                         float* prow, float* srow) {
+  const vf vscale = splat(scale), vdelta = splat(delta);
+  for (int64_t j = j0; j < j1; j += VW) {
+    const int64_t n = j1 - j;
+    const vf pv = load_n(probs + j, n);
+    store_n(prow + j, pv, n);
+    store_n(srow + j, vscale * pv * (load_n(dp + j, n) - vdelta), n);
+  }
+}
+
 // With P = softmax(scale * S) recomputed from the saved log-sum-exp: dV += P^T dO,
 // dS = P * (dP - rowsum(P * dP)) with dP = dO V^T, dQ = scale * dS K, dK += scale * dS^T Q.
 // Per (row, KV head), in blocks of queries: first each query's P and scale * dS rows over all of the
@@ -360,11 +372,10 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
               exp_shift(probs, a.scale, a.lse[(b * H + h) * Tq + t - q0], probs, len);
               // rowsum(dO * O) = rowsum(P * dP) (O = P V, dP = dO V^T): no read of O
               const float delta = hsum(dot_lanes(probs, dp, len));
-              for (int64_t j = 0; j < len; ++j) {
-                const int64_t c = j < s.plen ? j : Tp + lo[i] + j - s.plen;
-                prow[c] = probs[j];
-                srow[c] = a.scale * probs[j] * (dp[j] - delta);
-              }
+              // Prefix keys j < plen go to column j, own keys to Tp + lo + (j - plen).
+              p_ds_columns(probs, dp, a.scale, delta, 0, s.plen, prow, srow);
+              p_ds_columns(probs, dp, a.scale, delta, s.plen, len, prow + Tp + lo[i] - s.plen,
+                           srow + Tp + lo[i] - s.plen);
               float* dq = a.dq + at;
               if (s.plen > 0) weighted_rows(srow, 1, s.pk, s.pstride, s.plen, D, dq, false);
               weighted_rows(srow + Tp + lo[i], 1, s.k + lo[i] * s.stride, s.stride, own, D, dq, s.plen > 0);

@@ -98,10 +98,13 @@ struct TrainAttentionArgs {
   float scale = 1.0f;
   float* out = nullptr;  // [B, T, H, D] contiguous (forward writes)
   float* lse = nullptr;  // [B, H, T]: log-sum-exp of the scaled scores (forward writes, backward reads)
-  // Backward: dout like out; dq like q (contiguous [B,T,H,D]); dk/dv like k/v (contiguous
-  // [B,T,KV,D]); dprefix_k/v like the prefix (contiguous [B/group,Tp,KV,D]). All overwritten.
+  // Backward: dout like out; dq like q ([B,T,H,D] rows dq_stride apart); dk/dv like k/v ([B,T,KV,D]
+  // rows dkv_stride apart); a stride of 0 means contiguous (H*D, KV*D); dq, dk and dv may be column
+  // ranges of one [B,T,(H+2KV)*D] gradient. dprefix_k/v like the prefix (contiguous [B/group,Tp,KV,D]).
+  // All overwritten.
   const float* dout = nullptr;
   float *dq = nullptr, *dk = nullptr, *dv = nullptr, *dprefix_k = nullptr, *dprefix_v = nullptr;
+  int64_t dq_stride = 0, dkv_stride = 0;
 };
 
 // One AdamW step over elements [begin, end) of a float32 parameter, its gradient and moments, with

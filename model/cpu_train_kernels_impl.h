@@ -221,6 +221,10 @@ inline NextRow next_row(const TrainAttentionArgs& a, int64_t item, int64_t b, in
   return {};
 }
 
+// Row strides of the backward's dq and dk / dv.
+inline int64_t dq_ld(const TrainAttentionArgs& a) { return a.dq_stride > 0 ? a.dq_stride : a.heads * a.head_dim; }
+inline int64_t dkv_ld(const TrainAttentionArgs& a) { return a.dkv_stride > 0 ? a.dkv_stride : a.kv_heads * a.head_dim; }
+
 // Row b's queries (and dO) of KV head g's query heads, its keys and values, for the next row.
 __attribute__((always_inline)) inline void prefetch_row(const TrainAttentionArgs& a, NextRow n, bool backward) {
   if (n.b < 0) return;
@@ -233,9 +237,9 @@ __attribute__((always_inline)) inline void prefetch_row(const TrainAttentionArgs
     return;
   }
   prefetch_rows(a.dout + (n.b * Tq * a.heads + n.g * R) * D, a.heads * D, Tq, R * D, false);
-  prefetch_rows(a.dq + (n.b * Tq * a.heads + n.g * R) * D, a.heads * D, Tq, R * D, true);
-  prefetch_rows(a.dk + (n.b * T * a.kv_heads + n.g) * D, a.kv_heads * D, T, D, true);
-  prefetch_rows(a.dv + (n.b * T * a.kv_heads + n.g) * D, a.kv_heads * D, T, D, true);
+  prefetch_rows(a.dq + n.b * Tq * dq_ld(a) + n.g * R * D, dq_ld(a), Tq, R * D, true);
+  prefetch_rows(a.dk + n.b * T * dkv_ld(a) + n.g * D, dkv_ld(a), T, D, true);
+  prefetch_rows(a.dv + n.b * T * dkv_ld(a) + n.g * D, dkv_ld(a), T, D, true);
 }
 
 // The row of query position t >= first_query of batch row b in q, out, dout, dq ([B, T - first_query, ...]).
@@ -321,6 +325,7 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
   float* sbuf = static_cast<float*>(std::malloc(static_cast<size_t>(8 * lds) * sizeof(float)));  // 4 rows each
   float* dpbuf = sbuf + 4 * lds;
   const size_t row_bytes = static_cast<size_t>(D) * sizeof(float);
+  const int64_t dkv = dkv_ld(a);
   TransposedKeys tk(a);
   int64_t lo[4];
   for (int64_t item = item_begin; item < item_end; ++item) {
@@ -345,8 +350,8 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
       const KeySpan s = key_span(a, b, g);
       transpose_rows(s.k, s.stride, T, D, tk.k, tk.ld);
       transpose_rows(s.v, s.stride, T, D, tk.v, tk.ld);
-      float* dk = a.dk + (b * T * KV + g) * D;  // own key j: + j * KV * D
-      float* dv = a.dv + (b * T * KV + g) * D;
+      float* dk = a.dk + b * T * dkv + g * D;  // own key j: + j * dkv
+      float* dv = a.dv + b * T * dkv + g * D;
       // Query position t's q and dO of query head g * R + r: + r * D.
       auto q_at = [&](int64_t t) { return a.q + query_row(a, b, t) * a.q_stride + g * R * D; };
       auto do_at = [&](int64_t t) { return a.dout + (query_row(a, b, t) * H + g * R) * D; };
@@ -362,7 +367,7 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
             row_tiles(q_at(tt) + r * D, a.q_stride, nq, s, tk.k, tk.ld, tk.pk, tk.pld, lo, t_last, D, sbuf, lds);
             row_tiles(do_at(tt) + r * D, H * D, nq, s, tk.v, tk.ld, tk.pv, tk.pld, lo, t_last, D, dpbuf, lds);
             for (int64_t i = 0; i < nq; ++i) {
-              const int64_t t = tt + i, own = t + 1 - lo[i], len = s.plen + own, at = (query_row(a, b, t) * H + h) * D;
+              const int64_t t = tt + i, own = t + 1 - lo[i], len = s.plen + own;
               float* prow = P + (r * block + t - t0) * L;
               float* srow = dS + (r * block + t - t0) * L;
               std::memset(prow, 0, static_cast<size_t>(L) * sizeof(float));
@@ -376,7 +381,7 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
               p_ds_columns(probs, dp, a.scale, delta, 0, s.plen, prow, srow);
               p_ds_columns(probs, dp, a.scale, delta, s.plen, len, prow + Tp + lo[i] - s.plen,
                            srow + Tp + lo[i] - s.plen);
-              float* dq = a.dq + at;
+              float* dq = a.dq + query_row(a, b, t) * dq_ld(a) + h * D;
               if (s.plen > 0) weighted_rows(srow, 1, s.pk, s.pstride, s.plen, D, dq, false);
               weighted_rows(srow + Tp + lo[i], 1, s.k + lo[i] * s.stride, s.stride, own, D, dq, s.plen > 0);
             }
@@ -387,8 +392,8 @@ void attention_train_backward(const TrainAttentionArgs& a, int64_t item_begin, i
           const bool in_prefix = c < Tp;
           if (in_prefix && c >= s.plen) continue;  // a prefix key this row does not see
           const int64_t j = in_prefix ? c : c - Tp, first = in_prefix ? t0 : imax(t0, j);
-          float* dkj = in_prefix ? dpk + j * KV * D : dk + j * KV * D;
-          float* dvj = in_prefix ? dpv + j * KV * D : dv + j * KV * D;
+          float* dkj = in_prefix ? dpk + j * KV * D : dk + j * dkv;
+          float* dvj = in_prefix ? dpv + j * KV * D : dv + j * dkv;
           // Own key rows are written by their first block (t0 <= j < t1; keys before the first
           // query by the first block), accumulated after; prefix rows accumulate over blocks and
           // the group's rows (zeroed above).

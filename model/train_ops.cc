@@ -127,6 +127,12 @@ class SwigluFn : public torch::autograd::Function<SwigluFn> {
   }
 };
 
+// The rotation's transpose is the same rotation with sin' = -(sin[D/2:], sin[:D/2]).
+torch::Tensor transposed_rotation_sin(const torch::Tensor& sin) {
+  const int64_t half = sin.size(1) / 2;
+  return torch::cat({sin.narrow(1, half, half), sin.narrow(1, 0, half)}, 1).neg_();
+}
+
 class RopeSplitFn : public torch::autograd::Function<RopeSplitFn> {
  public:
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& qkv, const torch::Tensor& cos,
@@ -147,12 +153,11 @@ class RopeSplitFn : public torch::autograd::Function<RopeSplitFn> {
     kv_shape.back() = kv_heads * D;
     return {q.view(shape), k.view(kv_shape), v.view(kv_shape)};
   }
-  // The rotation's transpose is the same rotation with sin' = -(sin[D/2:], sin[:D/2]).
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const torch::Tensor cos = ctx->saved_data["cos"].toTensor(), sin = ctx->saved_data["sin"].toTensor();
     const int64_t H = ctx->saved_data["heads"].toInt(), KV = ctx->saved_data["kv_heads"].toInt();
-    const int64_t D = cos.size(1), half = D / 2, N = cos.size(0), W = (H + 2 * KV) * D;
-    const torch::Tensor sin_t = torch::cat({sin.narrow(1, half, half), sin.narrow(1, 0, half)}, 1).neg_();
+    const int64_t D = cos.size(1), N = cos.size(0), W = (H + 2 * KV) * D;
+    const torch::Tensor sin_t = transposed_rotation_sin(sin);
     const auto& like = grads[0].defined() ? grads[0] : grads[1].defined() ? grads[1] : grads[2];
     torch::Tensor dx = torch::empty({N, W}, like.options());
     const int64_t widths[3] = {H * D, KV * D, KV * D}, heads[2] = {H, KV};
@@ -254,6 +259,78 @@ class AttentionFn : public torch::autograd::Function<AttentionFn> {
   }
 };
 
+// RoPE and attention over one packed qkv [B,T,(H+2KV)*D] (no prefix, every query position): q and
+// k are rotated in place in qkv and the kernels read q, k, v as its column ranges; the backward
+// writes dq, dk, dv into one packed gradient and rotates its q and k columns back in place. The same
+// values as train_rope_split + train_attention, without their separate q, k, v copies and gradient
+// copies. Not marked dirty: qkv is a projection's output that nothing else reads (a dirty view
+// would cost autograd a copy of the whole gradient), and the values saved for backward are the
+// rotated ones, saved after the rotation.
+class RopeAttentionFn : public torch::autograd::Function<RopeAttentionFn> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& qkv, const torch::Tensor& cos,
+                               const torch::Tensor& sin, const torch::Tensor& first_key, int64_t heads,
+                               int64_t kv_heads) {
+    torch::Tensor x = qkv.view({-1, qkv.size(-1)});
+    native_rope_into(x, 0, x, 0, heads + kv_heads, cos, sin);
+    cpu::TrainAttentionArgs a = packed_args(qkv, first_key, heads, kv_heads);
+    torch::Tensor out = torch::empty({a.batch, a.tokens, heads * a.head_dim}, qkv.options());
+    torch::Tensor lse = torch::empty({a.batch, heads, a.tokens}, qkv.options());
+    a.out = out.data_ptr<float>();
+    a.lse = lse.data_ptr<float>();
+    const auto& kern = cpu::kernels();
+    at::parallel_for(0, a.batch * kv_heads, 1, [&](int64_t i0, int64_t i1) { kern.attention_train_forward(a, i0, i1); });
+    ctx->save_for_backward({qkv});
+    ctx->saved_data["lse"] = lse;
+    ctx->saved_data["cos"] = cos;
+    ctx->saved_data["sin"] = sin;
+    ctx->saved_data["first_key"] = first_key;
+    ctx->saved_data["heads"] = heads;
+    ctx->saved_data["kv_heads"] = kv_heads;
+    return out;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const torch::Tensor qkv = ctx->get_saved_variables()[0];
+    const int64_t H = ctx->saved_data["heads"].toInt(), KV = ctx->saved_data["kv_heads"].toInt();
+    const torch::Tensor lse = ctx->saved_data["lse"].toTensor();
+    cpu::TrainAttentionArgs a = packed_args(qkv, ctx->saved_data["first_key"].toTensor(), H, KV);
+    torch::Tensor dqkv = torch::empty_like(qkv);
+    const torch::Tensor dout = grads[0].contiguous();
+    const int64_t W = qkv.size(-1), D = a.head_dim;
+    a.lse = const_cast<float*>(lse.data_ptr<float>());
+    a.dout = dout.data_ptr<float>();
+    a.dq = dqkv.data_ptr<float>();
+    a.dk = a.dq + H * D;
+    a.dv = a.dq + (H + KV) * D;
+    a.dq_stride = a.dkv_stride = W;
+    const auto& kern = cpu::kernels();
+    at::parallel_for(0, a.batch * KV, 1, [&](int64_t i0, int64_t i1) { kern.attention_train_backward(a, i0, i1); });
+    const torch::Tensor cos = ctx->saved_data["cos"].toTensor(), sin = ctx->saved_data["sin"].toTensor();
+    torch::Tensor dx = dqkv.view({-1, W});
+    native_rope_into(dx, 0, dx, 0, H + KV, cos, transposed_rotation_sin(sin));
+    return {dqkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+
+ private:
+  static cpu::TrainAttentionArgs packed_args(const torch::Tensor& qkv, const torch::Tensor& first_key, int64_t heads,
+                                             int64_t kv_heads) {
+    cpu::TrainAttentionArgs a;
+    const int64_t W = qkv.size(2), D = W / (heads + 2 * kv_heads);
+    a.batch = qkv.size(0);
+    a.tokens = qkv.size(1);
+    a.heads = heads;
+    a.kv_heads = kv_heads;
+    a.head_dim = D;
+    a.scale = float(1.0 / std::sqrt(double(D)));
+    a.q = qkv.data_ptr<float>();
+    a.k = a.q + heads * D;
+    a.v = a.q + (heads + kv_heads) * D;
+    a.q_stride = a.kv_stride = W;
+    if (first_key.numel() > 0) a.first_key = first_key.data_ptr<int64_t>();
+    return a;
+  }
+};
+
 }  // namespace
 
 bool train_ops_enabled() {
@@ -332,6 +409,26 @@ torch::Tensor train_attention(const torch::Tensor& q, const torch::Tensor& k, co
     plen = prefix->length.to(torch::kCPU).contiguous();
   }
   return AttentionFn::apply(q.contiguous(), k.contiguous(), v.contiguous(), pk, pv, fk, plen, heads, kv_heads, group);
+}
+
+torch::Tensor train_rope_attention(const torch::Tensor& qkv, int64_t heads, int64_t kv_heads, const torch::Tensor& cos,
+                                   const torch::Tensor& sin, const torch::Tensor& first_key) {
+  R1_CHECK(train_ops_apply(qkv) && qkv.dim() == 3 && qkv.is_contiguous() && heads > 0 && kv_heads > 0 &&
+               heads % kv_heads == 0 && cos.dim() == 2 && cos.sizes() == sin.sizes() && cos.size(1) % 2 == 0 &&
+               qkv.size(2) == (heads + 2 * kv_heads) * cos.size(1) && cos.size(0) == qkv.size(0) * qkv.size(1) &&
+               cos.is_contiguous() && sin.is_contiguous() && cos.scalar_type() == torch::kFloat32 &&
+               sin.scalar_type() == torch::kFloat32,
+           "train_rope_attention: expected a contiguous CPU float32 qkv [B,T,(H+2KV)*D] and contiguous float32 "
+           "cos/sin [B*T, D], got ",
+           qkv.sizes(), " with ", heads, "/", kv_heads, " heads and ", cos.sizes());
+  torch::Tensor fk = none();
+  if (first_key.defined()) {
+    R1_CHECK(first_key.is_cpu() && first_key.scalar_type() == torch::kLong &&
+                 first_key.numel() == qkv.size(0) * qkv.size(1),
+             "train_rope_attention: first_key must be [B*T] int64 on the CPU, got ", first_key.sizes());
+    fk = first_key.contiguous();
+  }
+  return RopeAttentionFn::apply(qkv, cos, sin, fk, heads, kv_heads);
 }
 
 torch::Tensor first_keys_from_segments(const torch::Tensor& segments) {

@@ -59,6 +59,14 @@ torch::Tensor train_attention(const torch::Tensor& q, const torch::Tensor& k, co
                               int64_t kv_heads, const torch::Tensor& first_key,
                               const TrainAttentionPrefix* prefix = nullptr);
 
+// train_rope_split then train_attention (no prefix, every query position) as one node over the
+// packed qkv [B,T,(H+2KV)*D], contiguous: q and k are rotated in place in qkv, which nothing else
+// may read afterwards nor have saved for a backward (a projection's output), the kernels read q, k,
+// v where they lie, and the backward writes one qkv gradient. The same values as the two apart,
+// without their copies.
+torch::Tensor train_rope_attention(const torch::Tensor& qkv, int64_t heads, int64_t kv_heads, const torch::Tensor& cos,
+                                   const torch::Tensor& sin, const torch::Tensor& first_key);
+
 // first_key for packed rows from their segments [B,T] (a document is a run of one segment id):
 // [B*T] int64 CPU. Undefined when some segment id appears in two runs of a row (then the mask is
 // not "from the run's start", and the caller keeps the masked path).

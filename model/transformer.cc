@@ -296,6 +296,10 @@ torch::Tensor AttentionImpl::project_out(const torch::Tensor& y, const ForwardCo
 
 torch::Tensor AttentionImpl::forward_train(const torch::Tensor& qkv, const ForwardContext& ctx) {
   const int64_t B = qkv.size(0), T = qkv.size(1), H = n_heads_, KV = n_kv_, D = head_dim_;
+  // qkv is this forward's own projection: rotated in place and read where it lies, unless its
+  // rotated K/V are recorded or a prefix comes first.
+  if (ctx.record == nullptr && ctx.prefix == nullptr && qkv.is_contiguous())
+    return project_out(train_rope_attention(qkv, H, KV, ctx.cos, ctx.sin, ctx.first_key), ctx);
   const auto qkv_rot = train_rope_split(qkv, H, KV, ctx.cos, ctx.sin);
   const torch::Tensor &q = qkv_rot[0], &k = qkv_rot[1], &v = qkv_rot[2];  // [B,T,H*D], [B,T,KV*D] x 2
   if (ctx.record != nullptr) {  // PrefixKv's layout [B,KV,T,D]: views of the [B,T,KV,D] tensors

@@ -191,10 +191,10 @@ cpu::TrainAttentionArgs attention_args(const torch::Tensor& q, const torch::Tens
   a.head_dim = q.size(2) / heads;
   a.scale = float(1.0 / std::sqrt(double(a.head_dim)));
   a.q = q.data_ptr<float>();
-  a.q_stride = q.size(2);
+  a.q_stride = q.stride(1);  // q, k, v may be column ranges of one packed qkv
   a.k = k.data_ptr<float>();
   a.v = v.data_ptr<float>();
-  a.kv_stride = k.size(2);
+  a.kv_stride = k.stride(1);
   if (first_key.numel() > 0) a.first_key = first_key.data_ptr<int64_t>();
   if (pk.numel() > 0) {
     a.prefix_k = pk.data_ptr<float>();
@@ -207,6 +207,29 @@ cpu::TrainAttentionArgs attention_args(const torch::Tensor& q, const torch::Tens
   return a;
 }
 
+// The forward kernels over a (inputs set): out [B, Tq, H*D] and the log-sum-exp [B, H, Tq].
+std::pair<torch::Tensor, torch::Tensor> run_attention_forward(cpu::TrainAttentionArgs& a,
+                                                              const torch::TensorOptions& options) {
+  const int64_t Tq = a.tokens - a.first_query;
+  torch::Tensor out = torch::empty({a.batch, Tq, a.heads * a.head_dim}, options);
+  torch::Tensor lse = torch::empty({a.batch, a.heads, Tq}, options);
+  a.out = out.data_ptr<float>();
+  a.lse = lse.data_ptr<float>();
+  const auto& kern = cpu::kernels();
+  at::parallel_for(0, a.batch / a.group * a.kv_heads, 1,
+                   [&](int64_t i0, int64_t i1) { kern.attention_train_forward(a, i0, i1); });
+  return {out, lse};
+}
+
+// The backward kernels over a (gradient outputs set) from the forward's lse and dout.
+void run_attention_backward(cpu::TrainAttentionArgs& a, const torch::Tensor& lse, const torch::Tensor& dout) {
+  a.lse = const_cast<float*>(lse.data_ptr<float>());
+  a.dout = dout.data_ptr<float>();
+  const auto& kern = cpu::kernels();
+  at::parallel_for(0, a.batch / a.group * a.kv_heads, 1,
+                   [&](int64_t i0, int64_t i1) { kern.attention_train_backward(a, i0, i1); });
+}
+
 class AttentionFn : public torch::autograd::Function<AttentionFn> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
@@ -214,13 +237,7 @@ class AttentionFn : public torch::autograd::Function<AttentionFn> {
                                const torch::Tensor& first_key, const torch::Tensor& prefix_len, int64_t heads,
                                int64_t kv_heads, int64_t group) {
     cpu::TrainAttentionArgs a = attention_args(q, k, v, pk, pv, first_key, prefix_len, heads, kv_heads, group);
-    torch::Tensor out = torch::empty_like(q);
-    torch::Tensor lse = torch::empty({a.batch, heads, q.size(1)}, q.options());
-    a.out = out.data_ptr<float>();
-    a.lse = lse.data_ptr<float>();
-    const auto& kern = cpu::kernels();
-    at::parallel_for(0, a.batch / a.group * kv_heads, 1,
-                     [&](int64_t i0, int64_t i1) { kern.attention_train_forward(a, i0, i1); });
+    const auto [out, lse] = run_attention_forward(a, q.options());
     ctx->save_for_backward({q, k, v, pk, pv});
     ctx->saved_data["lse"] = lse;
     ctx->saved_data["first_key"] = first_key;
@@ -243,8 +260,6 @@ class AttentionFn : public torch::autograd::Function<AttentionFn> {
     const bool prefix = pk.numel() > 0;
     torch::Tensor dpk = prefix ? torch::empty_like(pk) : torch::Tensor();
     torch::Tensor dpv = prefix ? torch::empty_like(pv) : torch::Tensor();
-    a.lse = const_cast<float*>(lse.data_ptr<float>());
-    a.dout = dout.data_ptr<float>();
     a.dq = dq.data_ptr<float>();
     a.dk = dk.data_ptr<float>();
     a.dv = dv.data_ptr<float>();
@@ -252,9 +267,7 @@ class AttentionFn : public torch::autograd::Function<AttentionFn> {
       a.dprefix_k = dpk.data_ptr<float>();
       a.dprefix_v = dpv.data_ptr<float>();
     }
-    const auto& kern = cpu::kernels();
-    at::parallel_for(0, a.batch / a.group * kv_heads, 1,
-                     [&](int64_t i0, int64_t i1) { kern.attention_train_backward(a, i0, i1); });
+    run_attention_backward(a, lse, dout);
     return {dq, dk, dv, dpk, dpv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -274,12 +287,7 @@ class RopeAttentionFn : public torch::autograd::Function<RopeAttentionFn> {
     torch::Tensor x = qkv.view({-1, qkv.size(-1)});
     native_rope_into(x, 0, x, 0, heads + kv_heads, cos, sin);
     cpu::TrainAttentionArgs a = packed_args(qkv, first_key, heads, kv_heads);
-    torch::Tensor out = torch::empty({a.batch, a.tokens, heads * a.head_dim}, qkv.options());
-    torch::Tensor lse = torch::empty({a.batch, heads, a.tokens}, qkv.options());
-    a.out = out.data_ptr<float>();
-    a.lse = lse.data_ptr<float>();
-    const auto& kern = cpu::kernels();
-    at::parallel_for(0, a.batch * kv_heads, 1, [&](int64_t i0, int64_t i1) { kern.attention_train_forward(a, i0, i1); });
+    const auto [out, lse] = run_attention_forward(a, qkv.options());
     ctx->save_for_backward({qkv});
     ctx->saved_data["lse"] = lse;
     ctx->saved_data["cos"] = cos;
@@ -295,16 +303,12 @@ class RopeAttentionFn : public torch::autograd::Function<RopeAttentionFn> {
     const torch::Tensor lse = ctx->saved_data["lse"].toTensor();
     cpu::TrainAttentionArgs a = packed_args(qkv, ctx->saved_data["first_key"].toTensor(), H, KV);
     torch::Tensor dqkv = torch::empty_like(qkv);
-    const torch::Tensor dout = grads[0].contiguous();
     const int64_t W = qkv.size(-1), D = a.head_dim;
-    a.lse = const_cast<float*>(lse.data_ptr<float>());
-    a.dout = dout.data_ptr<float>();
     a.dq = dqkv.data_ptr<float>();
     a.dk = a.dq + H * D;
     a.dv = a.dq + (H + KV) * D;
     a.dq_stride = a.dkv_stride = W;
-    const auto& kern = cpu::kernels();
-    at::parallel_for(0, a.batch * KV, 1, [&](int64_t i0, int64_t i1) { kern.attention_train_backward(a, i0, i1); });
+    run_attention_backward(a, lse, grads[0].contiguous());
     const torch::Tensor cos = ctx->saved_data["cos"].toTensor(), sin = ctx->saved_data["sin"].toTensor();
     torch::Tensor dx = dqkv.view({-1, W});
     native_rope_into(dx, 0, dx, 0, H + KV, cos, transposed_rotation_sin(sin));
@@ -312,22 +316,13 @@ class RopeAttentionFn : public torch::autograd::Function<RopeAttentionFn> {
   }
 
  private:
+  // q, k, v as column ranges of qkv.
   static cpu::TrainAttentionArgs packed_args(const torch::Tensor& qkv, const torch::Tensor& first_key, int64_t heads,
                                              int64_t kv_heads) {
-    cpu::TrainAttentionArgs a;
-    const int64_t W = qkv.size(2), D = W / (heads + 2 * kv_heads);
-    a.batch = qkv.size(0);
-    a.tokens = qkv.size(1);
-    a.heads = heads;
-    a.kv_heads = kv_heads;
-    a.head_dim = D;
-    a.scale = float(1.0 / std::sqrt(double(D)));
-    a.q = qkv.data_ptr<float>();
-    a.k = a.q + heads * D;
-    a.v = a.q + (heads + kv_heads) * D;
-    a.q_stride = a.kv_stride = W;
-    if (first_key.numel() > 0) a.first_key = first_key.data_ptr<int64_t>();
-    return a;
+    const int64_t D = qkv.size(2) / (heads + 2 * kv_heads);
+    return attention_args(qkv.narrow(2, 0, heads * D), qkv.narrow(2, heads * D, kv_heads * D),
+                          qkv.narrow(2, (heads + kv_heads) * D, kv_heads * D), none(), none(), first_key, none(), heads,
+                          kv_heads, 1);
   }
 };
 

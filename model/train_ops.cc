@@ -382,8 +382,8 @@ torch::Tensor train_attention(const torch::Tensor& q, const torch::Tensor& k, co
            k.sizes(),
            ", ", v.sizes(), " for ", heads, "/", kv_heads, " heads");
   const int64_t B = q.size(0), T = k.size(1);
-  R1_CHECK(q.size(1) == T || (!first_key.defined() && prefix == nullptr),
-           "train_attention: queries at the last ", q.size(1), " of ", T, " positions take no first_key or prefix");
+  R1_CHECK(q.size(1) == T || !first_key.defined(),
+           "train_attention: queries at the last ", q.size(1), " of ", T, " positions take no first_key");
   torch::Tensor fk = none(), pk = none(), pv = none(), plen = none();
   int64_t group = 1;
   if (first_key.defined()) {

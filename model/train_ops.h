@@ -54,7 +54,7 @@ struct TrainAttentionPrefix {
 // causal within each row; with first_key ([B*T] int64 CPU) query t sees own keys [first_key, t]
 // only (packed rows); with a prefix, its first `length` keys come first. Returns [B,T,H*D].
 // q may hold the last Tq < T positions only ([B,Tq,H*D]: the rest predict nothing a loss reads;
-// without first_key or prefix): the result is then those positions' [B,Tq,H*D].
+// without first_key): the result is then those positions' [B,Tq,H*D].
 torch::Tensor train_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t heads,
                               int64_t kv_heads, const torch::Tensor& first_key,
                               const TrainAttentionPrefix* prefix = nullptr);

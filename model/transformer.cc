@@ -306,16 +306,20 @@ torch::Tensor AttentionImpl::forward_train(const torch::Tensor& qkv, const Forwa
     ctx.record->k[layer_] = k.view({B, T, KV, D}).transpose(1, 2);
     ctx.record->v[layer_] = v.view({B, T, KV, D}).transpose(1, 2);
   }
-  TrainAttentionPrefix prefix;
-  if (ctx.prefix != nullptr) {
-    const torch::Tensor& pk = ctx.prefix->k[layer_];  // [P,KV,Tp,D]
-    prefix.k = pk.transpose(1, 2).reshape({pk.size(0), pk.size(2), KV * D});
-    prefix.v = ctx.prefix->v[layer_].transpose(1, 2).reshape({pk.size(0), pk.size(2), KV * D});
-    prefix.length = ctx.prefix_length;
-    prefix.group = ctx.rows_per_prefix;
-  }
+  const TrainAttentionPrefix prefix = train_prefix(ctx);
   auto y = train_attention(q, k, v, H, KV, ctx.first_key, ctx.prefix != nullptr ? &prefix : nullptr);  // [B,T,H*D]
   return project_out(y, ctx);
+}
+
+TrainAttentionPrefix AttentionImpl::train_prefix(const ForwardContext& ctx) const {
+  TrainAttentionPrefix prefix;
+  if (ctx.prefix == nullptr) return prefix;
+  const torch::Tensor& pk = ctx.prefix->k[layer_];  // [P,KV,Tp,D]
+  prefix.k = pk.transpose(1, 2).reshape({pk.size(0), pk.size(2), n_kv_ * head_dim_});
+  prefix.v = ctx.prefix->v[layer_].transpose(1, 2).reshape({pk.size(0), pk.size(2), n_kv_ * head_dim_});
+  prefix.length = ctx.prefix_length;
+  prefix.group = ctx.rows_per_prefix;
+  return prefix;
 }
 
 torch::Tensor AttentionImpl::forward_train_last_queries(const torch::Tensor& x, const ForwardContext& ctx) {
@@ -329,7 +333,10 @@ torch::Tensor AttentionImpl::forward_train_last_queries(const torch::Tensor& x, 
   };
   const torch::Tensor q_rot = train_rope_split(q, H, 0, from_q0(ctx.cos), from_q0(ctx.sin))[0];
   const auto kv_rot = train_rope_split(kv, 0, KV, ctx.cos, ctx.sin);
-  return project_out(train_attention(q_rot, kv_rot[1], kv_rot[2], H, KV, torch::Tensor()), ctx);  // y [B,Tq,H*D]
+  const TrainAttentionPrefix prefix = train_prefix(ctx);
+  return project_out(train_attention(q_rot, kv_rot[1], kv_rot[2], H, KV, torch::Tensor(),
+                                     ctx.prefix != nullptr ? &prefix : nullptr),
+                     ctx);  // y [B,Tq,H*D]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,6 +490,27 @@ torch::Tensor TransformerImpl::forward_hidden_rows(const torch::Tensor& ids, con
   return hidden_states(ids, positions, nullptr, nullptr, segments, keep.to(device()));
 }
 
+namespace {
+// The last layer's context for a loss over `keep` ([N] indices into B x T rows; undefined: all):
+// o_proj, the MLP and the final norm on those rows only, and with the fused training ops (no
+// per-query key ranges) queries only from the first kept position on: before it, keys only.
+ForwardContext last_layer_context(const ForwardContext& ctx, const torch::Tensor& keep, int64_t B, int64_t T) {
+  ForwardContext last = ctx;
+  last.keep_rows = keep;
+  if (!keep.defined() || keep.numel() == 0 || !ctx.train_ops || ctx.cache != nullptr || ctx.first_key.defined())
+    return last;
+  const torch::Tensor t = keep.remainder(T);
+  const int64_t q0 = t.min().item<int64_t>(), Tq = T - q0;
+  if (q0 == 0) return last;
+  last.first_query = q0;
+  const auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(keep.device());
+  const torch::Tensor all = (torch::arange(B, long_opts) * T).unsqueeze(1) + torch::arange(q0, T, long_opts);
+  if (keep.numel() != B * Tq || !torch::equal(keep, all.reshape({-1})))
+    last.query_rows = keep.div(T, "floor") * Tq + (t - q0);
+  return last;
+}
+}  // namespace
+
 torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const torch::Tensor& positions, KvCache* cache,
                                              const std::vector<int64_t>* rows, const torch::Tensor& segments,
                                              const torch::Tensor& keep) {
@@ -522,20 +550,7 @@ torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const tor
     ctx.sin = sin.unsqueeze(2).to(x.scalar_type());
   }
   const bool recompute = checkpointing() && cache == nullptr;
-  ForwardContext last_ctx = ctx;
-  last_ctx.keep_rows = keep;  // undefined: all rows
-  if (keep.defined() && keep.numel() > 0 && ctx.train_ops && cache == nullptr && !ctx.first_key.defined()) {
-    // The last layer's positions before the first kept one are keys only.
-    const torch::Tensor t = keep.remainder(T);
-    const int64_t q0 = t.min().item<int64_t>(), Tq = T - q0;
-    if (q0 > 0) {
-      last_ctx.first_query = q0;
-      const auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(keep.device());
-      const torch::Tensor all = (torch::arange(B, long_opts) * T).unsqueeze(1) + torch::arange(q0, T, long_opts);
-      if (keep.numel() != B * Tq || !torch::equal(keep, all.reshape({-1})))
-        last_ctx.query_rows = keep.div(T, "floor") * Tq + (t - q0);
-    }
-  }
+  const ForwardContext last_ctx = last_layer_context(ctx, keep, B, T);
   if (ctx.train_ops && !recompute && cache == nullptr) {  // each residual add inside the norm after it
     torch::Tensor pending;
     for (size_t l = 0; l < layers->size(); ++l)
@@ -561,13 +576,16 @@ torch::Tensor TransformerImpl::hidden_states(const torch::Tensor& ids, const tor
 
 SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& prompt_ids,
                                                           const std::vector<int64_t>& prompt_lengths,
-                                                          const torch::Tensor& completion_ids, int64_t group_size) {
+                                                          const torch::Tensor& completion_ids, int64_t group_size,
+                                                          const torch::Tensor& keep) {
   const int64_t P = prompt_ids.size(0), Tp = prompt_ids.size(1), G = group_size;
   R1_CHECK(prompt_ids.dim() == 2 && completion_ids.dim() == 2 && G >= 1 && completion_ids.size(0) == P * G &&
                int64_t(prompt_lengths.size()) == P,
            "Transformer::forward_shared_prefix: prompts ", prompt_ids.sizes(), ", ", prompt_lengths.size(),
            " lengths, completions ", completion_ids.sizes(), ", group size ", G);
   const int64_t Tc = completion_ids.size(1), R = cfg_.n_rep();
+  R1_CHECK(!keep.defined() || (keep.dim() == 1 && keep.scalar_type() == torch::kLong),
+           "Transformer::forward_shared_prefix: keep must be [N] int64 completion row indices");
   const auto dev = device();
   AutocastScope autocast(compute_.autocast, dev, compute_.autocast_dtype);
   auto long_opts = torch::TensorOptions().dtype(torch::kLong);
@@ -635,12 +653,24 @@ SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& p
     }
     xp = x.narrow(0, 0, np).view({P, Tp, C});
     xc = x.narrow(0, np, x.size(0) - np).view({P * G, Tc, C});
-  } else {
-    for (const auto& layer : *layers) {
-      auto& l = *layer->as<DecoderLayer>();
-      xp = l.forward(xp, pctx);  // records this layer's prompt K/V
-      xc = l.forward(xc, cctx);  // attends to them
+    if (keep.defined()) xc = xc.reshape({-1, C}).index_select(0, keep.to(dev));
+    return {norm(xp, kernels_, fused), norm(xc, kernels_, fused)};
+  }
+  const size_t L = layers->size();
+  const ForwardContext last = last_layer_context(cctx, keep.defined() ? keep.to(dev) : keep, P * G, Tc);
+  if (fused) {  // each residual add inside the norm after it, as in hidden_states
+    torch::Tensor pending_p, pending_c;
+    for (size_t l = 0; l < L; ++l) {
+      auto& layer = *(*layers)[l]->as<DecoderLayer>();
+      std::tie(xp, pending_p) = layer.forward_pending(xp, pending_p, pctx);  // records this layer's prompt K/V
+      std::tie(xc, pending_c) = layer.forward_pending(xc, pending_c, l + 1 == L ? last : cctx);  // attends to them
     }
+    return {norm->forward_add(xp, pending_p).second, norm->forward_add(xc, pending_c).second};
+  }
+  for (size_t l = 0; l < L; ++l) {
+    auto& layer = *(*layers)[l]->as<DecoderLayer>();
+    xp = layer.forward(xp, pctx);
+    xc = layer.forward(xc, l + 1 == L ? last : cctx);
   }
   return {norm(xp, kernels_, fused), norm(xc, kernels_, fused)};
 }

@@ -82,7 +82,7 @@ struct ForwardContext {
   // The layer's attention runs over all rows (they are keys), o_proj and the MLP only on these,
   // and it returns [N, C]. Without a cache only.
   torch::Tensor keep_rows;
-  // With keep_rows and the fused training ops (no packing, no prefix): the last layer's queries
+  // With keep_rows and the fused training ops (no packing): the last layer's queries
   // (q projection, RoPE, attention rows) only at positions t >= first_query, the smallest kept t
   // (0: at all); query_rows are keep_rows as indices into those B * (T - first_query) rows
   // (undefined: all of them, in order).
@@ -124,6 +124,8 @@ class AttentionImpl : public torch::nn::Module {
   torch::Tensor forward_train(const torch::Tensor& qkv, const ForwardContext& ctx);
   // The same with queries from ctx.first_query on (x [B,T,C]): q projected from those rows only.
   torch::Tensor forward_train_last_queries(const torch::Tensor& x, const ForwardContext& ctx);
+  // The prompt K/V this layer's completion rows attend to first (ctx.prefix set).
+  TrainAttentionPrefix train_prefix(const ForwardContext& ctx) const;
   // [..., (H + 2*KV) * D]: q | k | v, from the fused weight when it is valid; else with
   // concat_weights (training) one matmul on the weights concatenated for this call; else, and with an
   // active adapter, three projections.
@@ -205,8 +207,11 @@ class TransformerImpl : public torch::nn::Module {
   // prompt_lengths[p] real tokens; completion_ids [P*G, Tc] right-padded, rows p*G .. p*G+G-1
   // continuing prompt p at positions prompt_lengths[p] + t. Equal to forward_hidden on the
   // concatenated rows (up to float rounding), at the cost of P instead of P*G prompts.
+  // With `keep` ([N] int64 indices into the P*G*Tc completion rows) the completion's hidden states
+  // only at those rows, [N,C], as forward_hidden_rows does (SFT rows sharing their first tokens).
   SharedPrefixHidden forward_shared_prefix(const torch::Tensor& prompt_ids, const std::vector<int64_t>& prompt_lengths,
-                                           const torch::Tensor& completion_ids, int64_t group_size);
+                                           const torch::Tensor& completion_ids, int64_t group_size,
+                                           const torch::Tensor& keep = {});
   // lm_head applied to hidden [..., C] -> float32 logits [..., V] (ATen: the reference arithmetic).
   torch::Tensor logits_from_hidden(const torch::Tensor& hidden);
   // The same for decoding: the batch-invariant native kernel on CPU float32, else as above.

@@ -8,6 +8,7 @@
 //     parallel_micro_batches: 0   # micro-batches at once, one thread each (CPU); 0 = one per `threads`
 //     packing: false        # pack examples into rows (sft/sft_packing.h); micro_batch_size then counts rows
 //     packing_length: 0     # tokens per packed row; 0 = the longest example of the step
+//     share_prefix: true    # tokens every row of a micro-batch opens with (untargeted) run once
 //     lr: 2.0e-3            # peak, after warmup_steps; cosine to min_lr
 //     checkpoint_every: 100 # a re-run resumes from RUN_DIR/<name>/checkpoint
 //     dataset: rs           # optional: an earlier stage's data.jsonl, or a path (default: the task's SFT records)
@@ -38,6 +39,7 @@ void read_sft_train_options(ConfigNode& node, SftTrainOptions& t) {
   node.read("parallel_micro_batches", o.parallel_micro_batches);
   node.read("packing", o.packing);
   node.read("packing_length", o.packing_length);
+  node.read("share_prefix", o.share_prefix);
   node.read("lr", o.lr);
   node.read("min_lr", o.min_lr);
   node.read("warmup_steps", o.warmup_steps);

@@ -137,4 +137,17 @@ SftBatch drop_untargeted_tail(SftBatch batch) {
   return batch;
 }
 
+void mark_shared_prefix(SftBatch& batch) {
+  batch.shared_prefix = 0;
+  const int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1);
+  if (batch.segments.defined() || B < 2 || T < 2) return;
+  // Columns whose token and position equal row 0's in every row, and that no row learns.
+  const torch::Tensor same = batch.input_ids.eq(batch.input_ids.narrow(0, 0, 1)).all(0)
+                                 .logical_and(batch.positions.eq(batch.positions.narrow(0, 0, 1)).all(0))
+                                 .logical_and(batch.targets.eq(-100).all(0));
+  const torch::Tensor breaks = same.logical_not().nonzero();
+  const int64_t p = breaks.numel() > 0 ? breaks[0][0].item<int64_t>() : T;
+  batch.shared_prefix = std::min(p, T - 1);
+}
+
 }  // namespace r1kit::sft

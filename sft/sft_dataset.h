@@ -78,6 +78,9 @@ struct SftBatch {
   torch::Tensor segments;   // packed: [B, T] int64, equal = one example; undefined = one example per row
   int64_t num_target_tokens = 0;
   int64_t num_tokens = 0;   // real (not padding) tokens
+  // Unpacked rows whose first shared_prefix tokens (and positions) are the same in every row, none
+  // of them a target (mark_shared_prefix): the loss runs those once (Transformer::forward_shared_prefix).
+  int64_t shared_prefix = 0;
 };
 
 SftBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id);
@@ -86,5 +89,12 @@ SftBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id);
 // predicts nothing): with causal attention no earlier position sees them, so the loss and its
 // gradients are unchanged and a step does 1/T less work. Token counts are kept.
 SftBatch drop_untargeted_tail(SftBatch batch);
+
+// Sets batch.shared_prefix to the number of leading columns that hold one token and one position
+// in every row and no target (a chat template's system prompt, a task's fixed opening), at most
+// T - 1; 0 for packed or single-row batches. Their hidden states are the same in every row, so the
+// forward can compute them once and let every row attend to them: (B - 1) * shared_prefix fewer
+// rows through every layer, the same loss up to float rounding.
+void mark_shared_prefix(SftBatch& batch);
 
 }  // namespace r1kit::sft

@@ -178,6 +178,16 @@ torch::Tensor sft_forward_hidden(Transformer& model, const SftBatch& batch, cons
   const torch::Device device = model->device();
   const torch::Tensor ids = batch.input_ids.to(device), positions = batch.positions.to(device);
   const torch::Tensor segments = batch.segments.defined() ? batch.segments.to(device) : torch::Tensor();
+  const int64_t p = batch.shared_prefix, B = ids.size(0), T = ids.size(1);
+  if (rows.defined() && p > 0 && !segments.defined()) {
+    // The common prefix once, every row continuing it; rows (all at t >= p: no target before) as
+    // indices into the B x (T - p) continuation rows.
+    const torch::Tensor r = rows.to(device);
+    return model
+        ->forward_shared_prefix(ids.narrow(0, 0, 1).narrow(1, 0, p).contiguous(), {p},
+                                ids.narrow(1, p, T - p).contiguous(), B, r.div(T, "floor") * (T - p) + r.remainder(T) - p)
+        .completion;
+  }
   if (rows.defined()) return model->forward_hidden_rows(ids, positions, segments, rows);
   if (segments.defined()) return model->forward_hidden_packed(ids, positions, segments);
   return model->forward_hidden(ids, positions);
@@ -305,6 +315,7 @@ SftRunResult run_sft(Transformer& model, const SftBatchSource& source, const Sft
       n_real += b.num_tokens;
       n_slots += b.input_ids.numel();
       b = drop_untargeted_tail(std::move(b));  // the last tokens predict nothing: not run
+      if (opts.share_prefix) mark_shared_prefix(b);
     }
     const std::vector<double> counts = dp.sum({n_targets, n_real, n_slots});
     n_targets = counts[0];

@@ -46,6 +46,9 @@ struct SftOptions {
   // only to itself with positions from 0, and micro_batch_size then counts packed rows (0: all rows
   // in one, or split over parallel_micro_batches). The loss is still divided by the step's target
   // tokens, so a packed step equals the unpacked one up to float rounding, with less padding.
+  // Unpacked micro-batches whose rows all open with the same untargeted tokens run those once
+  // (mark_shared_prefix in sft/sft_dataset.h): the same loss up to float rounding, less work.
+  bool share_prefix = true;
   bool packing = false;
   int64_t packing_length = 0;      // tokens per packed row; 0 = the longest example of the step
   LoraOptions lora;                // r > 0: train a LoRA adapter (model/lora.h) on the frozen model

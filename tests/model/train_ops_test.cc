@@ -382,6 +382,49 @@ TEST_P(TrainOpsModel, ForwardsAndGradientsMatchTheEagerOps) {
   }
 }
 
+// Rows that share their first p tokens: the prefix run once (forward_shared_prefix with keep) gives
+// forward_hidden_rows' hidden states and parameter gradients, with the fused ops on and off; kept
+// rows from a later position on in some rows only, so the last layer's query subset is gathered.
+TEST_P(TrainOpsModel, SharedPrefixWithKeptRowsEqualsForwardHiddenRows) {
+  torch::manual_seed(10);
+  ModelConfig cfg = test::tiny_config(GetParam());
+  Transformer model(cfg);
+  model->train();
+  const int64_t B = 4, T = 9, p = 3;
+  torch::Tensor ids = torch::randint(4, cfg.vocab_size, {B, T}, torch::kLong);
+  ids.narrow(1, 0, p).copy_(ids.narrow(0, 0, 1).narrow(1, 0, p).expand({B, p}));
+  const auto pos = torch::arange(T).unsqueeze(0).expand({B, T}).contiguous();
+  std::vector<int64_t> keep_v, keep_c;  // rows b*T + t of the whole batch, b*(T-p) + t-p of the completions
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = p + 1 + (b % 2); t < T; ++t) {
+      keep_v.push_back(b * T + t);
+      keep_c.push_back(b * (T - p) + t - p);
+    }
+  const auto keep = torch::tensor(keep_v, torch::kLong), keep_comp = torch::tensor(keep_c, torch::kLong);
+  const auto up = torch::randn({keep.size(0), cfg.hidden_size});
+  for (bool fused : {false, true}) {
+    model->set_train_ops(fused);
+    const auto want = model->forward_hidden_rows(ids, pos, {}, keep);
+    const auto want_g = param_grads(model, (want * up).sum());
+    const auto got = model->forward_shared_prefix(ids.narrow(0, 0, 1).narrow(1, 0, p).contiguous(), {p},
+                                                  ids.narrow(1, p, T - p).contiguous(), B, keep_comp).completion;
+    ASSERT_EQ(got.sizes(), want.sizes());
+    for (const auto* h : {&got, &want})  // the fused path really ran
+      EXPECT_EQ(h->grad_fn()->name().find("RmsNormFn") != std::string::npos, fused) << h->grad_fn()->name();
+    const auto got_g = param_grads(model, (got * up).sum());
+    double dg = 0;
+    for (size_t i = 0; i < got_g.size(); ++i) {
+      ASSERT_EQ(got_g[i].defined(), want_g[i].defined()) << i;
+      if (got_g[i].defined()) dg = std::max(dg, rel_diff(got_g[i], want_g[i]));
+    }
+    const double dv = rel_diff(got, want);
+    std::printf("%s fused %d: shared prefix vs whole rows: hidden %.3g, parameter gradients %.3g\n",
+                GetParam().c_str(), int(fused), dv, dg);
+    EXPECT_LT(dv, 1e-5);
+    EXPECT_LT(dg, 1e-5);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, TrainOpsModel, ::testing::Values("llama", "qwen2"));
 
 }  // namespace

@@ -316,6 +316,75 @@ TEST(SftPacking, DroppingTheUntargetedTailKeepsLossAndGradients) {
   EXPECT_EQ(drop_untargeted_tail(none).input_ids.size(1), none.input_ids.size(1));  // nothing to learn: left as is
 }
 
+TEST(SftPacking, SharedPrefixHandChecked) {
+  SftBatch b;
+  b.input_ids = torch::tensor({5, 6, 7, 8, 5, 6, 9, 8}, torch::kLong).view({2, 4});
+  b.positions = torch::arange(4).unsqueeze(0).expand({2, 4}).contiguous();
+  b.targets = torch::full({2, 4}, -100, torch::kLong);
+  b.targets[0][3] = 1;
+  mark_shared_prefix(b);
+  EXPECT_EQ(b.shared_prefix, 2);  // column 2 differs
+  b.targets[1][1] = 7;
+  mark_shared_prefix(b);
+  EXPECT_EQ(b.shared_prefix, 1);  // column 1 is learned
+  b.input_ids[1].copy_(b.input_ids[0]);
+  b.targets.fill_(-100);
+  mark_shared_prefix(b);
+  EXPECT_EQ(b.shared_prefix, 3);  // identical rows: at most T - 1, one column left to continue
+  b.positions[1][0] = 1;
+  mark_shared_prefix(b);
+  EXPECT_EQ(b.shared_prefix, 0);  // positions differ at once
+  b.positions[1][0] = 0;
+  b.segments = torch::zeros({2, 4}, torch::kLong);
+  mark_shared_prefix(b);
+  EXPECT_EQ(b.shared_prefix, 0);  // packed rows: never
+  SftBatch one;
+  one.input_ids = torch::tensor({5, 6, 7}, torch::kLong).view({1, 3});
+  one.positions = torch::arange(3).view({1, 3});
+  one.targets = torch::full({1, 3}, -100, torch::kLong);
+  mark_shared_prefix(one);
+  EXPECT_EQ(one.shared_prefix, 0);  // one row: nothing to share
+}
+
+// Chat records that all open with the same untargeted tokens (the template renders "Q:" first): the
+// step with the prefix run once gives the step's loss and gradients, full model and LoRA.
+TEST(SftPacking, SharingTheCommonPrefixKeepsLossAndGradients) {
+  ChatData d = chat_data("share_prefix", 12, 9);
+  for (const bool lora : {false, true}) {
+    Transformer model = load_model(d.model_dir, nullptr, torch::kCPU, torch::kFloat32);
+    model->set_kernels(cpu_training_kernels());
+    model->train();
+    std::vector<torch::Tensor> params = model->parameters();
+    if (lora) {
+      LoraOptions lo;
+      lo.r = 4;
+      lo.alpha = 8;
+      LoraAdapter a = attach_lora(model, lo);
+      params = a.parameters();
+      torch::NoGradGuard g;
+      for (auto& p : params) p.normal_(0.0, 0.05);  // B != 0: both factors get gradients
+    }
+    const SftBatch plain = drop_untargeted_tail(collate_sft(d.examples, d.eos));
+    SftBatch shared = plain;
+    mark_shared_prefix(shared);
+    ASSERT_GE(shared.shared_prefix, 2);
+    const double n = double(plain.num_target_tokens);
+    std::vector<torch::Tensor> g_plain, g_shared;
+    const double l_plain = step_grads(model, {plain}, n, params, g_plain);
+    const double l_shared = step_grads(model, {shared}, n, params, g_shared);
+    double rel = 0;
+    for (size_t i = 0; i < params.size(); ++i) {
+      ASSERT_TRUE(g_plain[i].defined() && g_shared[i].defined()) << i;
+      rel = std::max(rel, (g_shared[i] - g_plain[i]).abs().max().item<double>() / g_plain[i].abs().max().item<double>());
+    }
+    std::printf("%s: %lld shared columns of %lld, loss %.8f vs %.8f, max gradient diff / max |gradient| %.2e\n",
+                lora ? "LoRA" : "full model", (long long)shared.shared_prefix, (long long)plain.input_ids.size(1),
+                l_shared, l_plain, rel);
+    EXPECT_LE(std::abs(l_shared - l_plain) / l_plain, 1e-6);
+    EXPECT_LE(rel, 2e-6);
+  }
+}
+
 // Whole runs on the chat set: unpacked, packed one micro-batch after another, packed on 2 threads
 // (twice: bit-identical), and with LoRA.
 TEST(SftPacking, PackedRunsMatchUnpackedSequentialAndOnThreads) {

@@ -93,7 +93,7 @@ struct TrainAttentionArgs {
   int64_t batch = 0, tokens = 0, heads = 0, kv_heads = 0, head_dim = 0;
   // Queries only at positions t >= first_query (all T keys): q, out, dout, dq and lse hold those
   // T - first_query positions per batch row (a model's last layer, whose other rows predict nothing
-  // the loss reads). Not with a prefix or first_key.
+  // the loss reads). Not with first_key.
   int64_t first_query = 0;
   float scale = 1.0f;
   float* out = nullptr;  // [B, T, H, D] contiguous (forward writes)

@@ -34,8 +34,24 @@ double time_per_call(F&& fn, int reps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int64_t layers = argc > 1 ? std::atoll(argv[1]) : 4, hidden = argc > 2 ? std::atoll(argv[2]) : 256;
-  const int64_t ctx = argc > 3 ? std::atoll(argv[3]) : 128;
+  // Three optional positive integers (not a Google Benchmark binary: no --benchmark_* flags).
+  int64_t args[3] = {4, 256, 128};
+  const char* names[3] = {"layers", "hidden", "ctx"};
+  if (argc > 4) {
+    std::fprintf(stderr, "usage: %s [layers hidden ctx]   (defaults 4 256 128)\n", argv[0]);
+    return 2;
+  }
+  for (int i = 1; i < argc; ++i) {
+    char* end = nullptr;
+    const long long v = std::strtoll(argv[i], &end, 10);
+    if (end == argv[i] || *end != '\0' || v < 1 || (i == 2 && v % 64 != 0)) {
+      std::fprintf(stderr, "model_bench: %s must be a positive integer%s, got '%s'\nusage: %s [layers hidden ctx]   (defaults 4 256 128)\n",
+                   names[i - 1], i == 2 ? " (a multiple of 64, the head size)" : "", argv[i], argv[0]);
+      return 2;
+    }
+    args[i - 1] = v;
+  }
+  const int64_t layers = args[0], hidden = args[1], ctx = args[2];
   const int threads = set_default_threads();
   ModelConfig c;
   c.model_type = "qwen2";

@@ -214,6 +214,21 @@ TEST(SftPacking, PackedBatchKeepsEveryExampleAndNoTargetCrossesABoundary) {
 }
 
 // Gradients of one step (all examples, normaliser = their target tokens) into fresh slots.
+// Sets the model up as run_sft trains it; returns the parameters a step trains: all of them, or
+// those of a LoRA adapter (r 4) attached here, both factors nonzero so that both get gradients.
+std::vector<torch::Tensor> trained_params(Transformer& model, bool lora) {
+  model->set_kernels(cpu_training_kernels());
+  model->train();
+  if (!lora) return model->parameters();
+  LoraOptions lo;
+  lo.r = 4;
+  lo.alpha = 8;
+  std::vector<torch::Tensor> params = attach_lora(model, lo).parameters();
+  torch::NoGradGuard g;
+  for (auto& p : params) p.normal_(0.0, 0.05);
+  return params;
+}
+
 double step_grads(Transformer& model, const std::vector<SftBatch>& batches, double normalizer,
                   const std::vector<torch::Tensor>& params, std::vector<torch::Tensor>& grads) {
   grads.assign(params.size(), torch::Tensor());
@@ -226,18 +241,7 @@ TEST(SftPacking, PackedStepEqualsUnpackedStepFullModelAndLora) {
   ChatData d = chat_data("pack_step", 16, 7);
   for (const bool lora : {false, true}) {
     Transformer model = load_model(d.model_dir, nullptr, torch::kCPU, torch::kFloat32);
-    model->set_kernels(cpu_training_kernels());  // as run_sft trains
-    model->train();
-    std::vector<torch::Tensor> params = model->parameters();
-    if (lora) {
-      LoraOptions lo;
-      lo.r = 4;
-      lo.alpha = 8;
-      LoraAdapter a = attach_lora(model, lo);
-      params = a.parameters();
-      torch::NoGradGuard g;
-      for (auto& p : params) p.normal_(0.0, 0.05);  // B != 0: both factors get gradients
-    }
+    const std::vector<torch::Tensor> params = trained_params(model, lora);
     // Unpacked: two micro-batches of 8 examples. Packed: rows of 2x the longest example, in two micro-batches.
     const std::vector<SftExample> first(d.examples.begin(), d.examples.begin() + 8), second(d.examples.begin() + 8, d.examples.end());
     const std::vector<SftBatch> plain = {collate_sft(first, d.eos), collate_sft(second, d.eos)};
@@ -352,18 +356,7 @@ TEST(SftPacking, SharingTheCommonPrefixKeepsLossAndGradients) {
   ChatData d = chat_data("share_prefix", 12, 9);
   for (const bool lora : {false, true}) {
     Transformer model = load_model(d.model_dir, nullptr, torch::kCPU, torch::kFloat32);
-    model->set_kernels(cpu_training_kernels());
-    model->train();
-    std::vector<torch::Tensor> params = model->parameters();
-    if (lora) {
-      LoraOptions lo;
-      lo.r = 4;
-      lo.alpha = 8;
-      LoraAdapter a = attach_lora(model, lo);
-      params = a.parameters();
-      torch::NoGradGuard g;
-      for (auto& p : params) p.normal_(0.0, 0.05);  // B != 0: both factors get gradients
-    }
+    const std::vector<torch::Tensor> params = trained_params(model, lora);
     const SftBatch plain = drop_untargeted_tail(collate_sft(d.examples, d.eos));
     SftBatch shared = plain;
     mark_shared_prefix(shared);

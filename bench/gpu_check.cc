@@ -128,6 +128,42 @@ void check_packed(const json& expected, const std::string& name, Transformer& f3
         {{"f32_logits", d32}, {"f32_grad_rel", grad_rel}, {"bf16_logits", d16}, {"tol32", tol32}, {"tol16", tol16}});
 }
 
+// SFT rows opening with the same tokens (sft::mark_shared_prefix): the prefix run once and the loss
+// rows kept (Transformer::forward_shared_prefix with keep: the masked prefix attention on the device)
+// vs the rows whole (forward_hidden_rows), float32 hidden states and parameter gradients.
+void check_shared_prefix(const std::string& name, Transformer& f32) {
+  const torch::Device dev = f32->device();
+  torch::AutoGradMode with_grad(true);
+  torch::manual_seed(3);
+  const int64_t B = 4, T = 12, p = 4, V = f32->config().vocab_size;
+  torch::Tensor ids = torch::randint(3, V, {B, T}, torch::kLong);
+  ids.narrow(1, 0, p).copy_(ids.narrow(0, 0, 1).narrow(1, 0, p).expand({B, p}));
+  std::vector<int64_t> keep_v, keep_c;  // rows b*T + t of the batch; b*(T-p) + t-p of the continuations
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = p + 1 + b % 2; t < T; ++t) {
+      keep_v.push_back(b * T + t);
+      keep_c.push_back(b * (T - p) + t - p);
+    }
+  const auto pos = torch::arange(T, torch::kLong).unsqueeze(0).expand({B, T}).contiguous();
+  const auto up = torch::randn({static_cast<int64_t>(keep_v.size()), f32->config().hidden_size}).to(dev);
+  const auto params = f32->parameters();
+  const torch::Tensor whole = f32->forward_hidden_rows(ids.to(dev), pos.to(dev), {}, torch::tensor(keep_v).to(dev));
+  const auto g_whole = torch::autograd::grad({(whole * up).sum()}, params, {}, false, false, true);
+  const torch::Tensor shared = f32->forward_shared_prefix(ids.narrow(0, 0, 1).narrow(1, 0, p).contiguous().to(dev), {p},
+                                                           ids.narrow(1, p, T - p).contiguous().to(dev), B,
+                                                           torch::tensor(keep_c).to(dev)).completion;
+  const auto g_shared = torch::autograd::grad({(shared * up).sum()}, params, {}, false, false, true);
+  const double scale = std::max(1.0, whole.abs().max().item<double>());
+  const double dh = max_abs(shared, whole) / scale;
+  double dg = 0;
+  for (size_t i = 0; i < params.size(); ++i)
+    if (g_whole[i].defined() && g_shared[i].defined())
+      dg = std::max(dg, max_abs(g_shared[i], g_whole[i]) / std::max(1e-30, g_whole[i].abs().max().item<double>()));
+  const double tol = 1e-4;
+  check(name + " shared SFT prefix (f32, kept rows)", dh <= tol && dg <= tol,
+        fmt("hidden %.2e rel, gradients %.2e rel (tol %.0e)", dh, dg, tol), {{"hidden_rel", dh}, {"grad_rel", dg}, {"tol", tol}});
+}
+
 void check_fixture(const std::string& dir, const std::string& name, torch::Device dev) {
   const json expected = parse_json(read_file(dir + "/expected.json"), dir + "/expected.json");
   ModelConfig cfg;
@@ -163,6 +199,7 @@ void check_fixture(const std::string& dir, const std::string& name, torch::Devic
         {{"bf16_vs_cpu_f32", d16}, {"tol", tol16}, {"argmax_agree", double(argmax_same) / positions}});
 
   check_packed(expected, name, f32, bf16, tol16);
+  check_shared_prefix(name, f32);
 
   // Greedy continuation through the rollout engine: dynamic decode and (CUDA) graph replay.
   const json& greedy = expected["greedy"];

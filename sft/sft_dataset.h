@@ -79,7 +79,8 @@ struct SftBatch {
   int64_t num_target_tokens = 0;
   int64_t num_tokens = 0;   // real (not padding) tokens
   // Unpacked rows whose first shared_prefix tokens (and positions) are the same in every row, none
-  // of them a target (mark_shared_prefix): the loss runs those once (Transformer::forward_shared_prefix).
+  // of them a target (mark_shared_prefix): the loss runs those once (Transformer::forward_shared_prefix)
+  // where the fused CPU training ops run.
   int64_t shared_prefix = 0;
 };
 

@@ -47,7 +47,8 @@ struct SftOptions {
   // in one, or split over parallel_micro_batches). The loss is still divided by the step's target
   // tokens, so a packed step equals the unpacked one up to float rounding, with less padding.
   // Unpacked micro-batches whose rows all open with the same untargeted tokens run those once
-  // (mark_shared_prefix in sft/sft_dataset.h): the same loss up to float rounding, less work.
+  // (mark_shared_prefix in sft/sft_dataset.h) with the fused CPU float32 training ops: the same loss
+  // up to float rounding, less work. Elsewhere ignored (the prefix attention would need a mask).
   bool share_prefix = true;
   bool packing = false;
   int64_t packing_length = 0;      // tokens per packed row; 0 = the longest example of the step

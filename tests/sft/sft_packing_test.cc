@@ -218,6 +218,7 @@ TEST(SftPacking, PackedBatchKeepsEveryExampleAndNoTargetCrossesABoundary) {
 // those of a LoRA adapter (r 4) attached here, both factors nonzero so that both get gradients.
 std::vector<torch::Tensor> trained_params(Transformer& model, bool lora) {
   model->set_kernels(cpu_training_kernels());
+  model->set_train_ops(true);
   model->train();
   if (!lora) return model->parameters();
   LoraOptions lo;
@@ -361,6 +362,7 @@ TEST(SftPacking, SharingTheCommonPrefixKeepsLossAndGradients) {
     SftBatch shared = plain;
     mark_shared_prefix(shared);
     ASSERT_GE(shared.shared_prefix, 2);
+    ASSERT_TRUE(model->train_ops());  // the fused CPU ops: where the loss runs the prefix once
     const double n = double(plain.num_target_tokens);
     std::vector<torch::Tensor> g_plain, g_shared;
     const double l_plain = step_grads(model, {plain}, n, params, g_plain);

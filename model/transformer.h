@@ -228,6 +228,9 @@ class TransformerImpl : public torch::nn::Module {
   // trainers turn it on. Changes values only by float32 rounding. R1_TRAIN_OPS=0 keeps it off.
   void set_train_ops(bool on) { train_ops_ = on && train_ops_enabled(); }
   bool train_ops() const { return train_ops_; }
+  // Whether a forward from token ids made now runs them (on, CPU float32, no autocast here or from
+  // compute_options): the forwards whose shared-prefix attention takes no mask.
+  bool train_ops_active() const { return use_train_ops(embed_tokens->weight) && !compute_.autocast; }
   // Re-homes every layer's q/k/v and gate/up parameters into one tensor each (FusedRows) so that
   // decoding runs one matmul per group. Idempotent; for inference replicas (the rollout engine).
   void fuse_projections();

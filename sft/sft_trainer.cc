@@ -181,9 +181,7 @@ torch::Tensor sft_forward_hidden(Transformer& model, const SftBatch& batch, cons
   const int64_t p = batch.shared_prefix, B = ids.size(0), T = ids.size(1);
   // Only where the fused CPU training ops run: elsewhere (CUDA, bf16, autocast) the prefix attention
   // takes an explicit [B, 1, R*T, p+T] mask, more memory than the prefix saves.
-  const bool fused = model->train_ops() && device.is_cpu() && model->dtype() == torch::kFloat32 &&
-                     !model->compute_options().autocast;
-  if (rows.defined() && p > 0 && !segments.defined() && fused) {
+  if (rows.defined() && p > 0 && !segments.defined() && model->train_ops_active()) {
     // The common prefix once, every row continuing it; rows (all at t >= p: no target before) as
     // indices into the B x (T - p) continuation rows.
     const torch::Tensor r = rows.to(device);

@@ -362,7 +362,7 @@ TEST(SftPacking, SharingTheCommonPrefixKeepsLossAndGradients) {
     SftBatch shared = plain;
     mark_shared_prefix(shared);
     ASSERT_GE(shared.shared_prefix, 2);
-    ASSERT_TRUE(model->train_ops());  // the fused CPU ops: where the loss runs the prefix once
+    ASSERT_TRUE(model->train_ops_active());  // the fused CPU ops: where the loss runs the prefix once
     const double n = double(plain.num_target_tokens);
     std::vector<torch::Tensor> g_plain, g_shared;
     const double l_plain = step_grads(model, {plain}, n, params, g_plain);

@@ -13,7 +13,9 @@
 // load, and r1kit's decode then reads bfloat16 copies of the weights: model/bf16_weights.h). What is timed on each side: after a prefill of
 // --prompt-len random tokens per row, --new-tokens decode steps of B rows (model forward, logits
 // of the new position, greedy choice); tokens/s = B * new_tokens / that time. r1kit's figure also
-// includes the first token's draw from the prefill logits.
+// includes the first token's draw from the prefill logits. Also printed: the native linear alone over
+// every weight matrix (at batch 1 the floor of a step) and the machine's memory read rate, with the
+// batch-1 ceiling it sets for these weight bytes (docs/rollout.md).
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
@@ -165,6 +167,23 @@ double linears_alone_tok_s(DecodeMatrices& m, int64_t batch, int passes) {
   return static_cast<double>(batch) / best;
 }
 
+// The machine's memory read rate at the current thread count: at::sum over a 1 GiB float tensor
+// (far larger than any cache), best of 5, in GB/s. Batch-1 decode streams every weight once per
+// token, so rate / weight bytes caps its tokens/s for any decoder that keeps the weights in those
+// bytes, r1kit's and the peer's alike.
+double memory_read_gb_s() {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor buffer = torch::ones({int64_t{1} << 28});
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    Timer t;
+    const float total = buffer.sum().item<float>();
+    best = std::min(best, t.seconds());
+    R1_CHECK(total > 0, "memory_read_gb_s: the sum was optimised away");
+  }
+  return static_cast<double>(buffer.numel()) * 4 / best / 1e9;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -224,12 +243,18 @@ int main(int argc, char** argv) {
               "bfloat16 copies): %.1f tokens/s (%.1f GB/s)\n\n",
               weight_bytes / 1e6, (long long)matrices.bf16_matrices, (long long)matrices.weights.size(), floor_tok_s,
               weight_bytes * floor_tok_s / 1e9);
+  const double read_gb_s = memory_read_gb_s();
+  const double ceiling_tok_s = read_gb_s * 1e9 / weight_bytes;
+  std::printf("memory read rate (at::sum over 1 GiB, %d thread(s)): %.1f GB/s, so batch-1 decode of these weight "
+              "bytes cannot pass %.1f tokens/s\n\n",
+              threads, read_gb_s, ceiling_tok_s);
   std::printf("| batch | r1kit decode tok/s | eager tok/s | r1kit / eager | r1kit's linears alone, tok/s |\n"
               "|---:|---:|---:|---:|---:|\n");
   json report = {{"model", model_dir}, {"threads", threads}, {"prompt_len", prompt_len}, {"new_tokens", new_tokens},
                  {"kernels", cpu::kernels().isa}, {"weight_bytes", weight_bytes},
                  {"bf16_matrices", matrices.bf16_matrices},
-                 {"batch1_floor_tok_s", floor_tok_s}, {"rows", json::array()}};
+                 {"batch1_floor_tok_s", floor_tok_s}, {"memory_read_gb_s", read_gb_s},
+                 {"batch1_ceiling_tok_s", ceiling_tok_s}, {"rows", json::array()}};
   for (int64_t B : batches) {
     std::vector<double> ours, theirs;
     for (int r = 0; r < reps; ++r) {  // alternate, so a change in machine load hits both sides
@@ -241,6 +266,8 @@ int main(int argc, char** argv) {
     std::printf("| %lld | %.1f | %s | %s | %.1f |\n", (long long)B, a,
                 no_peer ? "-" : std::to_string(b).substr(0, 7).c_str(),
                 no_peer ? "-" : (std::to_string(a / b).substr(0, 5) + "x").c_str(), alone);
+    if (B == 1 && !no_peer)
+      std::printf("|   | at most %.1f at the read rate | | at most %.2fx | |\n", ceiling_tok_s, ceiling_tok_s / b);
     std::fflush(stdout);
     report["rows"].push_back({{"batch", B}, {"r1kit_tok_s", ours}, {"eager_tok_s", theirs}, {"r1kit_median", a},
                               {"eager_median", b}, {"ratio", no_peer ? 0.0 : a / b},

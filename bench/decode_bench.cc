@@ -155,15 +155,24 @@ struct DecodeMatrices {
 // streams all weights once per token, so no decoder that keeps weights in these bytes and these
 // threads can beat it on this machine. At larger batches it is the step's linears alone: the rest of
 // r1kit's step (attention, norms, sampling, cache writes) is the gap between it and the decode column.
-double linears_alone_tok_s(DecodeMatrices& m, int64_t batch, int passes) {
-  torch::NoGradGuard no_grad;
+// The fastest of `passes` calls of fn, in seconds.
+template <class F>
+double best_seconds(int passes, F&& fn) {
   double best = 1e30;
   for (int r = 0; r < passes; ++r) {
     Timer t;
-    for (size_t i = 0; i < m.weights.size(); ++i)
-      linear(torch::ones({batch, m.weights[i].size(1)}), m.weights[i], {}, Kernels::kNative, nullptr, &m.copies[i]);
+    fn();
     best = std::min(best, t.seconds());
   }
+  return best;
+}
+
+double linears_alone_tok_s(DecodeMatrices& m, int64_t batch, int passes) {
+  torch::NoGradGuard no_grad;
+  const double best = best_seconds(passes, [&] {
+    for (size_t i = 0; i < m.weights.size(); ++i)
+      linear(torch::ones({batch, m.weights[i].size(1)}), m.weights[i], {}, Kernels::kNative, nullptr, &m.copies[i]);
+  });
   return static_cast<double>(batch) / best;
 }
 
@@ -174,13 +183,10 @@ double linears_alone_tok_s(DecodeMatrices& m, int64_t batch, int passes) {
 double memory_read_gb_s() {
   torch::NoGradGuard no_grad;
   const torch::Tensor buffer = torch::ones({int64_t{1} << 28});
-  double best = 1e30;
-  for (int r = 0; r < 5; ++r) {
-    Timer t;
-    const float total = buffer.sum().item<float>();
-    best = std::min(best, t.seconds());
-    R1_CHECK(total > 0, "memory_read_gb_s: the sum was optimised away");
-  }
+  const double best = best_seconds(5, [&] {
+    const float total = buffer.sum().item<float>();  // item(): waits for the whole read
+    R1_CHECK(total > 0, "memory_read_gb_s: the sum of ones came back as ", total);
+  });
   return static_cast<double>(buffer.numel()) * 4 / best / 1e9;
 }
 

@@ -37,16 +37,18 @@ int main(int argc, char** argv) {
   // Three optional positive integers (not a Google Benchmark binary: no --benchmark_* flags).
   int64_t args[3] = {4, 256, 128};
   const char* names[3] = {"layers", "hidden", "ctx"};
+  const char* usage = "usage: %s [layers hidden ctx]   (defaults 4 256 128)\n";
   if (argc > 4) {
-    std::fprintf(stderr, "usage: %s [layers hidden ctx]   (defaults 4 256 128)\n", argv[0]);
+    std::fprintf(stderr, usage, argv[0]);
     return 2;
   }
   for (int i = 1; i < argc; ++i) {
     char* end = nullptr;
     const long long v = std::strtoll(argv[i], &end, 10);
     if (end == argv[i] || *end != '\0' || v < 1 || (i == 2 && v % 64 != 0)) {
-      std::fprintf(stderr, "model_bench: %s must be a positive integer%s, got '%s'\nusage: %s [layers hidden ctx]   (defaults 4 256 128)\n",
-                   names[i - 1], i == 2 ? " (a multiple of 64, the head size)" : "", argv[i], argv[0]);
+      std::fprintf(stderr, "model_bench: %s must be a positive integer%s, got '%s'\n", names[i - 1],
+                   i == 2 ? " (a multiple of 64, the head size)" : "", argv[i]);
+      std::fprintf(stderr, usage, argv[0]);
       return 2;
     }
     args[i - 1] = v;

@@ -213,7 +213,6 @@ TEST(SftPacking, PackedBatchKeepsEveryExampleAndNoTargetCrossesABoundary) {
   EXPECT_EQ(boundaries, static_cast<int64_t>(d.examples.size()));
 }
 
-// Gradients of one step (all examples, normaliser = their target tokens) into fresh slots.
 // Sets the model up as run_sft trains it; returns the parameters a step trains: all of them, or
 // those of a LoRA adapter (r 4) attached here, both factors nonzero so that both get gradients.
 std::vector<torch::Tensor> trained_params(Transformer& model, bool lora) {
@@ -230,6 +229,7 @@ std::vector<torch::Tensor> trained_params(Transformer& model, bool lora) {
   return params;
 }
 
+// Gradients of one step (all examples, normaliser = their target tokens) into fresh slots.
 double step_grads(Transformer& model, const std::vector<SftBatch>& batches, double normalizer,
                   const std::vector<torch::Tensor>& params, std::vector<torch::Tensor>& grads) {
   grads.assign(params.size(), torch::Tensor());

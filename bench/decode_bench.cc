@@ -10,7 +10,7 @@
 //
 // Random-weight shapes are written once as HF checkpoints under --work (r1kit's own save_model),
 // so both sides load identical weights; both compute in float32 (a bfloat16 checkpoint is widened on
-// load, and r1kit's decode then reads bfloat16 copies of the weights: model/bf16_weights.h). What is timed on each side: after a prefill of
+// load, and r1kit's decode then reads bfloat16 copies of the weights: model/decode_weight_copy.h). What is timed on each side: after a prefill of
 // --prompt-len random tokens per row, --new-tokens decode steps of B rows (model forward, logits
 // of the new position, greedy choice); tokens/s = B * new_tokens / that time. r1kit's figure also
 // includes the first token's draw from the prefill logits. Also printed: the native linear alone over
@@ -29,7 +29,7 @@
 #include "core/json.h"
 #include "core/memory.h"
 #include "core/timer.h"
-#include "model/bf16_weights.h"
+#include "model/decode_weight_copy.h"
 #include "model/checkpoint.h"
 #include "model/cpu_kernels.h"
 #include "model/huge_pages.h"
@@ -137,17 +137,18 @@ struct DecodeMatrices {
       if (matrix) weights.push_back(p.value());
     }
     weights.push_back(model->lm_head_weight());  // embed_tokens.weight when tied: streamed by the head
-    copies = std::vector<Bf16WeightCopy>(weights.size());
+    copies = std::vector<DecodeWeightCopy>(weights.size());
     for (size_t i = 0; i < weights.size(); ++i) {
       const bool bf16 = copies[i].get(weights[i]).defined();
       bytes += static_cast<double>(weights[i].numel()) * (bf16 ? 2 : 4);
       bf16_matrices += bf16;
+      chunked_matrices += !bf16 && copies[i].chunked(weights[i]).defined();  // what batches 1-3 read
     }
   }
   std::vector<torch::Tensor> weights;
-  std::vector<Bf16WeightCopy> copies;
+  std::vector<DecodeWeightCopy> copies;
   double bytes = 0;  // what one pass streams
-  int64_t bf16_matrices = 0;
+  int64_t bf16_matrices = 0, chunked_matrices = 0;
 };
 
 // One pass of the native linear kernel over every matrix of `m` for `batch` rows, with nothing else;
@@ -245,10 +246,10 @@ int main(int argc, char** argv) {
   DecodeMatrices matrices(model);
   const double weight_bytes = matrices.bytes;
   const double floor_tok_s = linears_alone_tok_s(matrices, 1, 5);
-  std::printf("batch-1 floor: the native linear alone over the %.0f MB of weight matrices (%lld of %lld read from "
-              "bfloat16 copies): %.1f tokens/s (%.1f GB/s)\n\n",
-              weight_bytes / 1e6, (long long)matrices.bf16_matrices, (long long)matrices.weights.size(), floor_tok_s,
-              weight_bytes * floor_tok_s / 1e9);
+  std::printf("batch-1 floor: the native linear alone over the %.0f MB of weight matrices (of %lld, %lld read from "
+              "bfloat16 copies, %lld from k-chunked float32 copies): %.1f tokens/s (%.1f GB/s)\n\n",
+              weight_bytes / 1e6, (long long)matrices.weights.size(), (long long)matrices.bf16_matrices,
+              (long long)matrices.chunked_matrices, floor_tok_s, weight_bytes * floor_tok_s / 1e9);
   const double read_gb_s = memory_read_gb_s();
   const double ceiling_tok_s = read_gb_s * 1e9 / weight_bytes;
   std::printf("memory read rate (at::sum over 1 GiB, %d thread(s)): %.1f GB/s, so batch-1 decode of these weight "
@@ -258,7 +259,7 @@ int main(int argc, char** argv) {
               "|---:|---:|---:|---:|---:|\n");
   json report = {{"model", model_dir}, {"threads", threads}, {"prompt_len", prompt_len}, {"new_tokens", new_tokens},
                  {"kernels", cpu::kernels().isa}, {"weight_bytes", weight_bytes},
-                 {"bf16_matrices", matrices.bf16_matrices},
+                 {"bf16_matrices", matrices.bf16_matrices}, {"chunked_matrices", matrices.chunked_matrices},
                  {"batch1_floor_tok_s", floor_tok_s}, {"memory_read_gb_s", read_gb_s},
                  {"batch1_ceiling_tok_s", ceiling_tok_s}, {"rows", json::array()}};
   for (int64_t B : batches) {

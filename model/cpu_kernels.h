@@ -39,7 +39,27 @@ struct LinearArgs {
   // the bits are too) when bf16_width is this table's vec_width; w is read otherwise.
   const uint32_t* w_bf16 = nullptr;
   int64_t bf16_width = 0;
+  // Optional: the same float32 weights in the k-chunked layout below (a plain copy). Read instead of
+  // w when rows < 4 and there is no bfloat16 copy (same products in the same order: same bits).
+  const float* w_chunked = nullptr;
 };
+
+// The k-chunked float32 layout. Rows go in panels of kChunkPanel (the last one may be shorter); a
+// panel stores columns [0, kChunkCols) of its rows one row after the other, then the next
+// kChunkCols columns, ... So at batch 1 the kernel reads the copy front to back as one stream while
+// a 4 KB piece of the input row serves every row of the panel. Reading whole rows instead, a row of
+// K > 4096 floats and the input row (16 KB each) no longer fit a 32 KB L1 together: the input row
+// is evicted by the weights every row, and one Zen 4 core read such rows at 22-24 GB/s against
+// 32-34 in this layout (K = 4864 and 8960; K <= 3072: the same either way).
+constexpr int64_t kChunkPanel = 64;
+constexpr int64_t kChunkCols = 1024;
+constexpr int64_t kChunkedMinK = 4097;  // shorter rows gain nothing from the copy
+// Where value (row, col) of an [n, k] matrix is in the layout.
+inline int64_t chunked_offset(int64_t row, int64_t col, int64_t n, int64_t k) {
+  const int64_t p0 = row / kChunkPanel * kChunkPanel, rows = n - p0 < kChunkPanel ? n - p0 : kChunkPanel;
+  const int64_t c0 = col / kChunkCols * kChunkCols, cols = k - c0 < kChunkCols ? k - c0 : kChunkCols;
+  return p0 * k + c0 * rows + (row - p0) * cols + (col - c0);
+}
 
 // The packed bfloat16 layout for vector width vw. A row of k values is cut into chunks of 2 * vw
 // values, each stored as vw 32-bit words (word j: value j in its low half, value vw + j in its high

@@ -263,8 +263,8 @@ inline void tile_store(const LinearArgs& a, int64_t n0, int64_t m0, vf (&acc)[NR
   }
 }
 
-// One pass of an NR x MR tile (NR weight rows from w, row stride ldw, against MR input rows) over k
-// in [k0, k1): each output a lane-wise dot product in steps of VW (a zero-padded last step at
+// One pass of an NR x MR tile (NR weight rows from w, which points at their values k0, row stride
+// ldw, against MR input rows) over k in [k0, k1): each output a lane-wise dot product in steps of VW (a zero-padded last step at
 // k1 = K), then hsum. Lane j of an accumulator adds the products at k = j (mod VW) in increasing k,
 // and k blocks start at multiples of 2 * VW, so the bits depend only on K: not on the blocking,
 // batch, tile or weight layout. Accumulators start at zero (k0 = 0) or from `part`, and go to y
@@ -288,7 +288,7 @@ inline void tile_pass(const LinearArgs& a, const typename L::T* w, int64_t ldw, 
           if (r < pf_rows) __builtin_prefetch(L::at(pf + r * ldw, k - k0, a.k), 0, 3);
     }
     vf wv[NR][L::kVecs];
-    for (int r = 0; r < NR; ++r) L::load_full(L::at(w + r * ldw, k, a.k), wv[r]);
+    for (int r = 0; r < NR; ++r) L::load_full(L::at(w + r * ldw, k - k0, a.k), wv[r]);
     for (int h = 0; h < L::kVecs; ++h)
       for (int m = 0; m < MR; ++m) {
         const vf xv = load(x + m * a.ldx + k + h * VW);
@@ -298,7 +298,7 @@ inline void tile_pass(const LinearArgs& a, const typename L::T* w, int64_t ldw, 
   if (k < k1) {  // t < S values left: whole vectors, then a zero-padded one (as for float32 rows)
     const int64_t t = k1 - k;
     vf wv[NR][L::kVecs];
-    for (int r = 0; r < NR; ++r) L::load_tail(L::at(w + r * ldw, k, a.k), t, wv[r]);
+    for (int r = 0; r < NR; ++r) L::load_tail(L::at(w + r * ldw, k - k0, a.k), t, wv[r]);
     for (int h = 0; h * VW < t; ++h) {
       const int64_t th = t - h * VW;
       for (int m = 0; m < MR; ++m) {
@@ -329,6 +329,7 @@ inline void linear_columns(const LinearArgs& a, const typename L::T* weights, in
     // The next pass reads the next k block of these rows, or after the last one the next tile.
     const typename L::T* pf = k1 < K ? L::at(w, k1, K) : L::row(weights, next_rows > 0 ? n0 + NR : n0, K);
     const int64_t pf_rows = k1 < K ? NR : next_rows;
+    const typename L::T* wk = L::at(w, k0, K);
     // A model larger than the caches streams its weights from DRAM every decode step. Where several
     // input tiles share this weight block, their passes take turns prefetching the lines of the
     // next pass: each prefetches those of an equal share of its steps, interleaved with them. (All
@@ -342,14 +343,14 @@ inline void linear_columns(const LinearArgs& a, const typename L::T* weights, in
     vf* p = part;
     for (; m + 4 <= m_end; m += 4, p += NR * 4, lo += share * S) {
       if (share > 0 && lo < k1 - k0)
-        tile_pass<L, NR, 4, true>(a, w, ldw, n0, m, k0, k1, p, pf, pf_rows, lo, lo + share * S);
+        tile_pass<L, NR, 4, true>(a, wk, ldw, n0, m, k0, k1, p, pf, pf_rows, lo, lo + share * S);
       else
-        tile_pass<L, NR, 4, false>(a, w, ldw, n0, m, k0, k1, p);
+        tile_pass<L, NR, 4, false>(a, wk, ldw, n0, m, k0, k1, p);
     }
     switch (m_end - m) {
-      case 3: tile_pass<L, NR, 3, false>(a, w, ldw, n0, m, k0, k1, p); break;
-      case 2: tile_pass<L, NR, 2, false>(a, w, ldw, n0, m, k0, k1, p); break;
-      case 1: tile_pass<L, NR, 1, false>(a, w, ldw, n0, m, k0, k1, p); break;
+      case 3: tile_pass<L, NR, 3, false>(a, wk, ldw, n0, m, k0, k1, p); break;
+      case 2: tile_pass<L, NR, 2, false>(a, wk, ldw, n0, m, k0, k1, p); break;
+      case 1: tile_pass<L, NR, 1, false>(a, wk, ldw, n0, m, k0, k1, p); break;
       default: break;
     }
   }
@@ -378,11 +379,37 @@ void linear_rows(const LinearArgs& a, const typename L::T* w, int64_t n_begin, i
   }
 }
 
+// Fewer than 4 input rows (MR of them) against the k-chunked copy (cpu_kernels.h): in each panel, a
+// chunk of every row in [n_begin, n_end) before the next chunk, the rows' accumulators waiting in
+// part between chunks. Chunks start at multiples of VW, so the sums are those of tile_pass on w.
+static_assert(kChunkCols % VW == 0, "chunks must start at vector boundaries");
+template <int MR>
+void linear_chunked(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
+  vf part[kChunkPanel * MR];
+  for (int64_t p0 = n_begin / kChunkPanel * kChunkPanel; p0 < n_end; p0 += kChunkPanel) {
+    const int64_t r0 = p0 > n_begin ? p0 : n_begin, r1 = imin(n_end, p0 + kChunkPanel);
+    for (int64_t k0 = 0; k0 < a.k; k0 += kChunkCols) {
+      const int64_t k1 = imin(a.k, k0 + kChunkCols);
+      for (int64_t n = r0; n < r1; ++n)
+        tile_pass<F32Rows, 1, MR, false>(a, a.w_chunked + chunked_offset(n, k0, a.n, a.k), a.k, n, 0, k0, k1,
+                                         part + (n - r0) * MR);
+    }
+  }
+}
+
 void linear(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
-  if (a.w_bf16 != nullptr && a.bf16_width == VW)
+  if (a.w_bf16 != nullptr && a.bf16_width == VW) {
     linear_rows<Bf16Rows>(a, a.w_bf16, n_begin, n_end);
-  else
+  } else if (a.w_chunked != nullptr && a.rows < 4) {
+    switch (a.rows) {
+      case 3: linear_chunked<3>(a, n_begin, n_end); break;
+      case 2: linear_chunked<2>(a, n_begin, n_end); break;
+      case 1: linear_chunked<1>(a, n_begin, n_end); break;
+      default: break;
+    }
+  } else {
     linear_rows<F32Rows>(a, a.w, n_begin, n_end);
+  }
 }
 
 bool pack_bf16(const float* w, int64_t k, int64_t row_begin, int64_t row_end, uint32_t* out) {

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "core/check.h"
-#include "model/bf16_weights.h"
+#include "model/decode_weight_copy.h"
 #include "model/cpu_kernels.h"
 #include "model/sgemm_linear.h"
 
@@ -90,7 +90,7 @@ bool reusable(const torch::Tensor& t, int64_t M, int64_t N) {
 }
 
 torch::Tensor native_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
-                            torch::Tensor* reuse, Bf16WeightCopy* bf16, const std::vector<torch::Tensor>& bf16_writers) {
+                            torch::Tensor* reuse, DecodeWeightCopy* copies, const std::vector<torch::Tensor>& writers) {
   const int64_t K = x.size(-1), N = w.size(0);
   R1_CHECK(w.size(1) == K, "linear: input has ", K, " features, weight is ", w.sizes());
   std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
@@ -113,11 +113,14 @@ torch::Tensor native_linear(const torch::Tensor& x, const torch::Tensor& w, cons
     a.ldx = x2.stride(0);
     a.rows = M;
     a.w = wc.data_ptr<float>();
-    torch::Tensor packed;
-    if (bf16 != nullptr) packed = bf16->get(wc, bf16_writers);
+    torch::Tensor packed, chunked;
+    if (copies != nullptr) packed = copies->get(wc, writers);
     if (packed.defined()) {
       a.w_bf16 = reinterpret_cast<const uint32_t*>(packed.data_ptr<int32_t>());
-      a.bf16_width = bf16->width();
+      a.bf16_width = copies->width();
+    } else if (copies != nullptr && M < 4) {
+      chunked = copies->chunked(wc, writers);
+      if (chunked.defined()) a.w_chunked = chunked.data_ptr<float>();
     }
     a.n = N;
     a.k = K;
@@ -145,9 +148,9 @@ bool native_applies(std::initializer_list<const torch::Tensor*> tensors) {
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, Kernels kernels,
-                     torch::Tensor* reuse, Bf16WeightCopy* bf16, const std::vector<torch::Tensor>& bf16_writers) {
+                     torch::Tensor* reuse, DecodeWeightCopy* copies, const std::vector<torch::Tensor>& writers) {
   if (kernels == Kernels::kNative && native_applies({&x, &w, &b}))
-    return native_linear(x, w, b, reuse, bf16, bf16_writers);
+    return native_linear(x, w, b, reuse, copies, writers);
   if (kernels == Kernels::kOneDnn && onednn_applies(x, w, b)) return onednn_linear(x, w, b);
   if (kernels == Kernels::kSgemm && sgemm_linear_available() && is_cpu_f32(x) && is_cpu_f32(w) && is_cpu_f32(b))
     return sgemm_linear(x, w, b);

@@ -10,7 +10,7 @@
 
 #include <memory>
 
-#include "model/bf16_weights.h"
+#include "model/decode_weight_copy.h"
 
 namespace r1kit {
 
@@ -40,7 +40,7 @@ class LinearImpl : public torch::nn::LinearImpl {
   using torch::nn::LinearImpl::LinearImpl;
   torch::Tensor forward(const torch::Tensor& x);
   LoraLayer lora{nullptr};  // null: a plain linear layer
-  Bf16WeightCopy bf16_copy;  // the weight's bfloat16 copy for decoding (model/bf16_weights.h)
+  DecodeWeightCopy decode_copy;  // the weight's copies for decoding (model/decode_weight_copy.h)
 };
 TORCH_MODULE(Linear);
 

@@ -82,7 +82,7 @@ class C10dGroup : public ProcessGroup {
       if (!buf.is_same(t)) {
         t.detach().copy_(buf);
       } else if (!t.is_inference()) {
-        // Written in place by the backend: count it as a write (model/bf16_weights.h watches versions).
+        // Written in place by the backend: count it as a write (model/decode_weight_copy.h watches versions).
         torch::autograd::impl::bump_version(t);
       }
     }

@@ -74,7 +74,7 @@ namespace {
 // The layer's output with the chosen kernels, plus its LoRA update when an adapter is active
 // (model/linear.h: LinearImpl::forward's arithmetic).
 torch::Tensor apply_linear(LinearImpl& l, const torch::Tensor& x, Kernels kernels) {
-  torch::Tensor y = linear(x, l.weight, l.bias, kernels, nullptr, &l.bf16_copy);
+  torch::Tensor y = linear(x, l.weight, l.bias, kernels, nullptr, &l.decode_copy);
   if (l.lora && l.lora->enabled) y = y + l.lora->delta(x, l.is_training()).to(y.scalar_type());
   return y;
 }
@@ -116,7 +116,7 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 void FusedRows::fuse(const std::vector<torch::Tensor>& params) {
   torch::NoGradGuard no_grad;
   // A normal tensor even when fused under InferenceMode (the rollout engine): its version counter
-  // tells the bfloat16 copy (bf16_) about writes.
+  // tells the decode copies (copy_) about writes.
   c10::InferenceMode not_inference(false);
   int64_t rows = 0;
   for (const auto& p : params) rows += p.size(0);
@@ -174,7 +174,7 @@ torch::Tensor AttentionImpl::project_qkv(const torch::Tensor& x, Kernels kernels
   const bool adapters = has_adapter(*q_proj) || has_adapter(*k_proj) || has_adapter(*v_proj);
   if (!adapters && qkv_weight_.valid(qkv_weights()) && (!bias || qkv_bias_.valid(qkv_biases())))
     return linear(x, qkv_weight_.tensor(), bias ? qkv_bias_.tensor() : torch::Tensor(), kernels, nullptr,
-                  qkv_weight_.bf16_copy(), qkv_weights());
+                  qkv_weight_.decode_copy(), qkv_weights());
   return concat_linear({q_proj.get(), k_proj.get(), v_proj.get()}, x, kernels, concat_weights);
 }
 
@@ -359,7 +359,7 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& x, Kernels kernels, bool use
   }
   if (use_fused && !has_adapter(*gate_proj) && !has_adapter(*up_proj) &&
       gate_up_.valid({gate_proj->weight, up_proj->weight})) {
-    auto gate_up = linear(x, gate_up_.tensor(), {}, kernels, nullptr, gate_up_.bf16_copy(),
+    auto gate_up = linear(x, gate_up_.tensor(), {}, kernels, nullptr, gate_up_.decode_copy(),
                           {gate_proj->weight, up_proj->weight});  // [B,T,2I]
     return apply_linear(*down_proj, silu_gate(gate_up, kernels), kernels);  // [B,T,C]
   }
@@ -682,7 +682,7 @@ torch::Tensor TransformerImpl::logits_from_hidden(const torch::Tensor& hidden) {
 
 torch::Tensor TransformerImpl::decode_logits(const torch::Tensor& hidden, torch::Tensor* reuse) {
   const torch::Tensor w = lm_head_weight();
-  if (native_applies({&hidden, &w})) return linear(hidden, w, {}, Kernels::kNative, reuse, &lm_head_bf16_);  // [...,V] f32
+  if (native_applies({&hidden, &w})) return linear(hidden, w, {}, Kernels::kNative, reuse, &lm_head_copy_);  // [...,V] f32
   return logits_from_hidden(hidden);
 }
 

@@ -100,12 +100,12 @@ class FusedRows {
   void fuse(const std::vector<torch::Tensor>& params);
   bool valid(const std::vector<torch::Tensor>& params) const;
   const torch::Tensor& tensor() const { return fused_; }
-  // The fused tensor's bfloat16 copy for decoding (model/bf16_weights.h; the parameters are its writers).
-  Bf16WeightCopy* bf16_copy() { return &bf16_; }
+  // The fused tensor's copies for decoding (model/decode_weight_copy.h; the parameters are its writers).
+  DecodeWeightCopy* decode_copy() { return &copy_; }
 
  private:
   torch::Tensor fused_;
-  Bf16WeightCopy bf16_;
+  DecodeWeightCopy copy_;
 };
 
 class AttentionImpl : public torch::nn::Module {
@@ -272,7 +272,7 @@ class TransformerImpl : public torch::nn::Module {
   Kernels kernels_ = Kernels::kAten;
   bool train_ops_ = false;
   ComputeOptions compute_;
-  Bf16WeightCopy lm_head_bf16_;  // decode_logits' bfloat16 copy of the lm_head weight
+  DecodeWeightCopy lm_head_copy_;  // decode_logits' copies of the lm_head weight
 };
 TORCH_MODULE(Transformer);
 

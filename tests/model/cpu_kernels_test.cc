@@ -10,6 +10,8 @@
 
 #include <cmath>
 
+#include "tests/model/model_test_util.h"
+
 using namespace r1kit;
 
 namespace {
@@ -137,6 +139,47 @@ TEST_P(Kernels, PackedBf16WeightsGiveTheFloat32Bits) {
   w[2][39] = w[2][39].item<float>() * (1.0f + 1.0f / 1024);
   EXPECT_TRUE(k().pack_bf16(w.data_ptr<float>(), 40, 0, 2, out.data()));
   EXPECT_FALSE(k().pack_bf16(w.data_ptr<float>(), 40, 2, 3, out.data()));
+}
+
+// Batches of 1-3 rows read from the k-chunked copy give the bits of the float32 rows: K around the
+// chunk width, N around the panel height, column splits (threads) inside a panel, bias and accumulate.
+TEST_P(Kernels, ChunkedFloat32WeightsGiveTheRowsBits) {
+  torch::manual_seed(11);
+  for (int64_t K : {16, 1023, 1024, 1025, 2100, 4864}) {
+    for (int64_t N : {1, 9, 64, 65, 130}) {
+      auto w = torch::randn({N, K});
+      auto b = torch::randn({N});
+      const auto packed = test::chunked_layout(w);
+      for (int64_t n = 0; n < N; n += 7)  // the layout function agrees with the order above
+        for (int64_t c : {int64_t{0}, K / 2, K - 1})
+          ASSERT_EQ(packed[cpu::chunked_offset(n, c, N, K)].item<float>(), w[n][c].item<float>()) << n << "," << c;
+      for (int64_t M : {1, 2, 3}) {
+        auto x = torch::randn({M, K});
+        for (bool accumulate : {false, true}) {
+          auto y0 = torch::randn({M, N});
+          auto want = run_linear(k(), x, w, b, y0.clone(), accumulate);
+          cpu::LinearArgs a;
+          a.x = x.data_ptr<float>();
+          a.ldx = K;
+          a.rows = M;
+          a.w = nullptr;  // must not be read
+          a.w_chunked = packed.data_ptr<float>();
+          a.n = N;
+          a.k = K;
+          a.bias = b.data_ptr<float>();
+          auto got = y0.clone();
+          a.y = got.data_ptr<float>();
+          a.ldy = N;
+          a.accumulate = accumulate;
+          const int64_t split = N > 64 ? 67 : N / 2;  // a second panel split, or the first
+          k().linear(a, 0, std::min(split, N));
+          if (split < N) k().linear(a, split, N);
+          ASSERT_TRUE(torch::equal(got, want)) << GetParam() << " K=" << K << " N=" << N << " M=" << M
+                                               << " max diff " << (got - want).abs().max().item<float>();
+        }
+      }
+    }
+  }
 }
 
 TEST_P(Kernels, CachedAttentionMatchesMaskedSoftmaxReference) {

@@ -10,5 +10,5 @@ r1_add_test(model_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/kv_cache_test.cc ${CMAK
 # weight copies for decoding.
 r1_add_test(model_kernels_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cpu_kernels_test.cc
             ${CMAKE_CURRENT_LIST_DIR}/layer_ops_test.cc ${CMAKE_CURRENT_LIST_DIR}/packed_forward_test.cc
-            ${CMAKE_CURRENT_LIST_DIR}/train_ops_test.cc ${CMAKE_CURRENT_LIST_DIR}/bf16_weights_test.cc
+            ${CMAKE_CURRENT_LIST_DIR}/train_ops_test.cc ${CMAKE_CURRENT_LIST_DIR}/decode_weight_copy_test.cc
             DEPS r1_model TORCH)

@@ -8,6 +8,7 @@
 
 #include "core/check.h"
 #include "core/json.h"
+#include "model/cpu_kernels.h"
 #include "model/model_config.h"
 #include "tests/test_util.h"
 
@@ -36,6 +37,21 @@ inline ModelConfig tiny_config(const std::string& model_type = "llama", bool tie
 // Max |a - b| over all elements (as double).
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+// The k-chunked float32 layout as cpu_kernels.h describes it, written front to back: panels of
+// kChunkPanel rows (the last one shorter), in each a piece of kChunkCols columns of every row, row
+// after row, then the next piece.
+inline torch::Tensor chunked_layout(const torch::Tensor& w) {
+  const int64_t N = w.size(0), K = w.size(1);
+  auto out = torch::empty({N * K});
+  float* dst = out.data_ptr<float>();
+  const auto src = w.accessor<float, 2>();
+  for (int64_t p0 = 0; p0 < N; p0 += cpu::kChunkPanel)
+    for (int64_t c0 = 0; c0 < K; c0 += cpu::kChunkCols)
+      for (int64_t r = p0; r < std::min(N, p0 + cpu::kChunkPanel); ++r)
+        for (int64_t c = c0; c < std::min(K, c0 + cpu::kChunkCols); ++c) *dst++ = src[r][c];
+  return out;
 }
 
 }  // namespace r1kit::test

@@ -1,12 +1,14 @@
-// Bfloat16 weight copies for decoding (model/bf16_weights.h): a model whose float32 weights are all
-// bfloat16 numbers decodes to the same bits with the copies as without them; the copies follow
+// Weight copies for decoding (model/decode_weight_copy.h). Bfloat16: a model whose float32 weights are
+// all bfloat16 numbers decodes to the same bits with the copies as without them; the copies follow
 // in-place writes (a weight sync, the fused q|k|v rows written through their parameters), new storage
-// (Module::to), and are dropped when the weights leave the bfloat16 grid.
-#include "model/bf16_weights.h"
+// (Module::to), and are dropped when the weights leave the bfloat16 grid. k-chunked float32: made for
+// rows longer than 4096 at batches under 4 only, in the documented layout, same bits, rebuilt on writes.
+#include "model/decode_weight_copy.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "model/layer_ops.h"
 #include "model/transformer.h"
 #include "tests/model/model_test_util.h"
 
@@ -113,6 +115,79 @@ TEST(Bf16WeightCopies, DecodeToTheFloat32BitsAndFollowWrites) {
     EXPECT_TRUE(torch::equal(decode(m), decode_without_copies(ref)));
     EXPECT_EQ(bf16_weight_copies_made() - made, 3 * expected);
   }
+}
+
+// Plain float32 weights, a down projection with rows of 4200 (> 4096): batch-2 decoding makes one
+// k-chunked copy per layer (of down_proj only) and gives the bits of decoding without them; the
+// copies follow a weight sync; bfloat16 weights get bfloat16 copies instead.
+TEST(ChunkedWeightCopies, DecodeToTheRowsBitsAndFollowWrites) {
+  struct ChunkedOn {
+    bool before = chunked_weight_copies_enabled();
+    ChunkedOn() { set_chunked_weight_copies_enabled(true); }
+    ~ChunkedOn() { set_chunked_weight_copies_enabled(before); }
+  } on;
+  CopiesOn bf16_on;
+  ModelConfig cfg = tiny_config("qwen2", true, 2);
+  cfg.intermediate_size = 4200;
+  Transformer m(cfg), ref(cfg);
+  fill(m, 1, false);
+  fill(ref, 1, false);
+  auto without = [&](Transformer& t) {
+    set_chunked_weight_copies_enabled(false);
+    auto y = decode(t);
+    set_chunked_weight_copies_enabled(true);
+    return y;
+  };
+  const int64_t made = chunked_weight_copies_made();
+  const auto with = decode(m);
+  EXPECT_EQ(chunked_weight_copies_made() - made, cfg.num_hidden_layers);
+  const auto plain = without(ref);
+  EXPECT_TRUE(torch::equal(with, plain)) << "max diff " << max_abs_diff(with, plain);
+  EXPECT_TRUE(torch::equal(decode(m), with));
+  EXPECT_EQ(chunked_weight_copies_made() - made, cfg.num_hidden_layers) << "unchanged weights reuse their copies";
+
+  fill(m, 2, false);  // a weight sync, in place
+  fill(ref, 2, false);
+  const auto synced = decode(m);
+  EXPECT_EQ(chunked_weight_copies_made() - made, 2 * cfg.num_hidden_layers);
+  EXPECT_TRUE(torch::equal(synced, without(ref)));
+  EXPECT_FALSE(torch::equal(synced, with));
+
+  fill(m, 3, true);  // bfloat16 numbers: bfloat16 copies, no chunked ones
+  EXPECT_TRUE(decode(m).defined());
+  EXPECT_EQ(chunked_weight_copies_made() - made, 2 * cfg.num_hidden_layers);
+}
+
+// The copy's layout is the one cpu_kernels.h describes; only rows longer than 4096 get one, and only
+// batches under 4 ask for it; a row decoded alone from it equals the same row in a batch of 5 read
+// from the float32 rows.
+TEST(ChunkedWeightCopies, LayoutAndWhenTheyAreUsed) {
+  torch::manual_seed(5);
+  const bool before = chunked_weight_copies_enabled();
+  set_chunked_weight_copies_enabled(true);
+  auto w = torch::randn({70, 4300});
+  DecodeWeightCopy c;
+  const auto packed = c.chunked(w);
+  ASSERT_TRUE(packed.defined());
+  EXPECT_TRUE(torch::equal(packed.reshape({-1}), chunked_layout(w)));
+  DecodeWeightCopy short_rows;
+  EXPECT_FALSE(short_rows.chunked(torch::randn({70, 4096})).defined());
+
+  auto x = torch::randn({5, 4300});
+  DecodeWeightCopy copies;
+  const int64_t made = chunked_weight_copies_made();
+  const auto five = linear(x, w, {}, Kernels::kNative, nullptr, &copies);
+  EXPECT_EQ(chunked_weight_copies_made(), made) << "a batch of 5 reads the rows";
+  for (int64_t r = 0; r < 5; ++r) {
+    const auto one = linear(x.narrow(0, r, 1), w, {}, Kernels::kNative, nullptr, &copies);
+    EXPECT_TRUE(torch::equal(one, five.narrow(0, r, 1))) << "row " << r;
+  }
+  EXPECT_EQ(chunked_weight_copies_made(), made + 1) << "one copy, made at the first batch of 1";
+
+  set_chunked_weight_copies_enabled(false);
+  DecodeWeightCopy off;
+  EXPECT_FALSE(off.chunked(w).defined());
+  set_chunked_weight_copies_enabled(before);
 }
 
 }  // namespace

@@ -50,6 +50,29 @@ torch::Tensor run_linear(const cpu::KernelTable& k, const torch::Tensor& x, cons
   return y;
 }
 
+// y0 (+)= x w^T + b with the [N, K] weights read from a copy only (a.w is null: it must not be read);
+// use_copy points the arguments at the copy. Columns in two calls, split at `split` (two "threads").
+template <class F>
+torch::Tensor run_from_copy(const cpu::KernelTable& k, const torch::Tensor& x, int64_t N, const torch::Tensor& b,
+                            const torch::Tensor& y0, bool accumulate, int64_t split, F&& use_copy) {
+  cpu::LinearArgs a;
+  a.x = x.data_ptr<float>();
+  a.ldx = x.size(1);
+  a.rows = x.size(0);
+  a.w = nullptr;
+  use_copy(a);
+  a.n = N;
+  a.k = x.size(1);
+  a.bias = b.data_ptr<float>();
+  auto got = y0.clone();
+  a.y = got.data_ptr<float>();
+  a.ldy = N;
+  a.accumulate = accumulate;
+  k.linear(a, 0, split);
+  if (split < N) k.linear(a, split, N);
+  return got;
+}
+
 class Kernels : public testing::TestWithParam<std::string> {
  protected:
   const cpu::KernelTable& k() const { return *cpu::kernels_for(GetParam().c_str()); }
@@ -110,22 +133,10 @@ TEST_P(Kernels, PackedBf16WeightsGiveTheFloat32Bits) {
         for (bool accumulate : {false, true}) {
           auto y0 = torch::randn({M, N});
           auto want = run_linear(k(), x, w, b, y0.clone(), accumulate);
-          cpu::LinearArgs a;
-          a.x = x.data_ptr<float>();
-          a.ldx = K;
-          a.rows = M;
-          a.w = nullptr;  // must not be read
-          a.w_bf16 = reinterpret_cast<const uint32_t*>(packed.data_ptr<int32_t>());
-          a.bf16_width = vw;
-          a.n = N;
-          a.k = K;
-          a.bias = b.data_ptr<float>();
-          auto got = y0.clone();
-          a.y = got.data_ptr<float>();
-          a.ldy = N;
-          a.accumulate = accumulate;
-          k().linear(a, 0, N / 2);  // a split inside a panel of rows
-          k().linear(a, N / 2, N);
+          auto got = run_from_copy(k(), x, N, b, y0, accumulate, N / 2, [&](cpu::LinearArgs& a) {  // a split inside a panel
+            a.w_bf16 = reinterpret_cast<const uint32_t*>(packed.data_ptr<int32_t>());
+            a.bf16_width = vw;
+          });
           ASSERT_TRUE(torch::equal(got, want)) << GetParam() << " K=" << K << " N=" << N << " M=" << M
                                                << " max diff " << (got - want).abs().max().item<float>();
         }
@@ -158,22 +169,9 @@ TEST_P(Kernels, ChunkedFloat32WeightsGiveTheRowsBits) {
         for (bool accumulate : {false, true}) {
           auto y0 = torch::randn({M, N});
           auto want = run_linear(k(), x, w, b, y0.clone(), accumulate);
-          cpu::LinearArgs a;
-          a.x = x.data_ptr<float>();
-          a.ldx = K;
-          a.rows = M;
-          a.w = nullptr;  // must not be read
-          a.w_chunked = packed.data_ptr<float>();
-          a.n = N;
-          a.k = K;
-          a.bias = b.data_ptr<float>();
-          auto got = y0.clone();
-          a.y = got.data_ptr<float>();
-          a.ldy = N;
-          a.accumulate = accumulate;
           const int64_t split = N > 64 ? 67 : N / 2;  // a second panel split, or the first
-          k().linear(a, 0, std::min(split, N));
-          if (split < N) k().linear(a, split, N);
+          auto got = run_from_copy(k(), x, N, b, y0, accumulate, split,
+                                   [&](cpu::LinearArgs& a) { a.w_chunked = packed.data_ptr<float>(); });
           ASSERT_TRUE(torch::equal(got, want)) << GetParam() << " K=" << K << " N=" << N << " M=" << M
                                                << " max diff " << (got - want).abs().max().item<float>();
         }

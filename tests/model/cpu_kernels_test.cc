@@ -169,7 +169,7 @@ TEST_P(Kernels, ChunkedFloat32WeightsGiveTheRowsBits) {
         for (bool accumulate : {false, true}) {
           auto y0 = torch::randn({M, N});
           auto want = run_linear(k(), x, w, b, y0.clone(), accumulate);
-          const int64_t split = N > 64 ? 67 : N / 2;  // a second panel split, or the first
+          const int64_t split = N > 67 ? 67 : N / 2;  // a split inside the second panel, or the first
           auto got = run_from_copy(k(), x, N, b, y0, accumulate, split,
                                    [&](cpu::LinearArgs& a) { a.w_chunked = packed.data_ptr<float>(); });
           ASSERT_TRUE(torch::equal(got, want)) << GetParam() << " K=" << K << " N=" << N << " M=" << M

@@ -181,10 +181,12 @@ double linears_alone_tok_s(DecodeMatrices& m, int64_t batch, int passes) {
 // (far larger than any cache), best of 5, in GB/s. Batch-1 decode streams every weight once per
 // token, so rate / weight bytes caps its tokens/s for any decoder that keeps the weights in those
 // bytes, r1kit's and the peer's alike.
-double memory_read_gb_s() {
+// `passes`: 5 for the figure printed up front; 2 before each r1kit rep, which records the rate the
+// rep ran at (this VM's 2-thread rate flips between ~36 and ~70 GB/s from minute to minute).
+double memory_read_gb_s(int passes = 5) {
   torch::NoGradGuard no_grad;
-  const torch::Tensor buffer = torch::ones({int64_t{1} << 28});
-  const double best = best_seconds(5, [&] {
+  static const torch::Tensor& buffer = *new torch::Tensor(torch::ones({int64_t{1} << 28}));  // never freed: no exit-time teardown
+  const double best = best_seconds(passes, [&] {
     const float total = buffer.sum().item<float>();  // item(): waits for the whole read
     R1_CHECK(total > 0, "memory_read_gb_s: the sum of ones came back as ", total);
   });
@@ -263,8 +265,9 @@ int main(int argc, char** argv) {
                  {"batch1_floor_tok_s", floor_tok_s}, {"memory_read_gb_s", read_gb_s},
                  {"batch1_ceiling_tok_s", ceiling_tok_s}, {"rows", json::array()}};
   for (int64_t B : batches) {
-    std::vector<double> ours, theirs;
+    std::vector<double> ours, theirs, read_rates;
     for (int r = 0; r < reps; ++r) {  // alternate, so a change in machine load hits both sides
+      read_rates.push_back(memory_read_gb_s(2));
       ours.push_back(r1kit_decode_tok_s(engine, B, prompt_len, new_tokens, cfg.vocab_size, 100 + r));
       if (!no_peer) theirs.push_back(peer_decode_tok_s(python, peer, model_dir, B, prompt_len, new_tokens, threads));
     }
@@ -275,10 +278,13 @@ int main(int argc, char** argv) {
                 no_peer ? "-" : (std::to_string(a / b).substr(0, 5) + "x").c_str(), alone);
     if (B == 1 && !no_peer)
       std::printf("|   | at most %.1f at the read rate | | at most %.2fx | |\n", ceiling_tok_s, ceiling_tok_s / b);
+    std::printf("|   | read rate before each rep: %.0f-%.0f GB/s | | | |\n",
+                *std::min_element(read_rates.begin(), read_rates.end()),
+                *std::max_element(read_rates.begin(), read_rates.end()));
     std::fflush(stdout);
     report["rows"].push_back({{"batch", B}, {"r1kit_tok_s", ours}, {"eager_tok_s", theirs}, {"r1kit_median", a},
                               {"eager_median", b}, {"ratio", no_peer ? 0.0 : a / b},
-                              {"linears_alone_tok_s", alone}});
+                              {"linears_alone_tok_s", alone}, {"read_gb_s_before_reps", read_rates}});
   }
   if (!json_out.empty()) write_file_atomic(json_out, report.dump(2) + "\n");
   return 0;

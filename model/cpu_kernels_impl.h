@@ -264,8 +264,8 @@ inline void tile_store(const LinearArgs& a, int64_t n0, int64_t m0, vf (&acc)[NR
 }
 
 // One pass of an NR x MR tile (NR weight rows from w, which points at their values k0, row stride
-// ldw, against MR input rows) over k in [k0, k1): each output a lane-wise dot product in steps of VW (a zero-padded last step at
-// k1 = K), then hsum. Lane j of an accumulator adds the products at k = j (mod VW) in increasing k,
+// ldw, against MR input rows) over k in [k0, k1): each output a lane-wise dot product in steps of
+// VW (a zero-padded last step at k1 = K), then hsum. Lane j of an accumulator adds the products at k = j (mod VW) in increasing k,
 // and k blocks start at multiples of 2 * VW, so the bits depend only on K: not on the blocking,
 // batch, tile or weight layout. Accumulators start at zero (k0 = 0) or from `part`, and go to y
 // (k1 = K) or back to `part`.

@@ -95,41 +95,35 @@ bool chunked_weight_copies_enabled() { return chunked_flag().load(); }
 void set_chunked_weight_copies_enabled(bool on) { chunked_flag().store(on); }
 int64_t chunked_weight_copies_made() { return chunked_made.load(); }
 
-bool DecodeWeightCopy::Slot::current(const torch::Tensor& w, const std::vector<torch::Tensor>& writers) const {
+torch::Tensor DecodeWeightCopy::Slot::refresh(const torch::Tensor& w, const std::vector<torch::Tensor>& writers,
+                                             torch::Tensor (*pack)(const torch::Tensor&), std::atomic<int64_t>& made) {
   // storage holds a weak reference: the StorageImpl it names cannot be freed and its address reused
   // by another tensor's storage while the reference lives, so equal pointers mean the same storage.
-  return w.storage().unsafeGetStorageImpl() == storage._unsafe_get_target() && w.data_ptr() == data &&
-         w.sizes().vec() == shape && versions_of(w, writers) == versions && width == cpu::kernels().vec_width;
-}
-
-void DecodeWeightCopy::Slot::remember(const torch::Tensor& w, const std::vector<torch::Tensor>& writers) {
+  std::vector<int64_t> now = versions_of(w, writers);
+  if (w.storage().unsafeGetStorageImpl() == storage._unsafe_get_target() && w.data_ptr() == data &&
+      w.sizes().vec() == shape && now == versions && width == cpu::kernels().vec_width)
+    return packed;
+  packed = torch::Tensor();  // the old copy's memory goes before the new one is made
+  packed = pack(w);
+  if (packed.defined()) ++made;
   storage = w.storage().getWeakStorageImpl();
   data = w.data_ptr();
   shape = w.sizes().vec();
-  versions = versions_of(w, writers);
+  versions = std::move(now);
   width = cpu::kernels().vec_width;
+  return packed;
 }
 
 torch::Tensor DecodeWeightCopy::get(const torch::Tensor& w, const std::vector<torch::Tensor>& writers) {
   if (!bf16_weight_copies_enabled() || !copyable(w, writers)) return {};
   std::lock_guard<std::mutex> lock(mu_);
-  if (bf16_.current(w, writers)) return bf16_.packed;
-  bf16_.packed = torch::Tensor();  // the old copy's memory goes before the new one is made
-  bf16_.packed = pack_bf16(w);
-  if (bf16_.packed.defined()) ++bf16_made;
-  bf16_.remember(w, writers);
-  return bf16_.packed;
+  return bf16_.refresh(w, writers, pack_bf16, bf16_made);
 }
 
 torch::Tensor DecodeWeightCopy::chunked(const torch::Tensor& w, const std::vector<torch::Tensor>& writers) {
   if (!chunked_weight_copies_enabled() || !copyable(w, writers) || w.size(1) < cpu::kChunkedMinK) return {};
   std::lock_guard<std::mutex> lock(mu_);
-  if (chunked_.current(w, writers)) return chunked_.packed;
-  chunked_.packed = torch::Tensor();
-  chunked_.packed = pack_chunked(w);
-  ++chunked_made;
-  chunked_.remember(w, writers);
-  return chunked_.packed;
+  return chunked_.refresh(w, writers, pack_chunked, chunked_made);
 }
 
 }  // namespace r1kit

@@ -21,6 +21,7 @@
 #include <c10/util/intrusive_ptr.h>
 #include <torch/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -56,8 +57,9 @@ class DecodeWeightCopy {
     std::vector<int64_t> shape, versions;
     torch::Tensor packed;  // undefined: w gets no copy of this kind
     int width = 0;
-    bool current(const torch::Tensor& w, const std::vector<torch::Tensor>& writers) const;
-    void remember(const torch::Tensor& w, const std::vector<torch::Tensor>& writers);
+    // The copy, made anew by `pack` (counted in `made` when it gives one) unless w is unchanged.
+    torch::Tensor refresh(const torch::Tensor& w, const std::vector<torch::Tensor>& writers,
+                          torch::Tensor (*pack)(const torch::Tensor&), std::atomic<int64_t>& made);
   };
   std::mutex mu_;
   Slot bf16_, chunked_;

@@ -15,6 +15,21 @@ namespace r1kit {
 
 using torch::indexing::Slice;
 
+torch::Tensor PrefixMask::bias(torch::ScalarType dtype) const {
+  if (!bias_.defined() || bias_.scalar_type() != dtype) {
+    // Rows of keys padded to a multiple of 16: CUDA's memory-efficient attention wants aligned rows
+    // and would otherwise pad a copy of the mask on every call.
+    const int64_t L = allowed_.size(-1), padded = (L + 15) / 16 * 16;
+    std::vector<int64_t> shape(allowed_.sizes().begin(), allowed_.sizes().end());
+    shape.back() = padded;
+    auto full = torch::full(shape, -std::numeric_limits<float>::infinity(),
+                            torch::TensorOptions().dtype(dtype).device(allowed_.device()));
+    bias_ = full.narrow(-1, 0, L);
+    bias_.masked_fill_(allowed_, 0.0);
+  }
+  return bias_;
+}
+
 // ---------------------------------------------------------------------------------------------
 // RMSNorm: normalise in float32, cast back, then scale (HF LlamaRMSNorm / Qwen2RMSNorm order).
 
@@ -241,7 +256,6 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
     };
     keys = torch::cat({per_row(ctx.prefix->k[layer_]), k.transpose(1, 2)}, 2);  // [B,KV,Tp+T,D]
     values = torch::cat({per_row(ctx.prefix->v[layer_]), v.transpose(1, 2)}, 2);
-    mask = ctx.mask;
   } else {
     keys = k.transpose(1, 2);    // [B,KV,T,D]
     values = v.transpose(1, 2);  // [B,KV,T,D]
@@ -270,11 +284,24 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
 #endif
   }
 
-  // Grouped attention: [B,T,H,D] -> [B,H,T,D] -> [B,KV,R*T,D] (heads h = kv*R + r).
-  auto qg = q.transpose(1, 2).reshape({B, KV, R * T, D});
+  // Grouped attention: [B,T,H,D] -> [B,H,T,D] -> [B,KV,R*T,D] (heads h = kv*R + r). Shared-prefix
+  // completions: the G rows of a prompt as one row of G*KV heads, [P,G*KV,R*T,D], which its mask
+  // ([P,1,R*T,L]) broadcasts over.
+  const int64_t att_rows = ctx.prefix != nullptr ? B / ctx.rows_per_prefix : B, L = keys.size(2);
+  auto qg = q.transpose(1, 2).reshape({att_rows, -1, R * T, D});
+  keys = keys.reshape({att_rows, -1, L, D});
+  values = values.reshape({att_rows, -1, L, D});
 #if TORCH_VERSION_MAJOR >= 2
+  if (ctx.prefix != nullptr) {
+    // An additive mask in the dtype SDPA computes in (autocast's, else q's), made once per forward.
+    const torch::ScalarType dt =
+        AutocastScope::enabled(x.device()) ? AutocastScope::dtype(x.device()) : qg.scalar_type();
+    qg = qg.to(dt), keys = keys.to(dt), values = values.to(dt);
+    mask = ctx.prefix_mask->bias(dt);
+  }
   auto y = at::scaled_dot_product_attention(qg, keys, values, mask, 0.0, false);  // [B,KV,R*T,D]
 #else
+  if (ctx.prefix != nullptr) mask = ctx.prefix_mask->allowed();
   auto scores = torch::matmul(qg, keys.transpose(-1, -2)).mul_(scale);  // [B,KV,R*T,L]
   scores = scores.to(torch::kFloat32).masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity());
   auto probs = torch::softmax(scores, -1).to(x.scalar_type());  // [B,KV,R*T,L]
@@ -621,15 +648,16 @@ SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& p
       ctx->sin = sin.unsqueeze(2).to(xp.scalar_type());
     }
   }
-  // Completion query t of row r sees prompt slots j < length and its own tokens s <= t (the fused
-  // attention takes the lengths instead of a mask).
+  // Completion query t of prompt p's rows sees prompt slots j < length and its own tokens s <= t
+  // (the fused attention takes the lengths instead of a mask).
   if (!fused) {
-    auto prompt_part = (torch::arange(Tp, long_opts.device(dev)).unsqueeze(0) < row_lens.unsqueeze(1))
-                           .unsqueeze(1).expand({P * G, Tc, Tp});                                       // [P*G,Tc,Tp]
+    auto prompt_part = (torch::arange(Tp, long_opts.device(dev)).unsqueeze(0) < lens.unsqueeze(1))
+                           .unsqueeze(1).expand({P, Tc, Tp});                                           // [P,Tc,Tp]
     auto own_part = torch::ones({Tc, Tc}, torch::TensorOptions().dtype(torch::kBool).device(dev)).tril()
-                        .unsqueeze(0).expand({P * G, Tc, Tc});                                          // [P*G,Tc,Tc]
-    auto allowed = torch::cat({prompt_part, own_part}, 2);                                              // [P*G,Tc,L]
-    cctx.mask = allowed.unsqueeze(1).unsqueeze(1).expand({P * G, 1, R, Tc, Tp + Tc}).reshape({P * G, 1, R * Tc, Tp + Tc});
+                        .unsqueeze(0).expand({P, Tc, Tc});                                              // [P,Tc,Tc]
+    auto allowed = torch::cat({prompt_part, own_part}, 2);                                              // [P,Tc,L]
+    cctx.prefix_mask = std::make_shared<const PrefixMask>(
+        allowed.unsqueeze(1).expand({P, R, Tc, Tp + Tc}).reshape({P, 1, R * Tc, Tp + Tc}));
   }
 
   if (checkpointing()) {

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -53,6 +54,23 @@ struct PrefixKv {
   std::vector<torch::Tensor> k, v;
 };
 
+// Which keys the shared-prefix forward's completion queries may see, once per prompt:
+// [P,1,R*Tc,Tp+Tc] bool in the grouped-heads layout (query row r*Tc + t; R query heads per KV head).
+// The attention runs a prompt's G completions as one batch row of G*KV heads, so the mask broadcasts
+// over them: P*R*Tc*(Tp+Tc) bytes, not G times that and once more per layer.
+class PrefixMask {
+ public:
+  explicit PrefixMask(torch::Tensor allowed) : allowed_(std::move(allowed)) {}
+  const torch::Tensor& allowed() const { return allowed_; }
+  // The same as an additive mask (0 or -inf) in `dtype`, made on the first call and shared by every
+  // layer after it (given a bool mask, SDPA makes such a copy on each call and keeps it for backward).
+  torch::Tensor bias(torch::ScalarType dtype) const;
+
+ private:
+  torch::Tensor allowed_;
+  mutable torch::Tensor bias_;  // one forward's layers run one after another: no lock
+};
+
 // What one forward call shares across layers (built once by TransformerImpl).
 struct ForwardContext {
   Kernels kernels = Kernels::kAten;
@@ -64,7 +82,7 @@ struct ForwardContext {
   torch::Tensor slot_index;     // [B,T] int64: cache slot each new token's K/V goes to (ATen path)
   int64_t first_row = -1;       // rows are first_row .. first_row+B-1 (slice, no gather); -1 otherwise
   int64_t attend_len = 0;       // slots [0, attend_len) are read: max over rows of length + T
-  torch::Tensor mask;           // [B,1,R*T,L] bool, true = may attend (cache and prefix paths)
+  torch::Tensor mask;           // [B,1,R*T,L] bool, true = may attend (cache path)
   // Packed rows without a cache (sequence packing): [B,1,T,T] bool, true where query t may attend
   // key s (same document and s <= t). Undefined: plain causal attention over the whole row.
   torch::Tensor packed_mask;
@@ -73,6 +91,7 @@ struct ForwardContext {
   PrefixKv* record = nullptr;
   const PrefixKv* prefix = nullptr;
   int64_t rows_per_prefix = 1;
+  std::shared_ptr<const PrefixMask> prefix_mask;  // without the fused training ops (they take lengths)
   // The fused training ops (TransformerImpl::set_train_ops) on this call; packed rows' first visible
   // key per query [B*T] (model/train_ops.h); with a prefix, the prompt keys each completion row sees
   // [B] int64 CPU.

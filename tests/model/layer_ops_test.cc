@@ -11,6 +11,7 @@
 
 #include <atomic>
 
+#include "model/autocast.h"
 #include "model/checkpoint.h"
 #include "model/sgemm_linear.h"
 #include "model/transformer.h"
@@ -165,41 +166,60 @@ TEST(FusedProjections, KeepNamesValuesCheckpointsAndOptimizerUpdates) {
   EXPECT_LT(max_abs_diff(m->forward(ids, pos, &c3), reference) / reference.abs().max().item<double>(), 1e-6);
 }
 
+// Two prompts of different lengths (4 and 2 real tokens: the second is padded) with G = 3
+// completions each, as forward_shared_prefix takes them.
+struct PrefixBatch {
+  std::vector<std::vector<int64_t>> prompts = {{5, 9, 2, 7}, {11, 3}};
+  std::vector<std::vector<int64_t>> completions = {{1, 2, 3}, {4}, {6, 8, 10}, {12, 13}, {14}, {15, 16, 17}};
+  int64_t G = 3, P = 2, Tp = 4, Tc = 3;
+  torch::Tensor prompt_ids = torch::zeros({P, Tp}, torch::kLong), comp_ids = torch::zeros({P * G, Tc}, torch::kLong);
+  std::vector<int64_t> lens;
+  PrefixBatch() {
+    for (int64_t p = 0; p < P; ++p) {
+      lens.push_back(int64_t(prompts[p].size()));
+      for (size_t t = 0; t < prompts[p].size(); ++t) prompt_ids[p][t] = prompts[p][t];
+    }
+    for (int64_t r = 0; r < P * G; ++r)
+      for (size_t t = 0; t < completions[r].size(); ++t) comp_ids[r][t] = completions[r][t];
+  }
+  // Prompt and completion of row r as one sequence.
+  std::vector<int64_t> row(int64_t r) const {
+    std::vector<int64_t> ids = prompts[r / G];
+    ids.insert(ids.end(), completions[r].begin(), completions[r].end());
+    return ids;
+  }
+};
+
+// Max |diff| between forward_shared_prefix's hidden states and each prompt + completion row run
+// through forward_hidden on its own (real positions only; pads are not compared).
+double shared_prefix_hidden_diff(Transformer& m, const PrefixBatch& b) {
+  const SharedPrefixHidden shared = m->forward_shared_prefix(b.prompt_ids, b.lens, b.comp_ids, b.G);
+  double dh = 0;
+  for (int64_t r = 0; r < b.P * b.G; ++r) {
+    const int64_t p = r / b.G, T = int64_t(b.row(r).size()), C = int64_t(b.completions[r].size());
+    auto h = m->forward_hidden(torch::tensor(b.row(r)).view({1, T}), torch::arange(T).view({1, T}));
+    dh = std::max(dh, max_abs_diff(h[0].narrow(0, b.lens[p], C), shared.completion[r].narrow(0, 0, C)));
+    dh = std::max(dh, max_abs_diff(h[0].narrow(0, 0, b.lens[p]), shared.prompt[p].narrow(0, 0, b.lens[p])));
+  }
+  return dh;
+}
+
 class SharedPrefix : public testing::TestWithParam<Kernels> {};
 
 TEST_P(SharedPrefix, EqualsForwardOfConcatenatedRowsWithGradients) {
   const ModelConfig cfg = tiny_config("qwen2", false, 2);
   Transformer m = random_model(cfg, 2);
   m->set_kernels(GetParam());
-  const std::vector<std::vector<int64_t>> prompts = {{5, 9, 2, 7}, {11, 3}};
-  const std::vector<std::vector<int64_t>> completions = {{1, 2, 3}, {4}, {6, 8, 10}, {12, 13}, {14}, {15, 16, 17}};
-  const int64_t G = 3, P = 2, Tp = 4, Tc = 3;
-  auto prompt_ids = torch::zeros({P, Tp}, torch::kLong);
-  auto comp_ids = torch::zeros({P * G, Tc}, torch::kLong);
-  std::vector<int64_t> lens;
-  for (int64_t p = 0; p < P; ++p) {
-    lens.push_back(int64_t(prompts[p].size()));
-    for (size_t t = 0; t < prompts[p].size(); ++t) prompt_ids[p][t] = prompts[p][t];
-  }
-  for (int64_t r = 0; r < P * G; ++r)
-    for (size_t t = 0; t < completions[r].size(); ++t) comp_ids[r][t] = completions[r][t];
-  auto shared = m->forward_shared_prefix(prompt_ids, lens, comp_ids, G);
-  // Reference: each prompt + completion row on its own (real positions only; pads are not compared).
-  double dh = 0;
-  for (int64_t r = 0; r < P * G; ++r) {
-    const int64_t p = r / G;
-    std::vector<int64_t> row = prompts[p];
-    row.insert(row.end(), completions[r].begin(), completions[r].end());
-    const int64_t T = int64_t(row.size()), C = int64_t(completions[r].size());
-    auto h = m->forward_hidden(torch::tensor(row).view({1, T}), torch::arange(T).view({1, T}));
-    dh = std::max(dh, max_abs_diff(h[0].narrow(0, lens[p], C), shared.completion[r].narrow(0, 0, C)));
-    dh = std::max(dh, max_abs_diff(h[0].narrow(0, 0, lens[p]), shared.prompt[p].narrow(0, 0, lens[p])));
-  }
+  const PrefixBatch b;
+  const int64_t G = b.G, P = b.P;
+  const auto& completions = b.completions;
+  const auto& lens = b.lens;
+  const double dh = shared_prefix_hidden_diff(m, b);
   std::printf("shared-prefix vs per-row forward: hidden max|diff| %.3g\n", dh);
   EXPECT_LT(dh, 1e-4);
 
   // Gradients of a loss on the real completion positions.
-  auto masked = m->forward_shared_prefix(prompt_ids, lens, comp_ids, G);
+  auto masked = m->forward_shared_prefix(b.prompt_ids, lens, b.comp_ids, G);
   torch::Tensor l1 = torch::zeros({});
   for (int64_t r = 0; r < P * G; ++r) l1 = l1 + masked.completion[r].narrow(0, 0, int64_t(completions[r].size())).pow(2).sum();
   l1.backward();
@@ -211,8 +231,7 @@ TEST_P(SharedPrefix, EqualsForwardOfConcatenatedRowsWithGradients) {
   torch::Tensor l2 = torch::zeros({});
   for (int64_t r = 0; r < P * G; ++r) {
     const int64_t p = r / G;
-    std::vector<int64_t> row = prompts[p];
-    row.insert(row.end(), completions[r].begin(), completions[r].end());
+    const std::vector<int64_t> row = b.row(r);
     const int64_t T = int64_t(row.size()), C = int64_t(completions[r].size());
     l2 = l2 + m->forward_hidden(torch::tensor(row).view({1, T}), torch::arange(T).view({1, T}))[0]
                   .narrow(0, lens[p], C).pow(2).sum();
@@ -229,5 +248,44 @@ TEST_P(SharedPrefix, EqualsForwardOfConcatenatedRowsWithGradients) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, SharedPrefix, testing::Values(Kernels::kAten, Kernels::kOneDnn, Kernels::kSgemm));
+
+// The same comparison where SDPA (LibTorch 2.x) or the masked matmuls (1.13) run in bfloat16:
+// bfloat16 weights, and float32 weights under autocast. Each against the per-row forward in the
+// same precision.
+TEST(SharedPrefix, Bfloat16WeightsAndAutocastMatchThePerRowForward) {
+  const ModelConfig cfg = tiny_config("qwen2", false, 2);
+  const PrefixBatch b;
+  torch::NoGradGuard no_grad;
+  for (const bool autocast : {false, true}) {
+    Transformer m = random_model(cfg, 2);
+    if (autocast) {
+      ComputeOptions co;
+      co.autocast = true;
+      m->set_compute_options(co);
+    } else {
+      m->to(torch::kBFloat16);
+    }
+    const double dh = shared_prefix_hidden_diff(m, b);
+    std::printf("%s: shared-prefix vs per-row forward: hidden max|diff| %.3g\n",
+                autocast ? "autocast bf16" : "bf16 weights", dh);
+    EXPECT_LT(dh, 0.1);  // bf16 rounding of hidden states of magnitude ~1-4; a wrong mask moves them by ~1
+  }
+}
+
+// One mask per prompt; its additive form is made once, in the asked dtype, with rows of keys
+// padded to a multiple of 16.
+TEST(PrefixMask, AdditiveFormIsMadeOnceWithAlignedRows) {
+  const auto allowed = torch::rand({2, 1, 6, 5}) > 0.5;
+  const PrefixMask mask(allowed);
+  const torch::Tensor f = mask.bias(torch::kFloat32);
+  ASSERT_EQ(f.sizes(), allowed.sizes());
+  EXPECT_EQ(f.stride(2) % 16, 0);
+  EXPECT_TRUE(torch::equal(f.eq(0), allowed));
+  EXPECT_TRUE(torch::equal(f.isneginf(), allowed.logical_not()));
+  EXPECT_EQ(mask.bias(torch::kFloat32).data_ptr(), f.data_ptr());  // the same tensor for every layer
+  const torch::Tensor h = mask.bias(torch::kBFloat16);
+  EXPECT_EQ(h.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(h.to(torch::kFloat32), f));
+}
 
 }  // namespace

@@ -3,7 +3,8 @@
 //      bfloat16) against the CPU float32 forward and the fixtures' reference values, and the
 //      fixtures' 20-token greedy continuation decoded on the GPU with and without CUDA graphs;
 //      and the packed training forward (sequence packing: all sequences in one row, attention within
-//      each) against each sequence alone, float32 logits and gradients and bfloat16 logits;
+//      each) against each sequence alone, float32 logits and gradients and bfloat16 logits; SFT rows
+//      sharing a prefix and GRPO prompt groups (forward_shared_prefix) against their rows alone;
 //   2. fp32 master weights on the GPU: bf16 weights at lr 1e-6 move only with masters;
 //   3. decode tokens/s of the rollout engine on a random Qwen2.5-0.5B-shaped bf16 model, with and
 //      without CUDA graphs;
@@ -164,6 +165,36 @@ void check_shared_prefix(const std::string& name, Transformer& f32) {
         fmt("hidden %.2e rel, gradients %.2e rel (tol %.0e)", dh, dg, tol), {{"hidden_rel", dh}, {"grad_rel", dg}, {"tol", tol}});
 }
 
+// GRPO groups (Transformer::forward_shared_prefix): 2 prompts of different lengths, the shorter one
+// padded, 3 completions each; on the device one mask per prompt (model/transformer.h PrefixMask),
+// an additive one in the attention's dtype on LibTorch 2.x. Completion hidden states against each
+// prompt + completion run alone, float32 and bf16, relative to the largest |hidden|.
+void check_prompt_groups(const std::string& name, Transformer& f32, Transformer& bf16) {
+  const torch::Device dev = f32->device();
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(4);
+  const int64_t P = 2, G = 3, Tp = 6, Tc = 5, V = f32->config().vocab_size;
+  const std::vector<int64_t> lens = {6, 3};
+  const torch::Tensor prompts = torch::randint(3, V, {P, Tp}, torch::kLong);
+  const torch::Tensor completions = torch::randint(3, V, {P * G, Tc}, torch::kLong);
+  auto run = [&](Transformer& m) {
+    const torch::Tensor grouped = m->forward_shared_prefix(prompts.to(dev), lens, completions.to(dev), G).completion;
+    double d = 0, scale = 1;
+    for (int64_t r = 0; r < P * G; ++r) {
+      const int64_t len = lens[r / G], T = len + Tc;
+      const torch::Tensor ids = torch::cat({prompts[r / G].narrow(0, 0, len), completions[r]}).view({1, T});
+      const torch::Tensor alone = m->forward_hidden(ids.to(dev), torch::arange(T, torch::kLong).view({1, T}).to(dev))[0];
+      d = std::max(d, max_abs(grouped[r], alone.narrow(0, len, Tc)));
+      scale = std::max(scale, alone.abs().max().item<double>());
+    }
+    return d / scale;
+  };
+  const double d32 = run(f32), d16 = run(bf16), tol32 = 1e-4, tol16 = 0.05;
+  check(name + " GRPO prompt groups (f32 / bf16 vs alone)", d32 <= tol32 && d16 <= tol16,
+        fmt("hidden %.2e / %.2e rel (tol %.0e / %.2f); 2 prompts (6, 3 tokens) x 3 completions", d32, d16, tol32, tol16),
+        {{"f32_hidden_rel", d32}, {"bf16_hidden_rel", d16}, {"tol32", tol32}, {"tol16", tol16}});
+}
+
 void check_fixture(const std::string& dir, const std::string& name, torch::Device dev) {
   const json expected = parse_json(read_file(dir + "/expected.json"), dir + "/expected.json");
   ModelConfig cfg;
@@ -200,6 +231,7 @@ void check_fixture(const std::string& dir, const std::string& name, torch::Devic
 
   check_packed(expected, name, f32, bf16, tol16);
   check_shared_prefix(name, f32);
+  check_prompt_groups(name, f32, bf16);
 
   // Greedy continuation through the rollout engine: dynamic decode and (CUDA) graph replay.
   const json& greedy = expected["greedy"];

@@ -166,7 +166,7 @@ void check_shared_prefix(const std::string& name, Transformer& f32) {
 }
 
 // GRPO groups (Transformer::forward_shared_prefix): 2 prompts of different lengths, the shorter one
-// padded, 3 completions each; on the device one mask per prompt (model/transformer.h PrefixMask),
+// padded, 3 completions each; on the device one mask per prompt (model/decoder_layer.h PrefixMask),
 // an additive one in the attention's dtype on LibTorch 2.x. Completion hidden states against each
 // prompt + completion run alone, float32 and bf16, relative to the largest |hidden|.
 void check_prompt_groups(const std::string& name, Transformer& f32, Transformer& bf16) {

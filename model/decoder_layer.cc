@@ -18,13 +18,11 @@ torch::Tensor PrefixMask::bias(torch::ScalarType dtype) const {
   if (!bias_.defined() || bias_.scalar_type() != dtype) {
     // Rows of keys padded to a multiple of 16: CUDA's memory-efficient attention wants aligned rows
     // and would otherwise pad a copy of the mask on every call.
-    const int64_t L = allowed_.size(-1), padded = (L + 15) / 16 * 16;
-    std::vector<int64_t> shape(allowed_.sizes().begin(), allowed_.sizes().end());
-    shape.back() = padded;
-    auto full = torch::full(shape, -std::numeric_limits<float>::infinity(),
+    const int64_t P = allowed_.size(0), T = allowed_.size(1), L = allowed_.size(2), padded = (L + 15) / 16 * 16;
+    auto full = torch::full({P, 1, n_rep_ * T, padded}, -std::numeric_limits<float>::infinity(),
                             torch::TensorOptions().dtype(dtype).device(allowed_.device()));
     bias_ = full.narrow(-1, 0, L);
-    bias_.masked_fill_(allowed_, 0.0);
+    bias_.view({P, n_rep_, T, L}).masked_fill_(allowed_.unsqueeze(1), 0.0);  // each query head r alike
   }
   return bias_;
 }
@@ -300,9 +298,13 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const ForwardContex
   }
   auto y = at::scaled_dot_product_attention(qg, keys, values, mask, 0.0, false);  // [B,KV,R*T,D]
 #else
-  if (ctx.prefix != nullptr) mask = ctx.prefix_mask->allowed();
-  auto scores = torch::matmul(qg, keys.transpose(-1, -2)).mul_(scale);  // [B,KV,R*T,L]
-  scores = scores.to(torch::kFloat32).masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity());
+  auto scores = torch::matmul(qg, keys.transpose(-1, -2)).mul_(scale).to(torch::kFloat32);  // [B,KV,R*T,L]
+  const float masked = -std::numeric_limits<float>::infinity();
+  if (ctx.prefix != nullptr)  // the prompt's [P,T,L] mask over its rows' heads and their R query heads
+    scores.view({att_rows, -1, R, T, L})
+        .masked_fill_(ctx.prefix_mask->allowed().unsqueeze(1).unsqueeze(1).logical_not(), masked);
+  else
+    scores.masked_fill_(mask.logical_not(), masked);
   auto probs = torch::softmax(scores, -1).to(x.scalar_type());  // [B,KV,R*T,L]
   auto y = torch::matmul(probs, values);                        // [B,KV,R*T,D]
 #endif

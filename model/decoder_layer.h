@@ -52,20 +52,23 @@ struct PrefixKv {
   std::vector<torch::Tensor> k, v;
 };
 
-// Which keys the shared-prefix forward's completion queries may see, once per prompt:
-// [P,1,R*Tc,Tp+Tc] bool in the grouped-heads layout (query row r*Tc + t; R query heads per KV head).
-// The attention runs a prompt's G completions as one batch row of G*KV heads, so the mask broadcasts
-// over them: P*R*Tc*(Tp+Tc) bytes, not G times that and once more per layer.
+// Which keys the shared-prefix forward's completion queries may see, once per prompt: [P,Tc,Tp+Tc]
+// bool, true where completion query t may see key j (the prompt's real tokens, then its own s <= t).
+// The attention runs a prompt's G completions as one batch row of G*KV heads, each KV head's R query
+// heads one after another ([P,G*KV,R*Tc,D]), so the mask broadcasts over all of them: P*Tc*(Tp+Tc)
+// bytes, not G*R times that and once more per layer.
 class PrefixMask {
  public:
-  explicit PrefixMask(torch::Tensor allowed) : allowed_(std::move(allowed)) {}
-  const torch::Tensor& allowed() const { return allowed_; }
-  // The same as an additive mask (0 or -inf) in `dtype`, made on the first call and shared by every
-  // layer after it (given a bool mask, SDPA makes such a copy on each call and keeps it for backward).
+  PrefixMask(torch::Tensor allowed, int64_t n_rep) : allowed_(std::move(allowed)), n_rep_(n_rep) {}
+  const torch::Tensor& allowed() const { return allowed_; }  // [P,Tc,Tp+Tc]
+  // The same as an additive mask (0 or -inf) in `dtype` in the grouped-heads layout,
+  // [P,1,R*Tc,Tp+Tc], made on the first call and shared by every layer after it (given a bool mask,
+  // SDPA makes such a copy on each call and keeps it for backward).
   torch::Tensor bias(torch::ScalarType dtype) const;
 
  private:
   torch::Tensor allowed_;
+  int64_t n_rep_;
   mutable torch::Tensor bias_;  // one forward's layers run one after another: no lock
 };
 

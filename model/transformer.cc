@@ -231,9 +231,7 @@ SharedPrefixHidden TransformerImpl::forward_shared_prefix(const torch::Tensor& p
                            .unsqueeze(1).expand({P, Tc, Tp});                                           // [P,Tc,Tp]
     auto own_part = torch::ones({Tc, Tc}, torch::TensorOptions().dtype(torch::kBool).device(dev)).tril()
                         .unsqueeze(0).expand({P, Tc, Tc});                                              // [P,Tc,Tc]
-    auto allowed = torch::cat({prompt_part, own_part}, 2);                                              // [P,Tc,L]
-    cctx.prefix_mask = std::make_shared<const PrefixMask>(
-        allowed.unsqueeze(1).expand({P, R, Tc, Tp + Tc}).reshape({P, 1, R * Tc, Tp + Tc}));
+    cctx.prefix_mask = std::make_shared<const PrefixMask>(torch::cat({prompt_part, own_part}, 2), R);  // [P,Tc,L]
   }
 
   if (checkpointing()) {

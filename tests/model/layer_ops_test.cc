@@ -272,11 +272,13 @@ TEST(SharedPrefix, Bfloat16WeightsAndAutocastMatchThePerRowForward) {
   }
 }
 
-// One mask per prompt; its additive form is made once, in the asked dtype, with rows of keys
-// padded to a multiple of 16.
+// One mask per prompt; its additive form is made once, in the asked dtype, in the grouped-heads
+// layout (each of the R query heads of a KV head sees the prompt's mask), with rows of keys padded
+// to a multiple of 16.
 TEST(PrefixMask, AdditiveFormIsMadeOnceWithAlignedRows) {
-  const auto allowed = torch::rand({2, 1, 6, 5}) > 0.5;
-  const PrefixMask mask(allowed);
+  const auto per_prompt = torch::rand({2, 3, 5}) > 0.5;  // [P,Tc,L]
+  const PrefixMask mask(per_prompt, 2);
+  const auto allowed = per_prompt.unsqueeze(1).expand({2, 2, 3, 5}).reshape({2, 1, 6, 5});  // [P,1,R*Tc,L]
   const torch::Tensor f = mask.bias(torch::kFloat32);
   ASSERT_EQ(f.sizes(), allowed.sizes());
   EXPECT_EQ(f.stride(2) % 16, 0);
